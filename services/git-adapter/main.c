@@ -1,0 +1,55 @@
+/* porch-git-adapter: everything libgit2 — local mirrors of remote
+ * repositories under DATA/git, package trees, commits, refs, pushes. This
+ * foundation initialises libgit2 and the mirror directory and serves health
+ * (with the libgit2 version) and describe; the repository ops come later. */
+#include "error/error.h"
+#include "svc/svc.h"
+
+#include <errno.h>
+#include <git2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct git_adapter {
+    svc_context svc;
+    char mirrors_dir[4096];
+} git_adapter;
+
+static int check_health(void *userdata, json_t *result)
+{
+    git_adapter *ga = userdata;
+    int major, minor, rev;
+    git_libgit2_version(&major, &minor, &rev);
+    if (access(ga->mirrors_dir, W_OK) != 0)
+        return porch_error_set(503, "mirror directory %s is not writable: %s", ga->mirrors_dir,
+                               strerror(errno));
+    char version[32];
+    snprintf(version, sizeof version, "%d.%d.%d", major, minor, rev);
+    json_object_set_new(result, "libgit2", json_string(version));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    git_adapter ga;
+    int rc = svc_init(&ga.svc, SVC_GIT_ADAPTER, 0, NULL, 0, argc, argv);
+    if (rc == 0) {
+        snprintf(ga.mirrors_dir, sizeof ga.mirrors_dir, "%s/git", ga.svc.data_dir);
+        if (mkdir(ga.mirrors_dir, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "porch-git-adapter: cannot create %s: %s\n", ga.mirrors_dir,
+                    strerror(errno));
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        git_libgit2_init();
+        ga.svc.health_check = check_health;
+        ga.svc.health_userdata = &ga;
+        rc = svc_run(&ga.svc);
+        git_libgit2_shutdown();
+    }
+    svc_free(&ga.svc);
+    return rc > 0 ? 0 : (rc < 0 ? 1 : 0);
+}
