@@ -1,0 +1,298 @@
+/* The HTTPS listener: civetweb with an SSL_CTX that we build ourselves
+ * (TLS 1.2+, serving chain and key from separate files, client certificates
+ * verified against --client-ca-file when given), one request handler that
+ * routes by path, and the response helpers every endpoint uses. Health
+ * endpoints are anonymous; everything else needs a verified client cert. */
+#include "apiserver.h"
+#include "tls_shim/tls_shim.h"
+
+#include "error/error.h"
+
+#include <civetweb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef int (*route_fn)(struct mg_connection *conn, apiserver_ctx *ctx);
+
+typedef struct route {
+    const char *path;
+    int anonymous;
+    route_fn fn;
+} route;
+
+static int serve_version(struct mg_connection *conn, apiserver_ctx *ctx)
+{
+    (void)ctx;
+    json_t *doc = apiserver_discovery_version();
+    int code = apiserver_http_reply_json(conn, 200, doc);
+    json_decref(doc);
+    return code;
+}
+
+static const route routes[] = {
+    {"/healthz", 1, apiserver_health_live},
+    {"/livez", 1, apiserver_health_live},
+    {"/readyz", 1, apiserver_health_ready},
+    {"/version", 0, serve_version},
+};
+
+static const char *status_text(int code)
+{
+    switch (code) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Status";
+    }
+}
+
+int apiserver_http_reply(struct mg_connection *conn, int code, const char *content_type,
+                         const char *body, size_t len)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+              "Cache-Control: no-cache, private\r\nX-Content-Type-Options: nosniff\r\n\r\n",
+              code, status_text(code), content_type, len);
+    if (strcmp(ri->request_method, "HEAD") != 0 && len > 0)
+        mg_write(conn, body, len);
+    return code;
+}
+
+int apiserver_http_reply_json(struct mg_connection *conn, int code, json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (text == NULL) {
+        static const char fallback[] =
+            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+            "\"message\":\"cannot encode response\",\"reason\":\"InternalError\",\"code\":500}";
+        return apiserver_http_reply(conn, 500, "application/json", fallback,
+                                    sizeof(fallback) - 1);
+    }
+    apiserver_http_reply(conn, code, "application/json", text, strlen(text));
+    free(text);
+    return code;
+}
+
+int apiserver_http_reply_status(struct mg_connection *conn, int code, const char *message)
+{
+    json_t *st = apiserver_status_new(code, NULL, message);
+    apiserver_http_reply_json(conn, code, st);
+    json_decref(st);
+    return code;
+}
+
+/* Copies the request path without trailing slashes ("/apis/" -> "/apis"). */
+static void normalise_path(const char *uri, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", uri && uri[0] ? uri : "/");
+    size_t len = strlen(out);
+    while (len > 1 && out[len - 1] == '/')
+        out[--len] = '\0';
+}
+
+/* 0 when the caller presented a certificate OpenSSL verified, else a 401 reply. */
+static int authenticate(struct mg_connection *conn, apiserver_user *user)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (ri->client_cert == NULL) {
+        apiserver_http_reply_status(
+            conn, 401,
+            "Unauthorized: this endpoint needs a client certificate signed by the server's "
+            "client CA (--client-ca-file); use the kubeconfig written by porch-up");
+        return -1;
+    }
+    if (apiserver_auth_from_subject(ri->client_cert->subject, user) != 0) {
+        apiserver_http_reply_status(conn, 401, porch_error_last()->message);
+        return -1;
+    }
+    return 0;
+}
+
+static int handle_request(struct mg_connection *conn, void *cbdata)
+{
+    apiserver_ctx *ctx = cbdata;
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    char path[1024];
+    normalise_path(ri->local_uri, path, sizeof(path));
+    char rid[40];
+    bus_new_request_id(rid, sizeof(rid));
+    log_set_rid(rid);
+    int code;
+    const route *rt = NULL;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (strcmp(routes[i].path, path) == 0)
+            rt = &routes[i];
+    apiserver_user user;
+    if ((rt == NULL || !rt->anonymous) && authenticate(conn, &user) != 0) {
+        code = 401;
+    } else if (strcmp(ri->request_method, "GET") != 0 &&
+               strcmp(ri->request_method, "HEAD") != 0) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "the server does not allow method %s on %s",
+                 ri->request_method, path);
+        code = apiserver_http_reply_status(conn, 405, msg);
+    } else if (rt != NULL) {
+        code = rt->fn(conn, ctx);
+    } else {
+        const char *doc = apiserver_discovery_lookup(ctx->discovery, path);
+        if (doc != NULL) {
+            code = apiserver_http_reply(conn, 200, "application/json", doc, strlen(doc));
+        } else {
+            char msg[1200];
+            snprintf(msg, sizeof(msg), "the server could not find the requested resource (%s)",
+                     path);
+            code = apiserver_http_reply_status(conn, 404, msg);
+        }
+    }
+    log_debug("http request", "method", json_string(ri->request_method), "path",
+              json_string(path), "code", json_integer(code));
+    log_set_rid(NULL);
+    return code;
+}
+
+/* Logs the OpenSSL error queue into the error slot for `what`. */
+static int tls_error(const char *what, const char *file)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256] = "unknown error";
+    if (e != 0)
+        ERR_error_string_n(e, buf, sizeof(buf));
+    ERR_clear_error();
+    return porch_error_set(400, "%s %s: %s", what, file, buf);
+}
+
+/* Builds the server SSL_CTX; 0 and *out, or negative naming the bad file. */
+static int tls_context_new(const apiserver_ctx *ctx, SSL_CTX **out)
+{
+    SSL_CTX *ssl = SSL_CTX_new(TLS_server_method());
+    if (ssl == NULL)
+        return tls_error("cannot create TLS context", "");
+    int rc = 0;
+    SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION);
+    SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(ssl, ctx->tls_cert_file) != 1)
+        rc = tls_error("cannot load --tls-cert-file", ctx->tls_cert_file);
+    else if (SSL_CTX_use_PrivateKey_file(ssl, ctx->tls_key_file, SSL_FILETYPE_PEM) != 1)
+        rc = tls_error("cannot load --tls-key-file", ctx->tls_key_file);
+    else if (SSL_CTX_check_private_key(ssl) != 1)
+        rc = tls_error("--tls-key-file does not match --tls-cert-file", ctx->tls_key_file);
+    if (rc == 0 && ctx->client_ca_file != NULL && ctx->client_ca_file[0] != '\0') {
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ctx->client_ca_file);
+        if (SSL_CTX_load_verify_locations(ssl, ctx->client_ca_file, NULL) != 1 || names == NULL) {
+            rc = tls_error("cannot load --client-ca-file", ctx->client_ca_file);
+        } else {
+            /* Ask for a certificate, but let anonymous clients reach /healthz. */
+            SSL_CTX_set_client_CA_list(ssl, names);
+            names = NULL;
+            SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+            SSL_CTX_set_verify_depth(ssl, 8);
+            static const unsigned char sid[] = "porch-apiserver";
+            SSL_CTX_set_session_id_context(ssl, sid, sizeof(sid) - 1);
+        }
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+    }
+    if (rc != 0) {
+        SSL_CTX_free(ssl);
+        return rc;
+    }
+    *out = ssl;
+    return 0;
+}
+
+/* civetweb asks for the SSL_CTX at start (*ssl_ctx NULL) and at stop. */
+static int external_ssl_ctx(void **ssl_ctx, void *user_data)
+{
+    apiserver_ctx *ctx = user_data;
+    if (*ssl_ctx != NULL)
+        return 0; /* civetweb frees it with SSL_CTX_free */
+    SSL_CTX *ssl = NULL;
+    if (tls_context_new(ctx, &ssl) != 0) {
+        log_error("TLS set-up failed", "error", json_string(porch_error_last()->message));
+        return -1;
+    }
+    *ssl_ctx = ssl;
+    return 1;
+}
+
+static int log_civetweb(const struct mg_connection *conn, const char *message)
+{
+    (void)conn;
+    log_warn("civetweb", "detail", json_string(message));
+    return 1;
+}
+
+/* Checks the TLS files before civetweb sees them, for a clear start-up error. */
+static int check_tls_files(const apiserver_ctx *ctx)
+{
+    const char *files[][2] = {{"--tls-cert-file", ctx->tls_cert_file},
+                              {"--tls-key-file", ctx->tls_key_file},
+                              {"--client-ca-file", ctx->client_ca_file}};
+    for (size_t i = 0; i < 3; i++) {
+        if (files[i][1] == NULL || files[i][1][0] == '\0')
+            return porch_error_set(400, "%s is required (PEM file)", files[i][0]);
+        if (access(files[i][1], R_OK) != 0)
+            return porch_error_set(400, "%s %s is not readable; pass an existing PEM file",
+                                   files[i][0], files[i][1]);
+    }
+    SSL_CTX *probe = NULL;
+    if (tls_context_new(ctx, &probe) != 0)
+        return -1;
+    SSL_CTX_free(probe);
+    return 0;
+}
+
+int apiserver_http_start(apiserver_ctx *ctx)
+{
+    if (check_tls_files(ctx) != 0)
+        return -1;
+    apiserver_tls_shim_check();
+    if ((mg_init_library(MG_FEATURES_TLS) & MG_FEATURES_TLS) == 0 &&
+        !mg_check_feature(MG_FEATURES_TLS))
+        return porch_error_set(500, "civetweb was built without TLS support");
+    char ports[300];
+    snprintf(ports, sizeof(ports), "%s:%ss", ctx->bind_address, ctx->port);
+    const char *options[] = {
+        "listening_ports", ports,
+        "num_threads", ctx->http_threads,
+        "ssl_protocol_version", "4", /* TLS 1.2 and newer; the SSL_CTX enforces it too */
+        "enable_keep_alive", "yes",
+        "request_timeout_ms", "300000",
+        "decode_url", "yes",
+        NULL,
+    };
+    struct mg_callbacks cb;
+    memset(&cb, 0, sizeof(cb));
+    cb.external_ssl_ctx = external_ssl_ctx;
+    cb.log_message = log_civetweb;
+    struct mg_init_data init = {.callbacks = &cb, .user_data = ctx, .configuration_options = options};
+    char text[512] = "";
+    unsigned code = 0;
+    struct mg_error_data err = {.code = &code, .text = text, .text_buffer_size = sizeof(text)};
+    ctx->http = mg_start2(&init, &err);
+    if (ctx->http == NULL)
+        return porch_error_set(500, "cannot serve HTTPS on %s:%s: %s", ctx->bind_address,
+                               ctx->port, text[0] ? text : "civetweb failed to start");
+    mg_set_request_handler(ctx->http, "/", handle_request, ctx);
+    log_info("serving HTTPS", "address", json_sprintf("%s:%s", ctx->bind_address, ctx->port));
+    return 0;
+}
+
+void apiserver_http_stop(apiserver_ctx *ctx)
+{
+    if (ctx->http != NULL) {
+        mg_stop(ctx->http);
+        ctx->http = NULL;
+    }
+}
