@@ -1,0 +1,910 @@
+/* YAML stream → node tree, on libyaml's event parser. libyaml drops comments,
+ * so every gap between events is scanned for them in the source text, and the
+ * comments are then attached (head / line / foot) with the placement rules of
+ * go-yaml v3, which is what kpt users see. Limits keep hostile input bounded. */
+#include "krm_internal.h"
+
+#include "error/error.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+typedef struct cmt {
+    size_t off;
+    int line, col; /* 1-based */
+    bool trailing;
+    const char *text;
+    size_t len;
+} cmt;
+
+typedef struct anchor_ref {
+    const char *name;
+    krm_node *node;
+    size_t weight; /* nodes reachable from the anchored node, aliases expanded */
+} anchor_ref;
+
+typedef struct frame {
+    krm_node *node;
+    size_t weight;
+} frame;
+
+typedef struct pctx {
+    const char *src;
+    size_t len;
+    const char *name;
+    krm_limits lim;
+    krm_stream *s;
+    size_t *lines; /* byte offset of each line start */
+    size_t nlines, caplines;
+    size_t cur_line, cur_col, cur_off; /* mark → offset cache */
+    cmt *cm;
+    size_t ncm, capcm;
+    anchor_ref *anchors;
+    size_t nanchors, capanchors;
+    size_t alias_total;
+    frame *stack;
+    size_t depth, capstack;
+    size_t *doc_bound; /* comment range start of each document */
+} pctx;
+
+static size_t brk_len(const char *s, size_t i, size_t n)
+{
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\n')
+        return 1;
+    if (c == '\r')
+        return i + 1 < n && s[i + 1] == '\n' ? 2 : 1;
+    if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] == 0x85)
+        return 2;
+    if (c == 0xE2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
+        ((unsigned char)s[i + 2] == 0xA8 || (unsigned char)s[i + 2] == 0xA9))
+        return 3;
+    return 0;
+}
+
+static int build_lines(pctx *p)
+{
+    p->caplines = 1024;
+    p->lines = malloc(p->caplines * sizeof *p->lines);
+    if (!p->lines)
+        return -1;
+    p->lines[p->nlines++] = 0;
+    for (size_t i = 0; i < p->len;) {
+        unsigned char c = (unsigned char)p->src[i];
+        size_t b = (c == '\n' || c == '\r' || c == 0xC2 || c == 0xE2) ? brk_len(p->src, i, p->len) : 0;
+        if (!b) {
+            i++;
+            continue;
+        }
+        i += b;
+        if (p->nlines == p->caplines) {
+            p->caplines *= 2;
+            size_t *nl = realloc(p->lines, p->caplines * sizeof *nl);
+            if (!nl)
+                return -1;
+            p->lines = nl;
+        }
+        p->lines[p->nlines++] = i;
+    }
+    return 0;
+}
+
+static size_t line_end(const pctx *p, size_t line0)
+{
+    size_t e = line0 + 1 < p->nlines ? p->lines[line0 + 1] : p->len;
+    while (e > p->lines[line0] && (p->src[e - 1] == '\n' || p->src[e - 1] == '\r'))
+        e--;
+    return e;
+}
+
+/* Byte offset of a libyaml mark (its column counts characters). */
+static size_t mark_off(pctx *p, const yaml_mark_t *m)
+{
+    size_t line = m->line, col = m->column;
+    if (line >= p->nlines)
+        return p->len;
+    size_t off, c;
+    if (line == p->cur_line && col >= p->cur_col) {
+        off = p->cur_off;
+        c = p->cur_col;
+    } else {
+        off = p->lines[line];
+        c = 0;
+    }
+    while (c < col && off < p->len) {
+        unsigned char ch = (unsigned char)p->src[off];
+        if (ch == '\r' && off + 1 < p->len && p->src[off + 1] == '\n') {
+            off += 2;
+            c += 2;
+            continue;
+        }
+        off += (ch & 0x80) == 0 ? 1 : (ch & 0xE0) == 0xC0 ? 2 : (ch & 0xF0) == 0xE0 ? 3 : 4;
+        c++;
+    }
+    if (off > p->len)
+        off = p->len;
+    p->cur_line = line;
+    p->cur_col = c;
+    p->cur_off = off;
+    return off;
+}
+
+static size_t line_of(const pctx *p, size_t off)
+{
+    size_t lo = 0, hi = p->nlines;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (p->lines[mid] <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int char_col(const pctx *p, size_t line0, size_t off)
+{
+    int c = 0;
+    for (size_t i = p->lines[line0]; i < off; i++)
+        if (((unsigned char)p->src[i] & 0xC0) != 0x80)
+            c++;
+    return c;
+}
+
+static int add_comment(pctx *p, size_t at)
+{
+    size_t line0 = line_of(p, at);
+    size_t e = at;
+    while (e < p->len && p->src[e] != '\n' && p->src[e] != '\r')
+        e++;
+    if (p->ncm == p->capcm) {
+        size_t nc = p->capcm ? p->capcm * 2 : 64;
+        cmt *n = realloc(p->cm, nc * sizeof *n);
+        if (!n)
+            return porch_error_set(500, "out of memory");
+        p->cm = n;
+        p->capcm = nc;
+    }
+    cmt *c = &p->cm[p->ncm++];
+    c->off = at;
+    c->line = (int)line0 + 1;
+    c->col = char_col(p, line0, at) + 1;
+    c->trailing = false;
+    for (size_t i = p->lines[line0]; i < at; i++)
+        if (p->src[i] != ' ' && p->src[i] != '\t')
+            c->trailing = true;
+    c->text = p->src + at;
+    c->len = e - at;
+    return 0;
+}
+
+/* Finds comments in [from, to): text between events holds only indicators,
+ * whitespace and comments. */
+static int scan_gap(pctx *p, size_t from, size_t to)
+{
+    for (size_t i = from; i < to && i < p->len; i++) {
+        if (p->src[i] != '#')
+            continue;
+        if (i > 0 && p->src[i - 1] != ' ' && p->src[i - 1] != '\t' && p->src[i - 1] != '\n' &&
+            p->src[i - 1] != '\r')
+            continue;
+        if (add_comment(p, i) < 0)
+            return -1;
+        while (i < to && p->src[i] != '\n' && p->src[i] != '\r')
+            i++;
+    }
+    return 0;
+}
+
+/* The comment after a block scalar header ("key: |  # note"). */
+static int scan_block_header(pctx *p, size_t start)
+{
+    size_t line0 = line_of(p, start), e = line_end(p, line0);
+    for (size_t i = start; i < e; i++)
+        if (p->src[i] == '#' && i > start && (p->src[i - 1] == ' ' || p->src[i - 1] == '\t'))
+            return add_comment(p, i);
+    return 0;
+}
+
+static char *short_tag(krm_stream *s, const char *tag)
+{
+    static const char pfx[] = "tag:yaml.org,2002:";
+    if (!tag)
+        return NULL;
+    if (!strncmp(tag, pfx, sizeof pfx - 1)) {
+        size_t n = strlen(tag + sizeof pfx - 1);
+        char *t = krm_alloc(s, n + 3);
+        if (t) {
+            t[0] = t[1] = '!';
+            memcpy(t + 2, tag + sizeof pfx - 1, n);
+        }
+        return t;
+    }
+    return krm_strndup(s, tag, strlen(tag));
+}
+
+static int push_frame(pctx *p, krm_node *n)
+{
+    if (p->depth >= p->lim.max_depth)
+        return porch_error_set(400, "%s:%d:%d: nesting deeper than %zu levels", p->name, n->line,
+                               n->col, p->lim.max_depth);
+    if (p->depth == p->capstack) {
+        size_t nc = p->capstack ? p->capstack * 2 : 32;
+        frame *f = realloc(p->stack, nc * sizeof *f);
+        if (!f)
+            return porch_error_set(500, "out of memory");
+        p->stack = f;
+        p->capstack = nc;
+    }
+    p->stack[p->depth].node = n;
+    p->stack[p->depth].weight = 1;
+    p->depth++;
+    return 0;
+}
+
+static int add_anchor(pctx *p, const char *name, krm_node *n)
+{
+    if (p->nanchors == p->capanchors) {
+        size_t nc = p->capanchors ? p->capanchors * 2 : 16;
+        anchor_ref *a = realloc(p->anchors, nc * sizeof *a);
+        if (!a)
+            return porch_error_set(500, "out of memory");
+        p->anchors = a;
+        p->capanchors = nc;
+    }
+    p->anchors[p->nanchors].name = name;
+    p->anchors[p->nanchors].node = n;
+    p->anchors[p->nanchors].weight = 1;
+    p->nanchors++;
+    return 0;
+}
+
+static int attach(pctx *p, krm_doc *doc, krm_node *n, size_t w)
+{
+    if (p->depth == 0) {
+        doc->root = n;
+        return 0;
+    }
+    frame *f = &p->stack[p->depth - 1];
+    f->weight = f->weight + w > f->weight ? f->weight + w : SIZE_MAX / 2;
+    return krm_node_push(p->s, f->node, n);
+}
+
+static void set_pos(krm_node *n, const yaml_event_t *e)
+{
+    n->line = (int)e->start_mark.line + 1;
+    n->col = (int)e->start_mark.column + 1;
+    n->eline = (int)e->end_mark.line + 1;
+    n->ecol = (int)e->end_mark.column + 1;
+}
+
+static int parse_error(pctx *p, yaml_parser_t *yp)
+{
+    const char *problem = yp->problem ? yp->problem : "invalid YAML";
+    if (yp->context)
+        return porch_error_set(400, "%s:%zu:%zu: %s %s", p->name, yp->problem_mark.line + 1,
+                               yp->problem_mark.column + 1, yp->context, problem);
+    return porch_error_set(400, "%s:%zu:%zu: %s", p->name, yp->problem_mark.line + 1,
+                           yp->problem_mark.column + 1, problem);
+}
+
+/* ---- seq indentation (kyaml: the first "- " line below a "key:" line) ---- */
+static krm_seqindent detect_seqindent(const char *s, size_t n)
+{
+    size_t prev_start = SIZE_MAX, i = 0;
+    while (i < n) {
+        size_t ls = i;
+        while (i < n && s[i] != '\n')
+            i++;
+        size_t le = i;
+        if (i < n)
+            i++;
+        size_t sp = ls;
+        while (sp < le && s[sp] == ' ')
+            sp++;
+        if (sp + 1 < le + 1 && sp < le && s[sp] == '-' && (sp + 1 < le && s[sp + 1] == ' ') &&
+            prev_start != SIZE_MAX) {
+            size_t ks = prev_start, ke = ls ? ls - 1 : 0;
+            while (ke > ks && (s[ke - 1] == '\r'))
+                ke--;
+            size_t kp = ks;
+            while (kp < ke && s[kp] == ' ')
+                kp++;
+            size_t te = ke;
+            while (te > kp && s[te - 1] == ' ')
+                te--;
+            size_t colons = 0;
+            for (size_t k = kp; k < te; k++)
+                colons += s[k] == ':';
+            if (colons == 1 && te > kp && s[te - 1] == ':')
+                return (kp - ks) + 2 == sp - ls ? KRM_SEQ_WIDE : KRM_SEQ_COMPACT;
+        }
+        prev_start = ls;
+    }
+    return KRM_SEQ_COMPACT;
+}
+
+/* ---- comment attachment ---- */
+typedef struct ent {
+    int line, col;
+    krm_node *owner; /* key node of a map entry, or the item of a sequence */
+    krm_node *item;  /* sequence item (for "- # comment" lines) or NULL */
+    int parent;
+} ent;
+
+typedef struct tgt {
+    int line, ecol;
+    krm_node *node;
+} tgt;
+
+typedef struct actx {
+    pctx *p;
+    ent *e;
+    size_t ne, cape;
+    tgt *t;
+    size_t nt, capt;
+} actx;
+
+static int add_ent(actx *a, int line, int col, krm_node *owner, krm_node *item, int parent)
+{
+    if (a->ne == a->cape) {
+        size_t nc = a->cape ? a->cape * 2 : 64;
+        ent *n = realloc(a->e, nc * sizeof *n);
+        if (!n)
+            return -1;
+        a->e = n;
+        a->cape = nc;
+    }
+    a->e[a->ne] = (ent){line, col, owner, item, parent};
+    return (int)a->ne++;
+}
+
+static int add_tgt(actx *a, int line, int ecol, krm_node *n)
+{
+    if (a->nt == a->capt) {
+        size_t nc = a->capt ? a->capt * 2 : 64;
+        tgt *t = realloc(a->t, nc * sizeof *t);
+        if (!t)
+            return -1;
+        a->t = t;
+        a->capt = nc;
+    }
+    a->t[a->nt++] = (tgt){line, ecol, n};
+    return 0;
+}
+
+static bool is_block_coll(const krm_node *n)
+{
+    return n && (n->kind == KRM_MAP || n->kind == KRM_SEQ) && !n->flow && n->n > 0;
+}
+
+static int walk(actx *a, krm_node *n, int parent, int depth)
+{
+    if (depth > 10000)
+        return 0;
+    if (n->kind == KRM_MAP && !n->flow) {
+        for (size_t i = 0; i + 1 < n->n; i += 2) {
+            krm_node *k = n->items[i], *v = n->items[i + 1];
+            int e = add_ent(a, k->line, k->col, k, NULL, parent);
+            if (e < 0)
+                return -1;
+            if (is_block_coll(v) || (v->kind == KRM_SCALAR && v->len == 0 && v->style == KRM_PLAIN && !v->anchor && !v->tag)) {
+                if (add_tgt(a, k->eline, k->ecol, k) < 0)
+                    return -1;
+            } else if (add_tgt(a, v->eline, v->ecol, v) < 0) {
+                return -1;
+            }
+            if (walk(a, v, e, depth + 1) < 0)
+                return -1;
+        }
+    } else if (n->kind == KRM_SEQ && !n->flow) {
+        for (size_t i = 0; i < n->n; i++) {
+            krm_node *it = n->items[i];
+            int e = add_ent(a, it->line, n->col, it, it, parent);
+            if (e < 0)
+                return -1;
+            if (!is_block_coll(it) && add_tgt(a, it->eline, it->ecol, it) < 0)
+                return -1;
+            if (walk(a, it, e, depth + 1) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static char *join_comment(krm_stream *s, const char *old, const char *add, size_t addlen)
+{
+    size_t ol = old ? strlen(old) : 0;
+    char *r = krm_alloc(s, ol + addlen + 2);
+    if (!r)
+        return NULL;
+    if (ol) {
+        memcpy(r, old, ol);
+        r[ol++] = '\n';
+    }
+    memcpy(r + ol, add, addlen);
+    return r;
+}
+
+/* Accumulated comment text of one segment. */
+typedef struct acc {
+    krm_buf b;
+    int col, start_line, last_line;
+    bool any;
+} acc;
+
+static void acc_add(acc *c, const cmt *m, bool blank_before)
+{
+    if (!c->any) {
+        c->col = m->col;
+        c->start_line = m->line;
+    } else {
+        krm_buf_put(&c->b, blank_before ? "\n\n" : "\n", blank_before ? 2 : 1);
+    }
+    size_t l = m->len;
+    while (l > 0 && (m->text[l - 1] == '\r'))
+        l--;
+    krm_buf_put(&c->b, m->text, l);
+    c->last_line = m->line;
+    c->any = true;
+}
+
+static int add_to(krm_stream *s, char **slot, acc *c)
+{
+    char *r = join_comment(s, *slot, c->b.data, c->b.len);
+    if (!r)
+        return porch_error_set(500, "out of memory");
+    *slot = r;
+    c->b.len = 0;
+    c->any = false;
+    return 0;
+}
+
+/* Foot by position: the open entry (prev and its ancestors) at the comment's column. */
+static krm_node *foot_owner_pos(actx *a, int prev, int col, int next)
+{
+    for (int i = prev; i >= 0; i = a->e[i].parent)
+        if (a->e[i].col == col)
+            return a->e[i].owner;
+    if (next >= 0 && next < (int)a->ne) {
+        int np = a->e[next].parent;
+        for (int i = prev; i >= 0; i = a->e[i].parent)
+            if (a->e[i].parent == np)
+                return a->e[i].owner;
+    }
+    for (int i = prev; i >= 0; i = a->e[i].parent)
+        if (a->e[i].col <= col)
+            return a->e[i].owner;
+    return prev >= 0 ? a->e[prev].owner : NULL;
+}
+
+static bool line_blank(const pctx *p, int line1)
+{
+    if (line1 < 1 || (size_t)line1 > p->nlines)
+        return true;
+    size_t s = p->lines[line1 - 1], e = line_end(p, (size_t)line1 - 1);
+    for (size_t i = s; i < e; i++)
+        if (p->src[i] != ' ' && p->src[i] != '\t')
+            return false;
+    return true;
+}
+
+static bool line_is_comment(const pctx *p, int line1)
+{
+    if (line1 < 1 || (size_t)line1 > p->nlines)
+        return false;
+    size_t s = p->lines[line1 - 1], e = line_end(p, (size_t)line1 - 1);
+    while (s < e && (p->src[s] == ' ' || p->src[s] == '\t'))
+        s++;
+    return s < e && p->src[s] == '#';
+}
+
+static int first_ent_after_line(actx *a, int line)
+{
+    size_t lo = 0, hi = a->ne;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (a->e[mid].line <= line)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (int)lo;
+}
+
+static int attach_trailing(actx *a, krm_doc *doc, const cmt *m)
+{
+    krm_stream *s = a->p->s;
+    tgt *best = NULL;
+    size_t lo = 0, hi = a->nt;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (a->t[mid].line < m->line)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < a->nt && a->t[i].line == m->line; i++)
+        if (a->t[i].ecol <= m->col)
+            best = &a->t[i];
+    acc c = {0};
+    acc_add(&c, m, false);
+    int rc = 0;
+    if (best) {
+        rc = add_to(s, &best->node->line_c, &c);
+    } else {
+        /* "- # comment": a head for what follows the dash */
+        const pctx *p = a->p;
+        size_t ls = p->lines[m->line - 1];
+        while (ls < m->off && p->src[ls] == ' ')
+            ls++;
+        if (ls < m->off && p->src[ls] == '-') {
+            int nx = first_ent_after_line(a, m->line - 1);
+            if (nx < (int)a->ne) {
+                ent *e = &a->e[nx];
+                if (e->item && e->item->kind == KRM_MAP && nx + 1 < (int)a->ne)
+                    rc = add_to(s, &a->e[nx + 1].owner->head, &c);
+                else
+                    rc = add_to(s, &e->owner->head, &c);
+            }
+        }
+        (void)doc;
+    }
+    krm_buf_free(&c.b);
+    return rc;
+}
+
+/* A run of full-line comments between the same two entries. */
+static int attach_block(actx *a, krm_doc *doc, const cmt *b, size_t nb)
+{
+    pctx *p = a->p;
+    krm_stream *s = p->s;
+    int next = first_ent_after_line(a, b[0].line);
+    int prev = next - 1;
+    acc c = {0};
+    int rc = 0;
+    if (prev < 0) {
+        /* document start: the part before the last blank line is the document's head */
+        size_t split = 0;
+        for (size_t i = 1; i < nb; i++)
+            if (b[i].line - b[i - 1].line > 1)
+                split = i;
+        for (size_t i = 0; i < split; i++)
+            acc_add(&c, &b[i], i > 0 && b[i].line - b[i - 1].line > 1);
+        if (c.any && add_to(s, &doc->head, &c) < 0)
+            goto fail;
+        for (size_t i = split; i < nb; i++)
+            acc_add(&c, &b[i], i > split && b[i].line - b[i - 1].line > 1);
+        if (c.any) {
+            if (next < (int)a->ne) {
+                ent *e = &a->e[next];
+                krm_node *o = e->owner;
+                if (e->item && e->item->kind == KRM_MAP && next + 1 < (int)a->ne &&
+                    a->e[next + 1].line == e->line && a->e[next].item == NULL)
+                    o = a->e[next + 1].owner;
+                rc = add_to(s, &o->head, &c);
+            } else {
+                rc = add_to(s, &doc->head, &c);
+            }
+        }
+        krm_buf_free(&c.b);
+        return rc;
+    }
+    int I = a->e[prev].col;
+    bool first_empty = !line_blank(p, b[0].line - 1) && !line_is_comment(p, b[0].line - 1);
+    bool prior_mode = true; /* the first flushed foot belongs to the prior content */
+    krm_node *prior = a->e[prev].owner;
+    for (size_t i = 0; i <= nb; i++) {
+        int line, col;
+        if (i < nb) {
+            line = b[i].line;
+            col = b[i].col;
+        } else if (next < (int)a->ne) {
+            line = a->e[next].line;
+            col = a->e[next].col;
+        } else {
+            line = INT32_MAX;
+            col = -1; /* document end */
+        }
+        bool blank = c.any && line - c.last_line > 1;
+        if (c.any && blank) {
+            if (first_empty && (c.start_line == b[0].line || c.col < I)) {
+                krm_node *o = c.col < I ? foot_owner_pos(a, prev, c.col, next) : prior;
+                if (o && add_to(s, &o->foot, &c) < 0)
+                    goto fail;
+                prior_mode = false;
+            }
+            first_empty = false;
+        }
+        if (c.any && col >= 1 && col < I && col != c.col) {
+            krm_node *o = prior_mode ? prior : foot_owner_pos(a, prev, c.col, next);
+            if (o && add_to(s, &o->foot, &c) < 0)
+                goto fail;
+            prior_mode = false;
+        }
+        if (i < nb) {
+            acc_add(&c, &b[i], blank);
+            continue;
+        }
+        if (!c.any)
+            break;
+        if (next < (int)a->ne) {
+            rc = add_to(s, &a->e[next].owner->head, &c);
+        } else {
+            krm_node *o = foot_owner_pos(a, prev, c.col, -1);
+            rc = o ? add_to(s, &o->foot, &c) : add_to(s, &doc->foot, &c);
+        }
+    }
+    krm_buf_free(&c.b);
+    return rc;
+fail:
+    krm_buf_free(&c.b);
+    return -1;
+}
+
+static int attach_comments(pctx *p, krm_doc *doc, size_t c0, size_t c1)
+{
+    if (c0 >= c1 || !doc->root)
+        return 0;
+    actx a = {.p = p};
+    int rc = -1;
+    if (walk(&a, doc->root, -1, 0) < 0)
+        goto out;
+    if (!is_block_coll(doc->root) && add_tgt(&a, doc->root->eline, doc->root->ecol, doc->root) < 0)
+        goto out;
+    for (size_t i = c0; i < c1;) {
+        if (p->cm[i].trailing) {
+            if (attach_trailing(&a, doc, &p->cm[i]) < 0)
+                goto out;
+            i++;
+            continue;
+        }
+        size_t j = i + 1;
+        int nx = first_ent_after_line(&a, p->cm[i].line);
+        while (j < c1 && !p->cm[j].trailing && first_ent_after_line(&a, p->cm[j].line) == nx)
+            j++;
+        if (attach_block(&a, doc, &p->cm[i], j - i) < 0)
+            goto out;
+        i = j;
+    }
+    rc = 0;
+out:
+    free(a.e);
+    free(a.t);
+    return rc;
+}
+
+static int on_node_start(pctx *p, krm_doc *doc, krm_node *n, const yaml_char_t *anchor,
+                         const yaml_char_t *tag, const yaml_event_t *e)
+{
+    set_pos(n, e);
+    if (anchor) {
+        n->anchor = krm_strndup(p->s, (const char *)anchor, strlen((const char *)anchor));
+        if (!n->anchor || add_anchor(p, n->anchor, n) < 0)
+            return -1;
+    }
+    if (tag)
+        n->tag = short_tag(p->s, (const char *)tag);
+    (void)doc;
+    return 0;
+}
+
+static int run(pctx *p, yaml_parser_t *yp)
+{
+    krm_doc *doc = NULL;
+    size_t scan_pos = 0, doc_text_start = 0, comment_doc_start = 0;
+    size_t *cbounds = NULL; /* first comment index of each doc */
+    size_t ncb = 0, capcb = 0;
+    int rc = -1;
+    yaml_event_t e;
+    for (;;) {
+        if (!yaml_parser_parse(yp, &e)) {
+            parse_error(p, yp);
+            goto out;
+        }
+        yaml_event_type_t t = e.type;
+        size_t so = mark_off(p, &e.start_mark), eo = mark_off(p, &e.end_mark);
+        if (t != YAML_STREAM_START_EVENT && so > scan_pos) {
+            if (scan_gap(p, scan_pos, so) < 0)
+                goto ev_fail;
+            scan_pos = so;
+        }
+        krm_node *n = NULL;
+        switch (t) {
+        case YAML_DOCUMENT_START_EVENT:
+            if (!(doc = krm_stream_add_doc(p->s, NULL)))
+                goto ev_fail;
+            doc->explicit_start = !e.data.document_start.implicit;
+            doc->src_start = doc_text_start;
+            if (ncb == capcb) {
+                capcb = capcb ? capcb * 2 : 16;
+                size_t *nb = realloc(cbounds, capcb * sizeof *nb);
+                if (!nb)
+                    goto ev_fail;
+                cbounds = nb;
+            }
+            /* comments before an explicit "---" belong to the previous document */
+            cbounds[ncb++] = doc->explicit_start ? p->ncm : comment_doc_start;
+            break;
+        case YAML_DOCUMENT_END_EVENT:
+            if (doc) {
+                doc->src_end = eo > so ? eo : so;
+                if (doc->src_end - doc->src_start > p->lim.max_doc_bytes) {
+                    porch_error_set(400, "%s:%zu: document larger than %zu bytes", p->name,
+                                    e.start_mark.line + 1, p->lim.max_doc_bytes);
+                    goto ev_fail;
+                }
+                doc->seqindent = (uint8_t)detect_seqindent(p->src + doc->src_start,
+                                                           doc->src_end - doc->src_start);
+                doc_text_start = doc->src_end;
+            }
+            comment_doc_start = p->ncm;
+            break;
+        case YAML_SCALAR_EVENT: {
+            n = krm_node_alloc(p->s, KRM_SCALAR);
+            if (!n || on_node_start(p, doc, n, e.data.scalar.anchor,
+                                    e.data.scalar.plain_implicit || e.data.scalar.quoted_implicit ? (e.data.scalar.tag && strcmp((const char *)e.data.scalar.tag, "!") ? e.data.scalar.tag : NULL) : e.data.scalar.tag, &e) < 0)
+                goto ev_fail;
+            if (e.data.scalar.tag && !strcmp((const char *)e.data.scalar.tag, "!"))
+                n->tag = krm_strndup(p->s, "!", 1);
+            n->value = krm_strndup(p->s, (const char *)e.data.scalar.value, e.data.scalar.length);
+            n->len = e.data.scalar.length;
+            switch (e.data.scalar.style) {
+            case YAML_SINGLE_QUOTED_SCALAR_STYLE: n->style = KRM_SINGLE; break;
+            case YAML_DOUBLE_QUOTED_SCALAR_STYLE: n->style = KRM_DOUBLE; break;
+            case YAML_LITERAL_SCALAR_STYLE: n->style = KRM_LITERAL; break;
+            case YAML_FOLDED_SCALAR_STYLE: n->style = KRM_FOLDED; break;
+            default: n->style = KRM_PLAIN;
+            }
+            if ((n->style == KRM_LITERAL || n->style == KRM_FOLDED) && scan_block_header(p, so) < 0)
+                goto ev_fail;
+            if (attach(p, doc, n, 1) < 0)
+                goto ev_fail;
+            break;
+        }
+        case YAML_ALIAS_EVENT: {
+            const char *nm = (const char *)e.data.alias.anchor;
+            krm_node *target = NULL;
+            size_t w = 1;
+            for (size_t i = p->nanchors; i-- > 0;)
+                if (!strcmp(p->anchors[i].name, nm)) {
+                    target = p->anchors[i].node;
+                    w = p->anchors[i].weight;
+                    break;
+                }
+            if (!target) {
+                porch_error_set(400, "%s:%zu:%zu: unknown anchor '%s' referenced", p->name,
+                                e.start_mark.line + 1, e.start_mark.column + 1, nm);
+                goto ev_fail;
+            }
+            n = krm_node_alloc(p->s, KRM_ALIAS);
+            if (!n)
+                goto ev_fail;
+            set_pos(n, &e);
+            n->value = krm_strndup(p->s, nm, strlen(nm));
+            n->len = strlen(nm);
+            n->target = target;
+            p->alias_total += w;
+            if (p->alias_total > p->lim.max_alias_nodes) {
+                porch_error_set(400, "%s:%zu:%zu: aliases expand to more than %zu nodes", p->name,
+                                e.start_mark.line + 1, e.start_mark.column + 1, p->lim.max_alias_nodes);
+                goto ev_fail;
+            }
+            if (attach(p, doc, n, w) < 0)
+                goto ev_fail;
+            break;
+        }
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT: {
+            bool map = t == YAML_MAPPING_START_EVENT;
+            n = krm_node_alloc(p->s, map ? KRM_MAP : KRM_SEQ);
+            if (!n)
+                goto ev_fail;
+            if (on_node_start(p, doc, n, map ? e.data.mapping_start.anchor : e.data.sequence_start.anchor,
+                              (map ? e.data.mapping_start.implicit : e.data.sequence_start.implicit) ? NULL : (map ? e.data.mapping_start.tag : e.data.sequence_start.tag), &e) < 0)
+                goto ev_fail;
+            n->flow = map ? e.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
+                          : e.data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
+            if (push_frame(p, n) < 0)
+                goto ev_fail;
+            break;
+        }
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT: {
+            frame f = p->stack[--p->depth];
+            f.node->eline = (int)e.end_mark.line + 1;
+            f.node->ecol = (int)e.end_mark.column + 1;
+            /* remember the expanded size for aliases to this collection */
+            size_t w = f.weight;
+            if (p->depth > 0 || doc) {
+                if (attach(p, doc, f.node, w) < 0)
+                    goto ev_fail;
+            }
+            if (f.node->anchor) {
+                for (size_t i = p->nanchors; i-- > 0;)
+                    if (p->anchors[i].node == f.node) {
+                        p->anchors[i].weight = w;
+                        break;
+                    }
+            }
+            break;
+        }
+        default:
+            break;
+        }
+        if (t == YAML_SCALAR_EVENT || t == YAML_ALIAS_EVENT ||
+            ((t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) && n && n->flow) ||
+            ((t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) && eo > so) ||
+            t == YAML_DOCUMENT_START_EVENT)
+            if (eo > scan_pos)
+                scan_pos = eo;
+        if ((t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) && eo > scan_pos)
+            scan_pos = eo;
+        yaml_event_delete(&e);
+        if (t == YAML_STREAM_END_EVENT)
+            break;
+        continue;
+    ev_fail:
+        yaml_event_delete(&e);
+        goto out;
+    }
+    if (scan_gap(p, scan_pos, p->len) < 0)
+        goto out;
+    for (size_t d = 0; d < p->s->ndocs; d++) {
+        size_t c0 = d < ncb ? cbounds[d] : p->ncm;
+        size_t c1 = d + 1 < ncb ? cbounds[d + 1] : p->ncm;
+        if (attach_comments(p, p->s->docs[d], c0, c1) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    free(cbounds);
+    return rc;
+}
+
+int krm_stream_parse(const char *buf, size_t len, const char *name, const krm_limits *lim,
+                     krm_stream **out)
+{
+    pctx p = {.src = buf, .len = len, .name = name ? name : "<input>"};
+    if (lim)
+        p.lim = *lim;
+    if (!p.lim.max_depth)
+        p.lim.max_depth = 256;
+    if (!p.lim.max_doc_bytes)
+        p.lim.max_doc_bytes = 64u << 20;
+    if (!p.lim.max_stream_bytes)
+        p.lim.max_stream_bytes = 256u << 20;
+    if (!p.lim.max_alias_nodes)
+        p.lim.max_alias_nodes = 1000000;
+    if (len > p.lim.max_stream_bytes)
+        return porch_error_set(400, "%s: input of %zu bytes exceeds the %zu byte limit", p.name,
+                               len, p.lim.max_stream_bytes);
+    p.s = krm_stream_new();
+    if (!p.s || build_lines(&p) < 0) {
+        krm_stream_free(p.s);
+        free(p.lines);
+        return porch_error_set(500, "out of memory");
+    }
+    yaml_parser_t yp;
+    if (!yaml_parser_initialize(&yp)) {
+        krm_stream_free(p.s);
+        free(p.lines);
+        return porch_error_set(500, "out of memory");
+    }
+    yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
+    int rc = run(&p, &yp);
+    yaml_parser_delete(&yp);
+    free(p.lines);
+    free(p.cm);
+    free(p.anchors);
+    free(p.stack);
+    if (rc < 0) {
+        krm_stream_free(p.s);
+        return -1;
+    }
+    *out = p.s;
+    return 0;
+}
