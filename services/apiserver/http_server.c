@@ -8,12 +8,16 @@
 
 #include "error/error.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 typedef int (*route_fn)(struct mg_connection *conn, apiserver_ctx *ctx);
@@ -253,16 +257,57 @@ static int check_tls_files(const apiserver_ctx *ctx)
     return 0;
 }
 
+/* civetweb only says "Failed to setup server ports"; try the bind ourselves
+ * first so a taken port or a bad address gets a message that names it. */
+static int check_port_free(const apiserver_ctx *ctx)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len;
+    int port = atoi(ctx->port);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, ctx->bind_address, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        len = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, ctx->bind_address, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        len = sizeof(*v6);
+    } else {
+        return porch_error_set(400, "--bind-address \"%s\" is not an IPv4 or IPv6 address",
+                               ctx->bind_address);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return porch_error_set(500, "socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    int rc = bind(fd, (struct sockaddr *)&ss, len);
+    int err = errno;
+    close(fd);
+    if (rc != 0)
+        return porch_error_set(err == EADDRINUSE ? 409 : 400,
+                               "cannot listen on %s port %s: %s%s", ctx->bind_address, ctx->port,
+                               strerror(err),
+                               err == EADDRINUSE ? " (choose another --port)" : "");
+    return 0;
+}
+
 int apiserver_http_start(apiserver_ctx *ctx)
 {
-    if (check_tls_files(ctx) != 0)
+    if (check_tls_files(ctx) != 0 || check_port_free(ctx) != 0)
         return -1;
     apiserver_tls_shim_check();
     if ((mg_init_library(MG_FEATURES_TLS) & MG_FEATURES_TLS) == 0 &&
         !mg_check_feature(MG_FEATURES_TLS))
         return porch_error_set(500, "civetweb was built without TLS support");
     char ports[300];
-    snprintf(ports, sizeof(ports), "%s:%ss", ctx->bind_address, ctx->port);
+    if (strchr(ctx->bind_address, ':') != NULL) /* IPv6 */
+        snprintf(ports, sizeof(ports), "[%s]:%ss", ctx->bind_address, ctx->port);
+    else
+        snprintf(ports, sizeof(ports), "%s:%ss", ctx->bind_address, ctx->port);
     const char *options[] = {
         "listening_ports", ports,
         "num_threads", ctx->http_threads,

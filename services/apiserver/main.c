@@ -106,7 +106,7 @@ int main(int argc, char **argv)
          &ctx.tls_key_file},
         {"--client-ca-file", "PORCH_CLIENT_CA_FILE", NULL,
          "CA bundle that signs client certificates, PEM (DATA/pki/ca.crt)", &ctx.client_ca_file},
-        {"--http-threads", "PORCH_HTTP_THREADS", "16", "HTTPS worker threads", &ctx.http_threads},
+        {"--http-threads", "PORCH_HTTP_THREADS", "64", "HTTPS worker threads", &ctx.http_threads},
     };
     int rc = svc_init(&ctx.svc, SVC_APISERVER, SVC_PEER(SVC_ENGINE) | SVC_PEER(SVC_CACHE), flags,
                       sizeof(flags) / sizeof(flags[0]), argc, argv);
