@@ -1,0 +1,83 @@
+/* The evaluator interface: one call runs one KRM function over a ResourceList
+ * held in a krm tree, whatever runs it — a built-in C implementation in this
+ * process, a sandboxed executable (exec.h), or porch-function-runner over the
+ * bus. The CaD library (render, eval) and the function-runner service both
+ * use it; the runtime's configuration decides what may run. */
+#ifndef PORCH_FN_H
+#define PORCH_FN_H
+
+#include "fn/exec.h"
+#include "krm/krm.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* ---- results (kpt's FunctionResult items) ---- */
+typedef enum { FN_SEV_INFO = 0, FN_SEV_WARNING, FN_SEV_ERROR } fn_severity;
+
+typedef struct fn_result {
+    char *message;
+    fn_severity severity;
+    /* resourceRef (all may be NULL) */
+    char *ref_api_version, *ref_kind, *ref_name, *ref_namespace;
+    char *field_path;  /* field.path, or NULL */
+    char *file_path;   /* file.path, or NULL */
+    int file_index;    /* file.index, -1 when unset */
+} fn_result;
+
+typedef struct fn_results {
+    fn_result *items;
+    size_t len, cap;
+} fn_results;
+
+/* Appends a result; strings are copied (NULL allowed). */
+int fn_results_add(fn_results *r, fn_severity sev, const char *message, const krm_node *resource,
+                   const char *field_path);
+void fn_results_free(fn_results *r);
+bool fn_results_has_error(const fn_results *r);
+
+/* ---- what to run ---- */
+typedef struct fn_call {
+    const char *image;       /* e.g. "gcr.io/kpt-fn/set-labels:v0.2.0"; NULL for exec */
+    const char *exec_path;   /* exec function path (CLI --exec / Kptfile exec:), or NULL */
+    char *const *exec_args;  /* extra exec arguments, NULL-terminated, or NULL */
+    const char *workdir;     /* cwd for exec functions, or NULL */
+} fn_call;
+
+/* ---- the runtime ---- */
+typedef struct fn_runtime fn_runtime;
+
+typedef struct fn_runtime_opts {
+    bool builtins;           /* run built-in implementations of catalog images (default on) */
+    bool allow_exec;         /* allow exec_path functions (CLI --allow-exec) */
+    const char *image_map;   /* file mapping images to executables (function-runner config), or NULL */
+    const char *const *deny_images; /* image patterns never run, NULL-terminated, or NULL */
+    fn_exec_limits limits;   /* for exec functions; zero = none (CLI), see fn_exec_limits_service */
+    bool inherit_env;        /* exec functions see the caller's environment (CLI parity) */
+} fn_runtime_opts;
+
+int fn_runtime_new(const fn_runtime_opts *opts, fn_runtime **out);
+void fn_runtime_free(fn_runtime *rt);
+
+/* Runs `call` over the ResourceList `rl` (a mapping with kind ResourceList,
+ * items, and optional functionConfig) in stream `s`. On success `rl`'s items
+ * are replaced by the function's output items (in place for built-ins,
+ * re-parsed for exec) and its results appended to `results`; stderr of exec
+ * functions goes to `stderr_out` when non-NULL (malloc'd). Returns 0 when the
+ * function ran and succeeded (results may still hold errors: check
+ * fn_results_has_error), or negative with porch_error_last() naming the
+ * function (unknown image → 404 listing what is available, exec not allowed,
+ * timeout, non-zero exit, output that is not a ResourceList). */
+int fn_runtime_eval(fn_runtime *rt, const fn_call *call, krm_stream *s, krm_node *rl,
+                    fn_results *results, char **stderr_out);
+
+/* A new JSON-ready description of what can run: built-in names and mapped images,
+ * as a NUL-terminated text list for messages ("apply-setters, set-labels, ..."). */
+char *fn_runtime_available(const fn_runtime *rt);
+
+/* The catalog name of an image, or NULL when it is not a catalog image:
+ * "gcr.io/kpt-fn/set-labels:v0.2.0", "ghcr.io/kptdev/krm-functions-catalog/set-labels",
+ * "set-labels:latest" → "set-labels" (copied into buf). */
+const char *fn_image_function_name(const char *image, char *buf, size_t len);
+
+#endif
