@@ -12,6 +12,8 @@ DOWN="$SRC/deploy/local/porch-down"
 DIR=$(mktemp -d /tmp/porch-stack-XXXXXX)
 SERVICES="apiserver engine cache git-adapter oci-adapter function-runner"
 KC="$DIR/kubeconfig"
+# Every service (through the supervisor's environment) appends its bus traffic here.
+export PORCH_TRACE_BUS="$DIR/bus-trace.jsonl"
 passed=0 failed=0
 ok() { echo "PASS $1"; passed=$((passed + 1)); }
 ko() { echo "FAIL $1${2:+: $2}"; failed=$((failed + 1)); }
@@ -131,6 +133,15 @@ left=$(pgrep -af "$DIR")
 ls "$DIR"/*.pid >/dev/null 2>&1 && ko "pid files left" "$(ls "$DIR"/*.pid)" || ok "pid files removed"
 out=$("$DOWN" --data-dir "$DIR" 2>&1)
 case "$out" in *"not running"*) ok "porch-down again: not running";; *) ko "second porch-down" "$out";; esac
+
+# ---- every message of the run matches schemas/bus --------------------------------
+# (readyz's calls from the apiserver to engine and cache are among them)
+if grep -q '"svc":"engine","dir":"request","op":"health"' "$PORCH_TRACE_BUS" &&
+  out=$(python3 "$SRC/integration-tests/validate_bus_trace.py" "$SRC/schemas/bus" "$PORCH_TRACE_BUS" --min 40 2>&1); then
+  ok "bus trace of the run validates ($(tail -1 <<<"$out"))"
+else
+  ko "bus trace" "$(tail -5 <<<"${out:-no engine health request traced}")"
+fi
 
 # ---- a data dir too long for ipc sockets is refused clearly ----------------------
 long="$DIR/$(printf 'd%.0s' $(seq 100))"
