@@ -357,15 +357,6 @@ static void write_folded(em *e, const char *v, size_t n, int indent, const char 
     }
 }
 
-static bool is_core_tag(const char *t)
-{
-    static const char *const core[] = {"!!str", "!!int", "!!bool", "!!float", "!!null", "!!map", "!!seq", "!!merge", NULL};
-    for (int i = 0; core[i]; i++)
-        if (!strcmp(t, core[i]))
-            return true;
-    return false;
-}
-
 static void write_tag(em *e, const char *tag)
 {
     if (!tag)
@@ -392,19 +383,10 @@ static void emit_scalar(em *e, const krm_node *s, bool simple_key, int indent, c
     size_t n = s->len;
     krm_style style = (krm_style)s->style;
     bool force_quote = false;
-    const char *tag = s->tag;
-    if (tag) {
-        if (!strcmp(tag, "!!str")) {
-            if (style == KRM_PLAIN && krm_scalar_resolves_non_str(v, n))
-                force_quote = true;
-            tag = NULL;
-        } else if (is_core_tag(tag) && strcmp(tag, "!!merge")) {
-            tag = NULL;
-        }
-    }
+    const char *tag = s->tag; /* explicit tags are written back as they were (go-yaml TaggedStyle) */
     if (style == KRM_PLAIN && n == 2 && v[0] == '<' && v[1] == '<' && simple_key)
         tag = "!!merge";
-    if (s->str && style == KRM_PLAIN && krm_scalar_resolves_non_str(v, n))
+    if (s->str && !tag && style == KRM_PLAIN && krm_scalar_resolves_non_str(v, n))
         force_quote = true;
     if (style == KRM_PLAIN && memchr(v, '\n', n))
         style = KRM_LITERAL;
@@ -459,8 +441,7 @@ static bool is_block(const em *e, const krm_node *n)
 static void emit_flow(em *e, const krm_node *n, int indent)
 {
     write_anchor(e, n->anchor);
-    if (n->tag && !is_core_tag(n->tag))
-        write_tag(e, n->tag);
+    write_tag(e, n->tag);
     bool map = n->kind == KRM_MAP;
     write_indicator(e, map ? "{" : "[", true, true, false);
     e->flow++;
@@ -515,8 +496,7 @@ static void emit_block_map(em *e, const krm_node *m, int indent)
         if (is_block(e, v)) {
             if (v->anchor)
                 write_anchor(e, v->anchor);
-            if (v->tag && !is_core_tag(v->tag))
-                write_tag(e, v->tag);
+            write_tag(e, v->tag);
             line_comment(e, klc, indent);
             if (v->kind == KRM_MAP)
                 emit_block_map(e, v, indent + 2);
@@ -553,8 +533,7 @@ static void emit_block_seq(em *e, const krm_node *q, int indent)
         if (is_block(e, it)) {
             if (it->anchor)
                 write_anchor(e, it->anchor);
-            if (it->tag && !is_core_tag(it->tag))
-                write_tag(e, it->tag);
+            write_tag(e, it->tag);
             if (it->kind == KRM_MAP)
                 emit_block_map(e, it, indent + 2);
             else

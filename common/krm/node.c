@@ -334,7 +334,12 @@ bool krm_node_equal(const krm_node *a, const krm_node *b)
         return true;
     }
     for (size_t i = 0; i + 1 < a->n; i += 2) {
-        const krm_node *bv = krm_map_get(b, krm_node_value(a->items[i]));
+        const krm_node *ak = a->items[i], *bk = b->items[i];
+        const krm_node *bv;
+        if (ak->len == bk->len && !memcmp(krm_node_value(ak), krm_node_value(bk), ak->len))
+            bv = b->items[i + 1]; /* same position: also right for duplicate keys */
+        else
+            bv = krm_map_get(b, krm_node_value(ak));
         if (!bv || !krm_node_equal(a->items[i + 1], bv))
             return false;
     }

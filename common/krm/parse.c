@@ -609,7 +609,12 @@ static int attach_block(actx *a, krm_doc *doc, const cmt *b, size_t nb)
             line = INT32_MAX;
             col = -1; /* document end */
         }
-        bool blank = c.any && line - c.last_line > 1;
+        bool blank = false;
+        for (int l = c.any ? c.last_line + 1 : line; l < line && l <= c.last_line + 64; l++)
+            if (line_blank(p, l)) {
+                blank = true;
+                break;
+            }
         if (c.any && blank) {
             if (first_empty && (c.start_line == b[0].line || c.col < I)) {
                 krm_node *o = c.col < I ? foot_owner_pos(a, prev, c.col, next) : prior;
@@ -895,6 +900,7 @@ int krm_stream_parse(const char *buf, size_t len, const char *name, const krm_li
         return porch_error_set(500, "out of memory");
     }
     yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
+    yaml_parser_set_encoding(&yp, YAML_UTF8_ENCODING); /* marks must count UTF-8 characters */
     int rc = run(&p, &yp);
     yaml_parser_delete(&yp);
     free(p.lines);
