@@ -42,6 +42,22 @@ case "$out" in *'"code":404'*'not served by porch-engine'*) ok "unknown op is a 
 out=$(req engine '{"v":1,"op":"cache.health","id":"w"}')
 case "$out" in *'"code":404'*) ok "another service's op is a 404";; *) ko "foreign op" "$out";; esac
 
+# The cache's object ops: create, conflict, read, list, events, delete.
+out=$(req cache '{"v":1,"op":"cache.put","id":"p1","args":{"kind":"secrets","namespace":"ns1","name":"s1","object":{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s1"},"data":{"k":"dg=="}}}}')
+case "$out" in *'"ok":true'*'"resourceVersion":"1"'*) ok "cache.put creates";; *) ko "cache.put" "$out";; esac
+out=$(req cache '{"v":1,"op":"cache.put","id":"p2","args":{"kind":"secrets","namespace":"ns1","name":"s1","object":{"metadata":{}}}}')
+case "$out" in *'"code":409'*'AlreadyExists'*) ok "cache.put twice is AlreadyExists";; *) ko "cache.put twice" "$out";; esac
+out=$(req cache '{"v":1,"op":"cache.put","id":"p3","args":{"kind":"secrets","namespace":"ns1","name":"s1","mode":"update","resourceVersion":"41","object":{"metadata":{}}}}')
+case "$out" in *'"code":409'*'"Conflict"'*) ok "stale resourceVersion is a 409 Conflict";; *) ko "stale rv" "$out";; esac
+out=$(req cache '{"v":1,"op":"cache.list","id":"l1","args":{"kind":"secrets"}}')
+case "$out" in *'"ok":true'*'"name":"s1"'*) ok "cache.list";; *) ko "cache.list" "$out";; esac
+out=$(req cache '{"v":1,"op":"cache.get","id":"g1","args":{"kind":"Secrets!","name":"s1"}}')
+case "$out" in *'"code":400'*'args.kind'*) ok "bad kind is a 400 naming it";; *) ko "bad kind" "$out";; esac
+out=$(req cache '{"v":1,"op":"cache.delete","id":"d1","args":{"kind":"secrets","namespace":"ns1","name":"s1"}}')
+case "$out" in *'"ok":true'*) ok "cache.delete";; *) ko "cache.delete" "$out";; esac
+out=$(req cache '{"v":1,"op":"cache.events","id":"e1","args":{"since":"0","kinds":["secrets"]}}')
+case "$out" in *'"ADDED"'*'"DELETED"'*) ok "cache.events replays the writes";; *) ko "cache.events" "$out";; esac
+
 # The log line of a request carries its id.
 if grep -q '"rid":"u"' "$DIR/engine.log"; then ok "request id reaches the log"; else ko "request id in log"; fi
 

@@ -1,8 +1,10 @@
 /* porch-cache: the metadata index in SQLite (repositories, package
  * revisions, the event log behind resourceVersion and watch) and the
  * repository sync loop. This foundation opens DATA/cache.db in WAL mode and
- * serves health (which queries SQLite) and describe; the index ops come later. */
+ * serves health (which queries SQLite), describe, and the object ops (put, get,
+ * list, delete, events) that back the API's stored kinds and watches. */
 #include "error/error.h"
+#include "objects.h"
 #include "store.h"
 #include "svc/svc.h"
 
@@ -34,7 +36,9 @@ int main(int argc, char **argv)
     if (rc == 0) {
         cache.svc.health_check = check_health;
         cache.svc.health_userdata = &cache;
-        rc = svc_run(&cache.svc);
+        rc = cache_objects_register(cache.svc.bus, cache.store);
+        if (rc == 0)
+            rc = svc_run(&cache.svc);
     }
     cache_store_close(cache.store);
     svc_free(&cache.svc);

@@ -1,30 +1,60 @@
-/* SQLite store of porch-cache (see store.h). One connection in serialized
- * mode shared by the worker threads; WAL keeps readers off the writer's path. */
+/* SQLite store of porch-cache (see store.h). One connection, guarded by one
+ * mutex, so a write, its precondition check and its event row are a single
+ * transaction; a condition variable wakes event long-polls on every write. */
 #include "store.h"
 #include "error/error.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 struct cache_store {
     sqlite3 *db;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int64_t seq; /* last event sequence = current resourceVersion */
+    int64_t retained; /* events kept for watchers to resume from */
 };
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS objects ("
+    "  kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,"
+    "  rv INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, namespace, name));"
     "CREATE TABLE IF NOT EXISTS events ("
-    "  seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, namespace TEXT,"
-    "  name TEXT, type TEXT NOT NULL, object TEXT, ts INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');";
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, type TEXT NOT NULL,"
+    "  object TEXT NOT NULL, ts INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '2');";
+
+static int db_error(cache_store *store, const char *what)
+{
+    return porch_error_set(503, "cache: %s: %s", what, sqlite3_errmsg(store->db));
+}
+
+static int64_t query_int(cache_store *store, const char *sql)
+{
+    sqlite3_stmt *stmt;
+    int64_t v = 0;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW)
+        v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return v;
+}
 
 int cache_store_open(const char *path, cache_store **out)
 {
     cache_store *store = calloc(1, sizeof *store);
     if (!store)
         return porch_error_set(500, "cache: out of memory");
+    pthread_mutex_init(&store->lock, NULL);
+    pthread_cond_init(&store->changed, NULL);
     int rc = sqlite3_open_v2(path, &store->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                             NULL);
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     char *err = NULL;
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(store->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL,
@@ -39,6 +69,8 @@ int cache_store_open(const char *path, cache_store **out)
         return -1;
     }
     sqlite3_busy_timeout(store->db, 5000);
+    store->seq = query_int(store, "SELECT COALESCE(MAX(seq), 0) FROM events");
+    store->retained = CACHE_EVENTS_RETAINED;
     *out = store;
     return 0;
 }
@@ -48,24 +80,455 @@ void cache_store_close(cache_store *store)
     if (!store)
         return;
     sqlite3_close(store->db);
+    pthread_mutex_destroy(&store->lock);
+    pthread_cond_destroy(&store->changed);
     free(store);
+}
+
+void cache_store_set_retention(cache_store *store, int64_t events)
+{
+    store->retained = events > 0 ? events : CACHE_EVENTS_RETAINED;
 }
 
 int cache_store_check(cache_store *store, json_t *result)
 {
+    pthread_mutex_lock(&store->lock);
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(store->db,
-                                "SELECT (SELECT journal_mode FROM pragma_journal_mode),"
-                                " (SELECT COALESCE(MAX(seq), 0) FROM events)",
-                                -1, &stmt, NULL);
+    int rc = sqlite3_prepare_v2(store->db, "SELECT journal_mode FROM pragma_journal_mode", -1,
+                                &stmt, NULL);
     if (rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
         json_object_set_new(result, "journal_mode",
                             json_string((const char *)sqlite3_column_text(stmt, 0)));
-        json_object_set_new(result, "event_seq", json_integer(sqlite3_column_int64(stmt, 1)));
+        json_object_set_new(result, "event_seq", json_integer(store->seq));
         sqlite3_finalize(stmt);
+        pthread_mutex_unlock(&store->lock);
         return 0;
     }
     porch_error_set(503, "cache: SQLite is not answering: %s", sqlite3_errmsg(store->db));
     sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&store->lock);
     return -1;
+}
+
+/* ---- helpers (called with the lock held) ---- */
+
+static void now_rfc3339(char *buf, size_t len)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void new_uuid(char *buf, size_t len)
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+        memset(b, 0x5a, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(buf, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+             b[13], b[14], b[15]);
+}
+
+static int load_object(cache_store *store, const char *kind, const char *ns, const char *name,
+                       json_t **object, int64_t *rv)
+{
+    sqlite3_stmt *stmt;
+    *object = NULL;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT body, rv FROM objects WHERE kind=? AND namespace=? AND name=?",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        return db_error(store, "read");
+    sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        *object = json_loads((const char *)sqlite3_column_text(stmt, 0), 0, NULL);
+        if (rv)
+            *rv = sqlite3_column_int64(stmt, 1);
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(store, "read");
+    return 0;
+}
+
+/* Appends the event row; returns its sequence number or -1. */
+static int64_t log_event(cache_store *store, const char *kind, const char *type, json_t *object)
+{
+    sqlite3_stmt *stmt;
+    char *text = json_dumps(object, JSON_COMPACT);
+    int64_t seq = -1;
+    if (text && sqlite3_prepare_v2(store->db,
+                                   "INSERT INTO events(kind, type, object, ts) VALUES (?,?,?,?)",
+                                   -1, &stmt, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 3, text, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 4, (sqlite3_int64)time(NULL));
+        if (sqlite3_step(stmt) == SQLITE_DONE)
+            seq = sqlite3_last_insert_rowid(store->db);
+        sqlite3_finalize(stmt);
+    }
+    free(text);
+    int64_t every = store->retained >= 10 ? store->retained / 10 : 1;
+    if (seq > 0 && seq % every == 0) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "DELETE FROM events WHERE seq <= %lld",
+                 (long long)(seq - store->retained));
+        sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+    }
+    return seq;
+}
+
+static int write_object(cache_store *store, const char *kind, const char *ns, const char *name,
+                        int64_t rv, json_t *object)
+{
+    sqlite3_stmt *stmt;
+    char *text = json_dumps(object, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    int ok = 0;
+    if (text && sqlite3_prepare_v2(store->db,
+                                   "INSERT OR REPLACE INTO objects(kind, namespace, name, rv, body)"
+                                   " VALUES (?,?,?,?,?)",
+                                   -1, &stmt, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 3, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 4, rv);
+        sqlite3_bind_text(stmt, 5, text, -1, SQLITE_STATIC);
+        ok = sqlite3_step(stmt) == SQLITE_DONE;
+        sqlite3_finalize(stmt);
+    }
+    free(text);
+    return ok ? 0 : db_error(store, "write");
+}
+
+static int check_rv(const char *expected, int64_t actual, const char *kind, const char *name)
+{
+    if (!expected || !*expected)
+        return 0;
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", (long long)actual);
+    if (strcmp(expected, buf) != 0)
+        return porch_error_set(409, "Operation cannot be fulfilled on %s \"%s\": the object has "
+                                    "been modified; please apply your changes to the latest "
+                                    "version and try again", kind, name);
+    return 0;
+}
+
+/* Fills server-owned metadata for a create or an update. */
+static void set_metadata(json_t *object, json_t *old, const char *ns, const char *name)
+{
+    json_t *meta = json_object_get(object, "metadata");
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        json_object_set_new(object, "metadata", meta);
+    }
+    json_object_set_new(meta, "name", json_string(name));
+    if (*ns)
+        json_object_set_new(meta, "namespace", json_string(ns));
+    else
+        json_object_del(meta, "namespace");
+    json_t *old_meta = json_object_get(old, "metadata");
+    if (old_meta) {
+        json_object_set(meta, "uid", json_object_get(old_meta, "uid"));
+        json_object_set(meta, "creationTimestamp", json_object_get(old_meta, "creationTimestamp"));
+        json_int_t gen = json_integer_value(json_object_get(old_meta, "generation"));
+        if (!json_equal(json_object_get(object, "spec"), json_object_get(old, "spec")))
+            gen++;
+        json_object_set_new(meta, "generation", json_integer(gen ? gen : 1));
+        return;
+    }
+    char buf[64];
+    if (!json_is_string(json_object_get(meta, "uid"))) {
+        new_uuid(buf, sizeof buf);
+        json_object_set_new(meta, "uid", json_string(buf));
+    }
+    if (!json_is_string(json_object_get(meta, "creationTimestamp"))) {
+        now_rfc3339(buf, sizeof buf);
+        json_object_set_new(meta, "creationTimestamp", json_string(buf));
+    }
+    json_object_set_new(meta, "generation", json_integer(1));
+}
+
+static void set_rv(json_t *object, int64_t rv)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", (long long)rv);
+    json_object_set_new(json_object_get(object, "metadata"), "resourceVersion", json_string(buf));
+}
+
+/* ---- public operations ---- */
+
+int cache_store_put(cache_store *store, const char *kind, const char *ns, const char *name,
+                    json_t *object, cache_put_mode mode, const char *expected_rv, json_t **stored)
+{
+    *stored = NULL;
+    if (!json_is_object(object))
+        return porch_error_set(400, "cache: object must be a JSON object");
+    json_t *copy = json_deep_copy(object);
+    json_t *old = NULL;
+    int64_t old_rv = 0;
+    int rc = -1;
+    pthread_mutex_lock(&store->lock);
+    sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (load_object(store, kind, ns, name, &old, &old_rv) < 0)
+        goto out;
+    if (old && mode == CACHE_PUT_CREATE) {
+        porch_error_set_reason(409, "AlreadyExists", "%s \"%s\" already exists", kind, name);
+        goto out;
+    }
+    if (!old && mode == CACHE_PUT_UPDATE) {
+        porch_error_set(404, "%s \"%s\" not found", kind, name);
+        goto out;
+    }
+    if (old && check_rv(expected_rv, old_rv, kind, name) < 0)
+        goto out;
+    set_metadata(copy, old, ns, name);
+    int64_t seq = store->seq + 1;
+    set_rv(copy, seq);
+    int64_t logged = log_event(store, kind, old ? "MODIFIED" : "ADDED", copy);
+    if (logged < 0) {
+        db_error(store, "event log");
+        goto out;
+    }
+    if (logged != seq) { /* the log was rebuilt or edited outside us: follow it */
+        seq = logged;
+        set_rv(copy, seq);
+    }
+    if (write_object(store, kind, ns, name, seq, copy) < 0)
+        goto out;
+    if (sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_error(store, "commit");
+        goto out;
+    }
+    store->seq = seq;
+    pthread_cond_broadcast(&store->changed);
+    *stored = json_incref(copy);
+    rc = 0;
+out:
+    if (rc != 0)
+        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&store->lock);
+    json_decref(old);
+    json_decref(copy);
+    return rc;
+}
+
+int cache_store_get(cache_store *store, const char *kind, const char *ns, const char *name,
+                    json_t **object)
+{
+    pthread_mutex_lock(&store->lock);
+    int rc = load_object(store, kind, ns, name, object, NULL);
+    pthread_mutex_unlock(&store->lock);
+    if (rc == 0 && !*object)
+        return porch_error_set(404, "%s \"%s\" not found", kind, name);
+    return rc;
+}
+
+/* Continue tokens are "<namespace>/<name>" of the last item returned. */
+int cache_store_list(cache_store *store, const char *kind, const char *ns, size_t limit,
+                     const char *cont, json_t **items, char **next, int64_t *rv)
+{
+    *items = NULL;
+    *next = NULL;
+    const char *after_ns = "", *after_name = "";
+    char *token = cont && *cont ? strdup(cont) : NULL;
+    if (token) {
+        char *slash = strchr(token, '/');
+        if (!slash) {
+            free(token);
+            return porch_error_set(400, "invalid continue token \"%s\"", cont);
+        }
+        *slash = '\0';
+        after_ns = token;
+        after_name = slash + 1;
+    }
+    int all_ns = !ns || !*ns;
+    sqlite3_stmt *stmt;
+    pthread_mutex_lock(&store->lock);
+    *rv = store->seq;
+    int rc = sqlite3_prepare_v2(
+        store->db,
+        "SELECT namespace, name, body FROM objects WHERE kind = ?1 AND (?2 OR namespace = ?3)"
+        " AND (namespace > ?4 OR (namespace = ?4 AND name > ?5)) ORDER BY namespace, name"
+        " LIMIT ?6",
+        -1, &stmt, NULL);
+    if (rc != SQLITE_OK) {
+        pthread_mutex_unlock(&store->lock);
+        free(token);
+        return db_error(store, "list");
+    }
+    sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int(stmt, 2, all_ns);
+    sqlite3_bind_text(stmt, 3, all_ns ? "" : ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, after_ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 5, after_name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 6, limit ? (sqlite3_int64)limit + 1 : -1);
+    json_t *list = json_array();
+    size_t n = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (limit && n == limit) {
+            char buf[512];
+            json_t *last = json_array_get(list, n - 1);
+            json_t *meta = json_object_get(last, "metadata");
+            const char *lns = json_string_value(json_object_get(meta, "namespace"));
+            snprintf(buf, sizeof buf, "%s/%s", lns ? lns : "",
+                     json_string_value(json_object_get(meta, "name")));
+            *next = strdup(buf);
+            break;
+        }
+        json_t *obj = json_loads((const char *)sqlite3_column_text(stmt, 2), 0, NULL);
+        if (obj) {
+            json_array_append_new(list, obj);
+            n++;
+        }
+    }
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&store->lock);
+    free(token);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        json_decref(list);
+        free(*next);
+        *next = NULL;
+        return db_error(store, "list");
+    }
+    *items = list;
+    return 0;
+}
+
+int cache_store_delete(cache_store *store, const char *kind, const char *ns, const char *name,
+                       const char *expected_rv, const char *expected_uid, json_t **deleted)
+{
+    *deleted = NULL;
+    json_t *old = NULL;
+    int64_t old_rv = 0;
+    int rc = -1;
+    pthread_mutex_lock(&store->lock);
+    sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (load_object(store, kind, ns, name, &old, &old_rv) < 0)
+        goto out;
+    if (!old) {
+        porch_error_set(404, "%s \"%s\" not found", kind, name);
+        goto out;
+    }
+    if (check_rv(expected_rv, old_rv, kind, name) < 0)
+        goto out;
+    const char *uid = json_string_value(json_object_get(json_object_get(old, "metadata"), "uid"));
+    if (expected_uid && *expected_uid && (!uid || strcmp(uid, expected_uid) != 0)) {
+        porch_error_set(409, "Precondition failed: UID in precondition: %s, UID in object meta: %s",
+                        expected_uid, uid ? uid : "");
+        goto out;
+    }
+    int64_t seq = log_event(store, kind, "DELETED", old);
+    sqlite3_stmt *stmt;
+    if (seq < 0 || sqlite3_prepare_v2(store->db,
+                                      "DELETE FROM objects WHERE kind=? AND namespace=? AND name=?",
+                                      -1, &stmt, NULL) != SQLITE_OK) {
+        db_error(store, "delete");
+        goto out;
+    }
+    sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, name, -1, SQLITE_STATIC);
+    int step = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (step != SQLITE_DONE || sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_error(store, "delete");
+        goto out;
+    }
+    store->seq = seq;
+    set_rv(old, seq);
+    pthread_cond_broadcast(&store->changed);
+    *deleted = json_incref(old);
+    rc = 0;
+out:
+    if (rc != 0)
+        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&store->lock);
+    json_decref(old);
+    return rc;
+}
+
+static int kind_wanted(json_t *kinds, const char *kind)
+{
+    if (!json_is_array(kinds) || json_array_size(kinds) == 0)
+        return 1;
+    size_t i;
+    json_t *k;
+    json_array_foreach(kinds, i, k) if (json_is_string(k) && strcmp(json_string_value(k), kind) == 0)
+        return 1;
+    return 0;
+}
+
+/* Appends events after `since` to `out`; *scanned_to is the last sequence
+ * looked at when the scan stopped at its limit, else the store's sequence. */
+static int read_events(cache_store *store, json_t *kinds, int64_t since, size_t limit,
+                       json_t *out, int64_t *scanned_to)
+{
+    size_t rows = 0;
+    *scanned_to = store->seq;
+    sqlite3_stmt *stmt;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT seq, kind, type, object FROM events WHERE seq > ? ORDER BY seq"
+                           " LIMIT ?",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        return db_error(store, "events");
+    sqlite3_bind_int64(stmt, 1, since);
+    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)(limit ? limit : 1000));
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        if (++rows == (limit ? limit : 1000))
+            *scanned_to = sqlite3_column_int64(stmt, 0);
+        const char *kind = (const char *)sqlite3_column_text(stmt, 1);
+        if (!kind_wanted(kinds, kind))
+            continue;
+        json_t *obj = json_loads((const char *)sqlite3_column_text(stmt, 3), 0, NULL);
+        char rv[32];
+        snprintf(rv, sizeof rv, "%lld", (long long)sqlite3_column_int64(stmt, 0));
+        json_array_append_new(out, json_pack("{s:s, s:s, s:o, s:s}", "type",
+                                             (const char *)sqlite3_column_text(stmt, 2), "kind",
+                                             kind, "object", obj ? obj : json_null(),
+                                             "resourceVersion", rv));
+    }
+    sqlite3_finalize(stmt);
+    return 0;
+}
+
+int cache_store_events(cache_store *store, json_t *kinds, int64_t since, size_t limit,
+                       int wait_ms, json_t **events, int64_t *rv)
+{
+    *events = NULL;
+    pthread_mutex_lock(&store->lock);
+    int64_t oldest = query_int(store, "SELECT COALESCE(MIN(seq), 0) FROM events");
+    if (since < 0 || since > store->seq ||
+        (oldest > 0 && since < oldest - 1) || (oldest == 0 && since < store->seq)) {
+        pthread_mutex_unlock(&store->lock);
+        return porch_error_set(410, "too old resource version: %lld (%lld)", (long long)since,
+                               (long long)(oldest > 0 ? oldest - 1 : store->seq));
+    }
+    if (wait_ms > 0 && store->seq <= since) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += wait_ms / 1000;
+        until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (store->seq <= since &&
+               pthread_cond_timedwait(&store->changed, &store->lock, &until) == 0) {
+        }
+    }
+    json_t *out = json_array();
+    int rc = read_events(store, kinds, since, limit, out, rv);
+    pthread_mutex_unlock(&store->lock);
+    if (rc < 0) {
+        json_decref(out);
+        return -1;
+    }
+    *events = out;
+    return 0;
 }
