@@ -27,8 +27,8 @@
 #define SUP_STABLE_MS 10000
 #define SUP_STOP_GRACE_MS 3000
 
-static const char *const default_services[] = {"apiserver", "engine", "cache", "git-adapter",
-                                               "oci-adapter", "function-runner"};
+static const char *const default_services[] = {"apiserver",   "engine",      "cache",
+                                               "git-adapter", "oci-adapter", "function-runner"};
 
 typedef struct sup_child {
     char name[64];
@@ -353,8 +353,7 @@ static void sup_stop_all(sup_ctx *ctx, const sigset_t *set)
         sup_reap(ctx);
     }
     if (sup_running(ctx) > 0) {
-        log_warn("services did not stop in time; killing", "count",
-                 json_integer(sup_running(ctx)));
+        log_warn("services did not stop in time; killing", "count", json_integer(sup_running(ctx)));
         sup_signal_all(ctx, SIGKILL);
         while (sup_running(ctx) > 0) {
             sup_wait(set, 100);

@@ -84,9 +84,9 @@ static json_t *verbs_array(const char *verbs)
 
 static json_t *resource_json(const resource_def *r)
 {
-    json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", r->name, "singularName",
-                          r->singular, "namespaced", r->namespaced, "kind", r->kind, "verbs",
-                          verbs_array(r->verbs));
+    json_t *o =
+        json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", r->name, "singularName", r->singular,
+                  "namespaced", r->namespaced, "kind", r->kind, "verbs", verbs_array(r->verbs));
     if (r->short_name != NULL)
         json_object_set_new(o, "shortNames", json_pack("[s]", r->short_name));
     return o;

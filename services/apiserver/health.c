@@ -51,8 +51,8 @@ int apiserver_health_ready(struct mg_connection *conn, apiserver_ctx *ctx)
             n = snprintf(report + used, sizeof(report) - used, "[+]%s ok\n", peers[i].name);
         } else {
             failed++;
-            n = snprintf(report + used, sizeof(report) - used, "[-]%s failed: %s\n",
-                         peers[i].name, porch_error_last()->message);
+            n = snprintf(report + used, sizeof(report) - used, "[-]%s failed: %s\n", peers[i].name,
+                         porch_error_last()->message);
             log_warn("readyz: peer not healthy", "peer", json_string(peers[i].name), "error",
                      json_string(porch_error_last()->message));
         }

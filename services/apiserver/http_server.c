@@ -44,23 +44,6 @@ static const route routes[] = {
     {"/version", 0, serve_version},
 };
 
-static const char *status_text(int code)
-{
-    switch (code) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
-    }
-}
-
 int apiserver_http_reply(struct mg_connection *conn, int code, const char *content_type,
                          const char *body, size_t len)
 {
@@ -68,7 +51,7 @@ int apiserver_http_reply(struct mg_connection *conn, int code, const char *conte
     mg_printf(conn,
               "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
               "Cache-Control: no-cache, private\r\nX-Content-Type-Options: nosniff\r\n\r\n",
-              code, status_text(code), content_type, len);
+              code, mg_get_response_code_text(conn, code), content_type, len);
     if (strcmp(ri->request_method, "HEAD") != 0 && len > 0)
         mg_write(conn, body, len);
     return code;
@@ -81,8 +64,7 @@ int apiserver_http_reply_json(struct mg_connection *conn, int code, json_t *doc)
         static const char fallback[] =
             "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
             "\"message\":\"cannot encode response\",\"reason\":\"InternalError\",\"code\":500}";
-        return apiserver_http_reply(conn, 500, "application/json", fallback,
-                                    sizeof(fallback) - 1);
+        return apiserver_http_reply(conn, 500, "application/json", fallback, sizeof(fallback) - 1);
     }
     apiserver_http_reply(conn, code, "application/json", text, strlen(text));
     free(text);
@@ -141,11 +123,10 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
     apiserver_user user;
     if ((rt == NULL || !rt->anonymous) && authenticate(conn, &user) != 0) {
         code = 401;
-    } else if (strcmp(ri->request_method, "GET") != 0 &&
-               strcmp(ri->request_method, "HEAD") != 0) {
+    } else if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0) {
         char msg[256];
-        snprintf(msg, sizeof(msg), "the server does not allow method %s on %s",
-                 ri->request_method, path);
+        snprintf(msg, sizeof(msg), "the server does not allow method %s on %s", ri->request_method,
+                 path);
         code = apiserver_http_reply_status(conn, 405, msg);
     } else if (rt != NULL) {
         code = rt->fn(conn, ctx);
@@ -160,8 +141,8 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
             code = apiserver_http_reply_status(conn, 404, msg);
         }
     }
-    log_debug("http request", "method", json_string(ri->request_method), "path",
-              json_string(path), "code", json_integer(code));
+    log_debug("http request", "method", json_string(ri->request_method), "path", json_string(path),
+              "code", json_integer(code));
     log_set_rid(NULL);
     return code;
 }
@@ -288,9 +269,8 @@ static int check_port_free(const apiserver_ctx *ctx)
     int err = errno;
     close(fd);
     if (rc != 0)
-        return porch_error_set(err == EADDRINUSE ? 409 : 400,
-                               "cannot listen on %s port %s: %s%s", ctx->bind_address, ctx->port,
-                               strerror(err),
+        return porch_error_set(err == EADDRINUSE ? 409 : 400, "cannot listen on %s port %s: %s%s",
+                               ctx->bind_address, ctx->port, strerror(err),
                                err == EADDRINUSE ? " (choose another --port)" : "");
     return 0;
 }
@@ -308,27 +288,30 @@ int apiserver_http_start(apiserver_ctx *ctx)
         snprintf(ports, sizeof(ports), "[%s]:%ss", ctx->bind_address, ctx->port);
     else
         snprintf(ports, sizeof(ports), "%s:%ss", ctx->bind_address, ctx->port);
+    /* clang-format off */
     const char *options[] = {
         "listening_ports", ports,
         "num_threads", ctx->http_threads,
-        "ssl_protocol_version", "4", /* TLS 1.2 and newer; the SSL_CTX enforces it too */
+        "ssl_protocol_version", "4", /* TLS 1.2+; the SSL_CTX enforces it too */
         "enable_keep_alive", "yes",
-        "request_timeout_ms", "300000",
+        "request_timeout_ms", "60000", /* a stalled client frees its thread */
         "decode_url", "yes",
         NULL,
     };
+    /* clang-format on */
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof(cb));
     cb.external_ssl_ctx = external_ssl_ctx;
     cb.log_message = log_civetweb;
-    struct mg_init_data init = {.callbacks = &cb, .user_data = ctx, .configuration_options = options};
+    struct mg_init_data init = {
+        .callbacks = &cb, .user_data = ctx, .configuration_options = options};
     char text[512] = "";
     unsigned code = 0;
     struct mg_error_data err = {.code = &code, .text = text, .text_buffer_size = sizeof(text)};
     ctx->http = mg_start2(&init, &err);
     if (ctx->http == NULL)
-        return porch_error_set(500, "cannot serve HTTPS on %s:%s: %s", ctx->bind_address,
-                               ctx->port, text[0] ? text : "civetweb failed to start");
+        return porch_error_set(500, "cannot serve HTTPS on %s:%s: %s", ctx->bind_address, ctx->port,
+                               text[0] ? text : "civetweb failed to start");
     mg_set_request_handler(ctx->http, "/", handle_request, ctx);
     log_info("serving HTTPS", "address", json_sprintf("%s:%s", ctx->bind_address, ctx->port));
     return 0;

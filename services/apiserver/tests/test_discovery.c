@@ -1,10 +1,10 @@
 /* The discovery documents kubectl depends on: group list, group documents and
  * resource lists with the names, kinds, verbs and subresources of
  * spec/porch-api.md §2, and the legacy /api documents. */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <cmocka.h>
 
 #include "apiserver.h"
 
@@ -24,9 +24,9 @@ static json_t *find_resource(json_t *list, const char *name)
 {
     size_t i;
     json_t *r;
-    json_array_foreach(json_object_get(list, "resources"), i, r)
-        if (strcmp(json_string_value(json_object_get(r, "name")), name) == 0)
-            return r;
+    json_array_foreach(json_object_get(list, "resources"), i,
+                       r) if (strcmp(json_string_value(json_object_get(r, "name")), name) ==
+                              0) return r;
     return NULL;
 }
 
@@ -45,8 +45,8 @@ static void assert_verbs(json_t *r, const char *want)
     assert_string_equal(got, want);
 }
 
-static void assert_resource(json_t *list, const char *name, const char *singular,
-                            const char *kind, const char *verbs)
+static void assert_resource(json_t *list, const char *name, const char *singular, const char *kind,
+                            const char *verbs)
 {
     json_t *r = find_resource(list, name);
     assert_non_null(r);
@@ -162,8 +162,8 @@ static void test_version_shape(void **state)
 {
     (void)state;
     json_t *v = apiserver_discovery_version();
-    const char *keys[] = {"major", "minor", "gitVersion", "gitCommit", "gitTreeState",
-                          "buildDate", "goVersion", "compiler", "platform"};
+    const char *keys[] = {"major",     "minor",     "gitVersion", "gitCommit", "gitTreeState",
+                          "buildDate", "goVersion", "compiler",   "platform"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         assert_true(json_is_string(json_object_get(v, keys[i])));
     assert_string_equal(json_string_value(json_object_get(v, "major")), "1");

@@ -16,6 +16,4 @@ X509 *SSL_get_peer_certificate(const SSL *s)
     return SSL_get1_peer_certificate(s);
 }
 
-void apiserver_tls_shim_check(void)
-{
-}
+void apiserver_tls_shim_check(void) {}
