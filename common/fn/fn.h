@@ -33,6 +33,8 @@ typedef struct fn_results {
 /* Appends a result; strings are copied (NULL allowed). */
 int fn_results_add(fn_results *r, fn_severity sev, const char *message, const krm_node *resource,
                    const char *field_path);
+/* Appends a copy of `src` (every string copied; NULL allowed). */
+int fn_results_add_full(fn_results *r, const fn_result *src);
 void fn_results_free(fn_results *r);
 bool fn_results_has_error(const fn_results *r);
 
@@ -74,6 +76,10 @@ int fn_runtime_eval(fn_runtime *rt, const fn_call *call, krm_stream *s, krm_node
 /* A new JSON-ready description of what can run: built-in names and mapped images,
  * as a NUL-terminated text list for messages ("apply-setters, set-labels, ..."). */
 char *fn_runtime_available(const fn_runtime *rt);
+
+/* The images of the image map (borrowed), for describe: i < fn_runtime_mapped_count. */
+size_t fn_runtime_mapped_count(const fn_runtime *rt);
+const char *fn_runtime_mapped_image(const fn_runtime *rt, size_t i, const char **exec);
 
 /* The catalog name of an image, or NULL when it is not a catalog image:
  * "gcr.io/kpt-fn/set-labels:v0.2.0", "ghcr.io/kptdev/krm-functions-catalog/set-labels",
