@@ -1,0 +1,557 @@
+/* Discovery (spec §11.2–11.3, §5, §3.3): package revisions from the mirror's
+ * refs — placeholders from the branch head's Kptfile directories, tags
+ * <path>/vN (Published or DeletionProposed), drafts/… and proposed/… branches
+ * — with workspaces, publish info and tasks read from the `kpt:` commit
+ * annotations, and the kpt.dev/latest-revision label; each as PackageRevision JSON. */
+#include "internal.h"
+
+#include "error/error.h"
+#include "log/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ORIGIN "refs/remotes/origin/"
+
+typedef struct rev {
+    char *full_path;  /* package path in the repository, with the directory */
+    char *package;    /* packageName: relative to the directory */
+    char *workspace;
+    char *ref_short;  /* selfLock.ref: drafts/…, proposed/…, <path>/vN, or the branch */
+    char *lifecycle;
+    char *name;
+    int revision;
+    git_oid commit;
+    char *published_by; /* NULL when none */
+    git_time_t published_at; /* 0 when none */
+    json_t *tasks;      /* array, may be empty */
+    int latest;
+} rev;
+
+typedef struct rev_list {
+    rev *items;
+    size_t n, cap;
+} rev_list;
+
+typedef struct list_ctx {
+    gitrepo *repo;
+    rev_list revs;
+    json_t *deletion_proposed; /* set: "<full path>/<vN or ws>" → true */
+    json_t *latest_commit;     /* branch walk: full path → sha of the newest annotating commit */
+} list_ctx;
+
+static rev *rev_add(rev_list *l)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 32;
+        l->items = realloc(l->items, l->cap * sizeof *l->items);
+    }
+    rev *r = &l->items[l->n++];
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+static void rev_clear(rev *r)
+{
+    free(r->full_path);
+    free(r->package);
+    free(r->workspace);
+    free(r->ref_short);
+    free(r->lifecycle);
+    free(r->name);
+    free(r->published_by);
+    json_decref(r->tasks);
+}
+
+/* Porch's packageInDirectory. */
+static int in_directory(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    if (n == 0)
+        return 1;
+    return strncmp(path, dir, n) == 0 && (path[n] == 0 || path[n] == '/');
+}
+
+static const char *relative(const gitrepo *repo, const char *full)
+{
+    size_t n = strlen(repo->dir);
+    if (n == 0)
+        return full;
+    return full[n] == '/' ? full + n + 1 : full + n;
+}
+
+static int tree_has_kptfile(const git_tree *t)
+{
+    const git_tree_entry *e = git_tree_entry_byname(t, "Kptfile");
+    return e && git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
+           git_tree_entry_filemode(e) != GIT_FILEMODE_LINK;
+}
+
+/* 1 when `path` in `commit` is a directory holding a Kptfile. */
+static int has_package(gitrepo *repo, const git_oid *commit, const char *path)
+{
+    git_tree *t = NULL;
+    if (gitrepo_commit_subtree(repo->git, commit, path, &t) != 0) {
+        porch_error_clear();
+        return 0;
+    }
+    int ok = tree_has_kptfile(t);
+    git_tree_free(t);
+    return ok;
+}
+
+static json_t *commit_annotations(git_commit *c)
+{
+    int bad = 0;
+    json_t *a = gitrepo_annotations_parse(git_commit_message(c), &bad);
+    if (bad)
+        log_debug("ignoring unparsable kpt annotation", "commit", git_oid_tostr_s(git_commit_id(c)));
+    return a;
+}
+
+static const char *ann_str(json_t *a, const char *key)
+{
+    const char *s = json_string_value(json_object_get(a, key));
+    return s ? s : "";
+}
+
+/* workspaceName of the first annotation of `c` for the package, or NULL. */
+static char *workspace_from_commit(git_commit *c, const char *full_path)
+{
+    json_t *anns = commit_annotations(c);
+    char *ws = NULL;
+    size_t i;
+    json_t *a;
+    json_array_foreach(anns, i, a)
+    {
+        if (strcmp(ann_str(a, "package"), full_path) == 0 && *ann_str(a, "workspaceName")) {
+            ws = strdup(ann_str(a, "workspaceName"));
+            break;
+        }
+    }
+    json_decref(anns);
+    return ws;
+}
+
+static int is_first_task(const char *type)
+{
+    return strcmp(type, "init") == 0 || strcmp(type, "clone") == 0 || strcmp(type, "edit") == 0 ||
+           strcmp(type, "upgrade") == 0;
+}
+
+/* Porch's loadTasks: walk back in committer-time order; the creating task is
+ * the last init/edit/clone/upgrade seen for this package and workspace, and
+ * the walk stops at an init or clone. */
+static json_t *load_tasks(gitrepo *repo, const git_oid *start, const char *full_path,
+                          const char *workspace)
+{
+    json_t *tasks = json_array();
+    git_revwalk *walk = NULL;
+    if (git_revwalk_new(&walk, repo->git) != 0)
+        return tasks;
+    git_revwalk_sorting(walk, GIT_SORT_TIME);
+    git_revwalk_push(walk, start);
+    git_oid oid;
+    int done = 0;
+    while (!done && git_revwalk_next(&oid, walk) == 0) {
+        git_commit *c = NULL;
+        if (git_commit_lookup(&c, repo->git, &oid) != 0)
+            continue;
+        json_t *anns = commit_annotations(c);
+        size_t i;
+        json_t *a;
+        json_array_foreach(anns, i, a)
+        {
+            const char *ws = ann_str(a, "workspaceName");
+            int ws_match = strcmp(ws, workspace) == 0 ||
+                           (!*ws && strcmp(ann_str(a, "revision"), workspace) == 0);
+            if (strcmp(ann_str(a, "package"), full_path) != 0 || !ws_match)
+                continue;
+            json_t *task = json_object_get(a, "task");
+            const char *type = json_string_value(json_object_get(task, "type"));
+            if (!json_is_object(task) || !type)
+                continue;
+            if (is_first_task(type)) {
+                json_array_clear(tasks);
+                json_array_append(tasks, task);
+            }
+            if (strcmp(type, "init") == 0 || strcmp(type, "clone") == 0) {
+                done = 1;
+                break;
+            }
+        }
+        json_decref(anns);
+        git_commit_free(c);
+    }
+    git_revwalk_free(walk);
+    return tasks;
+}
+
+static void set_author(rev *r, git_commit *c)
+{
+    const git_signature *a = git_commit_author(c);
+    if (a) {
+        r->published_by = a->email && *a->email ? strdup(a->email) : NULL;
+        r->published_at = a->when.time;
+    }
+}
+
+/* Fills the common fields; takes ownership of nothing. */
+static rev *add_revision(list_ctx *ctx, const char *full_path, const char *workspace,
+                         int revision, const char *lifecycle, const git_oid *commit,
+                         const char *ref_short)
+{
+    rev *r = rev_add(&ctx->revs);
+    r->full_path = strdup(full_path);
+    r->package = strdup(relative(ctx->repo, full_path));
+    r->workspace = strdup(workspace);
+    r->revision = revision;
+    r->lifecycle = strdup(lifecycle);
+    r->commit = *commit;
+    r->ref_short = strdup(ref_short);
+    char name[1024];
+    if (gitrepo_name_compose(ctx->repo->name[0] ? ctx->repo->name : "repo", r->package, workspace,
+                             name, sizeof name) != 0)
+        name[0] = 0;
+    r->name = strdup(name);
+    r->tasks = load_tasks(ctx->repo, commit, full_path, workspace);
+    return r;
+}
+
+/* ---- branch placeholders ---- */
+
+static void discover_tree(list_ctx *ctx, const git_tree *t, const char *path, git_commit *head);
+
+static void add_placeholder(list_ctx *ctx, const char *full_path, git_commit *head)
+{
+    gitrepo *repo = ctx->repo;
+    if (!*relative(repo, full_path))
+        return; /* a Kptfile at the directory itself has no package name */
+    char dp[2048];
+    snprintf(dp, sizeof dp, "%s/%s", full_path, repo->branch);
+    const char *lifecycle =
+        json_object_get(ctx->deletion_proposed, dp) ? "DeletionProposed" : "Published";
+    rev *r = add_revision(ctx, full_path, repo->branch, -1, lifecycle, git_commit_id(head),
+                          repo->branch);
+    const char *sha = json_string_value(json_object_get(ctx->latest_commit, full_path));
+    git_oid oid;
+    git_commit *c = NULL;
+    if (sha && git_oid_fromstr(&oid, sha) == 0 && git_commit_lookup(&c, repo->git, &oid) == 0) {
+        set_author(r, c);
+        git_commit_free(c);
+    }
+}
+
+static void discover_tree(list_ctx *ctx, const git_tree *t, const char *path, git_commit *head)
+{
+    if (tree_has_kptfile(t)) {
+        add_placeholder(ctx, path, head);
+        return; /* nested Kptfiles belong to this package */
+    }
+    size_t n = git_tree_entrycount(t);
+    for (size_t i = 0; i < n; i++) {
+        const git_tree_entry *e = git_tree_entry_byindex(t, i);
+        if (git_tree_entry_type(e) != GIT_OBJECT_TREE)
+            continue;
+        git_tree *sub = NULL;
+        if (git_tree_lookup(&sub, ctx->repo->git, git_tree_entry_id(e)) != 0)
+            continue;
+        char child[2048];
+        if (*path)
+            snprintf(child, sizeof child, "%s/%s", path, git_tree_entry_name(e));
+        else
+            snprintf(child, sizeof child, "%s", git_tree_entry_name(e));
+        discover_tree(ctx, sub, child, head);
+        git_tree_free(sub);
+    }
+}
+
+/* One walk of the branch history: the newest annotating commit per package. */
+static void index_branch_history(list_ctx *ctx, const git_oid *head)
+{
+    git_revwalk *walk = NULL;
+    if (git_revwalk_new(&walk, ctx->repo->git) != 0)
+        return;
+    git_revwalk_sorting(walk, GIT_SORT_TIME);
+    git_revwalk_push(walk, head);
+    git_oid oid;
+    while (git_revwalk_next(&oid, walk) == 0) {
+        git_commit *c = NULL;
+        if (git_commit_lookup(&c, ctx->repo->git, &oid) != 0)
+            continue;
+        json_t *anns = commit_annotations(c);
+        size_t i;
+        json_t *a;
+        json_array_foreach(anns, i, a)
+        {
+            const char *p = ann_str(a, "package");
+            if (*p && !json_object_get(ctx->latest_commit, p))
+                json_object_set_new(ctx->latest_commit, p, json_string(git_oid_tostr_s(&oid)));
+        }
+        json_decref(anns);
+        git_commit_free(c);
+    }
+    git_revwalk_free(walk);
+}
+
+static void discover_branch(list_ctx *ctx, const git_oid *head_oid)
+{
+    git_commit *head = NULL;
+    if (git_commit_lookup(&head, ctx->repo->git, head_oid) != 0)
+        return;
+    index_branch_history(ctx, head_oid);
+    git_tree *t = NULL;
+    if (gitrepo_commit_subtree(ctx->repo->git, head_oid, ctx->repo->dir, &t) == 0) {
+        discover_tree(ctx, t, ctx->repo->dir, head);
+        git_tree_free(t);
+    } else {
+        porch_error_clear(); /* the directory does not exist (yet): no packages */
+    }
+    git_commit_free(head);
+}
+
+/* ---- tags and draft/proposed branches ---- */
+
+static void discover_tag(list_ctx *ctx, const char *refname)
+{
+    const char *name = refname + strlen("refs/tags/");
+    const char *slash = strrchr(name, '/');
+    if (!slash)
+        return; /* release tags and the like */
+    char path[2048];
+    snprintf(path, sizeof path, "%.*s", (int)(slash - name), name);
+    const char *version = slash + 1;
+    if (!in_directory(path, ctx->repo->dir) || !*relative(ctx->repo, path))
+        return;
+    git_reference *ref = NULL;
+    git_object *obj = NULL;
+    if (git_reference_lookup(&ref, ctx->repo->git, refname) != 0)
+        return;
+    int rc = git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT);
+    git_reference_free(ref);
+    if (rc != 0) {
+        log_warn("tag does not point at a commit; skipped", "tag", name);
+        return;
+    }
+    git_commit *c = (git_commit *)obj;
+    if (!has_package(ctx->repo, git_commit_id(c), path)) {
+        log_warn("tag has no Kptfile at its package path; skipped", "tag", name);
+        git_object_free(obj);
+        return;
+    }
+    int revision = gitrepo_revision_parse(version);
+    char *ws = NULL;
+    if (revision != -1) {
+        ws = workspace_from_commit(c, path);
+        if (!ws) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "v%d", revision);
+            ws = strdup(buf);
+        }
+    } else {
+        ws = strdup(version);
+    }
+    char dp[2200];
+    if (revision > 0)
+        snprintf(dp, sizeof dp, "%s/v%d", path, revision);
+    else
+        snprintf(dp, sizeof dp, "%s/%s", path, ws);
+    const char *lifecycle =
+        json_object_get(ctx->deletion_proposed, dp) ? "DeletionProposed" : "Published";
+    rev *r = add_revision(ctx, path, ws, revision, lifecycle, git_commit_id(c), name);
+    set_author(r, c);
+    free(ws);
+    git_object_free(obj);
+}
+
+static void discover_draft(list_ctx *ctx, const char *refname, const char *lifecycle)
+{
+    const char *short_ref = refname + strlen(ORIGIN);   /* drafts/a/b/ws */
+    const char *suffix = strchr(short_ref, '/') + 1;    /* a/b/ws */
+    const char *slash = strrchr(suffix, '/');
+    if (!slash || slash == suffix)
+        return;
+    char path[2048];
+    snprintf(path, sizeof path, "%.*s", (int)(slash - suffix), suffix);
+    if (!in_directory(path, ctx->repo->dir) || !*relative(ctx->repo, path))
+        return;
+    git_oid oid;
+    if (git_reference_name_to_id(&oid, ctx->repo->git, refname) != 0)
+        return;
+    if (!has_package(ctx->repo, &oid, path)) {
+        log_warn("draft branch has no Kptfile at its package path; skipped", "ref", short_ref);
+        return;
+    }
+    add_revision(ctx, path, slash + 1, 0, lifecycle, &oid, short_ref);
+}
+
+/* ---- output ---- */
+
+static int lifecycle_rank(const char *l)
+{
+    if (strcmp(l, "Draft") == 0)
+        return 0;
+    if (strcmp(l, "Proposed") == 0)
+        return 1;
+    if (strcmp(l, "Published") == 0)
+        return 2;
+    return 3;
+}
+
+static const char *leaf(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static int cmp_rev(const void *a, const void *b)
+{
+    const rev *x = a, *y = b;
+    int c = strcmp(leaf(x->package), leaf(y->package));
+    if (c)
+        return c;
+    if (x->revision != y->revision)
+        return x->revision < y->revision ? -1 : 1;
+    c = lifecycle_rank(x->lifecycle) - lifecycle_rank(y->lifecycle);
+    if (c)
+        return c;
+    return strcmp(x->name, y->name);
+}
+
+/* kpt.dev/latest-revision: the highest revision > 0 among Published and
+ * DeletionProposed revisions of each package (keyed by packageName). */
+static void mark_latest(rev_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        rev *r = &l->items[i];
+        if (r->revision <= 0 || lifecycle_rank(r->lifecycle) < 2)
+            continue;
+        int best = 1;
+        for (size_t j = 0; j < l->n && best; j++) {
+            rev *o = &l->items[j];
+            if (j != i && lifecycle_rank(o->lifecycle) >= 2 &&
+                strcmp(o->package, r->package) == 0 && o->revision > r->revision)
+                best = 0;
+        }
+        r->latest = best;
+    }
+}
+
+static json_t *rev_json(const gitrepo *repo, const rev *r)
+{
+    char uid[GITREPO_UID_LEN], sha[GITREPO_SHA_HEX];
+    gitrepo_uid(repo->namespace_, r->name, uid);
+    git_oid_tostr(sha, sizeof sha, &r->commit);
+    json_t *meta = json_pack("{s:s, s:s, s:s, s:s}", "name", r->name, "namespace",
+                             repo->namespace_, "uid", uid, "resourceVersion", sha);
+    if (r->latest)
+        json_object_set_new(meta, "labels", json_pack("{s:s}", "kpt.dev/latest-revision", "true"));
+    json_t *spec = json_pack("{s:s, s:s, s:s}", "packageName", r->package, "repository",
+                             repo->name, "workspaceName", r->workspace);
+    if (r->revision != 0)
+        json_object_set_new(spec, "revision", json_integer(r->revision));
+    json_object_set_new(spec, "lifecycle", json_string(r->lifecycle));
+    if (json_array_size(r->tasks) > 0)
+        json_object_set(spec, "tasks", r->tasks);
+    json_t *status = json_object();
+    json_object_set_new(status, "selfLock",
+                        json_pack("{s:s, s:{s:s, s:s, s:s, s:s}}", "type", "git", "git", "repo",
+                                  repo->url, "directory", r->package, "ref", r->ref_short,
+                                  "commit", sha));
+    int published = lifecycle_rank(r->lifecycle) >= 2;
+    if (published && r->published_by)
+        json_object_set_new(status, "publishedBy", json_string(r->published_by));
+    if (published && r->published_at) {
+        char ts[32];
+        time_t t = (time_t)r->published_at;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_object_set_new(status, "publishTimestamp", json_string(ts));
+    } else {
+        json_object_set_new(status, "publishTimestamp", json_null());
+    }
+    if (repo->deployment)
+        json_object_set_new(status, "deployment", json_true());
+    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "apiVersion", "porch.kpt.dev/v1alpha1", "kind",
+                     "PackageRevision", "metadata", meta, "spec", spec, "status", status);
+}
+
+int gitrepo_list(gitrepo *repo, json_t **out)
+{
+    list_ctx ctx = {repo, {0}, json_object(), json_object()};
+    char branch_ref[1024];
+    snprintf(branch_ref, sizeof branch_ref, ORIGIN "%s", repo->branch);
+    git_reference_iterator *it = NULL;
+    if (git_reference_iterator_glob_new(&it, repo->git, ORIGIN "deletionProposed/*") == 0) {
+        git_reference *ref;
+        while (git_reference_next(&ref, it) == 0) {
+            json_object_set_new(ctx.deletion_proposed,
+                                git_reference_name(ref) + strlen(ORIGIN "deletionProposed/"),
+                                json_true());
+            git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+    }
+    if (git_reference_iterator_new(&it, repo->git) != 0) {
+        json_decref(ctx.deletion_proposed);
+        json_decref(ctx.latest_commit);
+        return gitrepo_git_error(500, "cannot list the mirror's refs");
+    }
+    git_oid head;
+    int have_head = 0;
+    git_reference *ref;
+    while (git_reference_next(&ref, it) == 0) {
+        const char *name = git_reference_name(ref);
+        if (strcmp(name, branch_ref) == 0) {
+            have_head = git_reference_name_to_id(&head, repo->git, name) == 0;
+        } else if (strncmp(name, ORIGIN "drafts/", strlen(ORIGIN "drafts/")) == 0) {
+            discover_draft(&ctx, name, "Draft");
+        } else if (strncmp(name, ORIGIN "proposed/", strlen(ORIGIN "proposed/")) == 0) {
+            discover_draft(&ctx, name, "Proposed");
+        } else if (strncmp(name, "refs/tags/", 10) == 0) {
+            discover_tag(&ctx, name);
+        }
+        git_reference_free(ref);
+    }
+    git_reference_iterator_free(it);
+    if (have_head)
+        discover_branch(&ctx, &head);
+    mark_latest(&ctx.revs);
+    qsort(ctx.revs.items, ctx.revs.n, sizeof *ctx.revs.items, cmp_rev);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < ctx.revs.n; i++) {
+        json_array_append_new(arr, rev_json(repo, &ctx.revs.items[i]));
+        rev_clear(&ctx.revs.items[i]);
+    }
+    free(ctx.revs.items);
+    json_decref(ctx.deletion_proposed);
+    json_decref(ctx.latest_commit);
+    *out = arr;
+    return 0;
+}
+
+int gitrepo_find(gitrepo *repo, const char *name, json_t **out)
+{
+    json_t *all = NULL;
+    *out = NULL;
+    int rc = gitrepo_list(repo, &all);
+    if (rc != 0)
+        return rc;
+    size_t i;
+    json_t *item;
+    json_array_foreach(all, i, item)
+    {
+        const char *n = json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
+        if (n && strcmp(n, name) == 0) {
+            *out = json_incref(item);
+            break;
+        }
+    }
+    json_decref(all);
+    if (!*out)
+        return porch_error_set(404, "packagerevisions.porch.kpt.dev \"%s\" not found", name);
+    return 0;
+}

@@ -1,0 +1,308 @@
+/* A revision's file set in and out of git trees: reading every blob under a
+ * package directory (text as UTF-8, anything else base64 so bytes survive
+ * JSON), building a tree from a file set, and replacing one directory of a
+ * root tree (the package) while sharing every other subtree unchanged. */
+#include "internal.h"
+
+#include "error/error.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t len;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0 && c >= 0xc2) {
+            len = 2;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3;
+        } else if ((c & 0xf8) == 0xf0 && c <= 0xf4) {
+            len = 4;
+        } else {
+            return 0;
+        }
+        if (i + len > n)
+            return 0;
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+        i += len;
+    }
+    return 1;
+}
+
+static char *base64_encode(const unsigned char *data, size_t n)
+{
+    char *out = malloc(4 * ((n + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, data, (int)n);
+    return out;
+}
+
+static unsigned char *base64_decode(const char *text, size_t *n)
+{
+    size_t len = strlen(text);
+    unsigned char *out = malloc(3 * (len / 4) + 3);
+    int k = EVP_DecodeBlock(out, (const unsigned char *)text, (int)len);
+    if (k < 0) {
+        free(out);
+        return NULL;
+    }
+    /* EVP_DecodeBlock counts '=' padding as zero bytes */
+    if (len >= 1 && text[len - 1] == '=')
+        k--;
+    if (len >= 2 && text[len - 2] == '=')
+        k--;
+    *n = (size_t)k;
+    return out;
+}
+
+typedef struct walk_ctx {
+    git_repository *git;
+    json_t *resources, *binary;
+    int rc;
+} walk_ctx;
+
+static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+    walk_ctx *w = payload;
+    if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+        return 0;
+    git_blob *blob = NULL;
+    if (git_blob_lookup(&blob, w->git, git_tree_entry_id(e)) != 0) {
+        w->rc = gitrepo_git_error(500, "cannot read a package file");
+        return -1;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s%s", root, git_tree_entry_name(e));
+    const unsigned char *data = git_blob_rawcontent(blob);
+    size_t n = (size_t)git_blob_rawsize(blob);
+    if (utf8_valid(data, n)) {
+        json_object_set_new(w->resources, path, json_stringn((const char *)data, n));
+    } else {
+        char *b64 = base64_encode(data, n);
+        json_object_set_new(w->binary, path, json_string(b64));
+        free(b64);
+    }
+    git_blob_free(blob);
+    return 0;
+}
+
+int gitrepo_commit_subtree(git_repository *git, const git_oid *commit, const char *path,
+                           git_tree **out)
+{
+    git_commit *c = NULL;
+    git_tree *root = NULL;
+    *out = NULL;
+    if (git_commit_lookup(&c, git, commit) != 0)
+        return porch_error_set(404, "commit %s not found in the mirror", git_oid_tostr_s(commit));
+    int rc = git_commit_tree(&root, c);
+    git_commit_free(c);
+    if (rc != 0)
+        return gitrepo_git_error(500, "cannot read the commit's tree");
+    if (!path || !*path) {
+        *out = root;
+        return 0;
+    }
+    git_tree_entry *e = NULL;
+    rc = git_tree_entry_bypath(&e, root, path);
+    if (rc == 0 && git_tree_entry_type(e) == GIT_OBJECT_TREE)
+        rc = git_tree_lookup(out, git, git_tree_entry_id(e));
+    else
+        rc = porch_error_set(404, "directory %s not found in commit %.12s", path,
+                             git_oid_tostr_s(commit));
+    git_tree_entry_free(e);
+    git_tree_free(root);
+    return rc;
+}
+
+int gitrepo_read_files(gitrepo *repo, const char *sha, const char *path, json_t **resources,
+                       json_t **binary)
+{
+    git_oid oid;
+    *resources = NULL;
+    if (binary)
+        *binary = NULL;
+    if (!sha || git_oid_fromstr(&oid, sha) != 0)
+        return porch_error_set(400, "bad commit id %s", sha ? sha : "(none)");
+    git_tree *tree = NULL;
+    int rc = gitrepo_commit_subtree(repo->git, &oid, path, &tree);
+    if (rc != 0)
+        return rc;
+    walk_ctx w = {repo->git, json_object(), json_object(), 0};
+    if (git_tree_walk(tree, GIT_TREEWALK_PRE, walk_cb, &w) != 0 && w.rc == 0)
+        w.rc = gitrepo_git_error(500, "cannot walk the package tree");
+    git_tree_free(tree);
+    if (w.rc != 0) {
+        json_decref(w.resources);
+        json_decref(w.binary);
+        return w.rc;
+    }
+    *resources = w.resources;
+    if (binary)
+        *binary = w.binary;
+    else
+        json_decref(w.binary);
+    return 0;
+}
+
+/* ---- building trees ---- */
+
+typedef struct file_ent {
+    const char *path; /* relative, '/'-separated */
+    git_oid blob;
+} file_ent;
+
+static int cmp_ent(const void *a, const void *b)
+{
+    return strcmp(((const file_ent *)a)->path, ((const file_ent *)b)->path);
+}
+
+/* Builds the tree for ents[0..n) which all start with `prefix` (length plen). */
+static int build_level(git_repository *git, file_ent *ents, size_t n, size_t plen, git_oid *out)
+{
+    git_treebuilder *tb = NULL;
+    if (git_treebuilder_new(&tb, git, NULL) != 0)
+        return gitrepo_git_error(500, "cannot build a tree");
+    int rc = 0;
+    size_t i = 0;
+    while (i < n && rc == 0) {
+        const char *rest = ents[i].path + plen;
+        const char *slash = strchr(rest, '/');
+        if (!slash) {
+            if (!*rest)
+                rc = porch_error_set(400, "bad file path %s", ents[i].path);
+            else if (git_treebuilder_insert(NULL, tb, rest, &ents[i].blob, GIT_FILEMODE_BLOB) != 0)
+                rc = porch_error_set(400, "bad file path %s: %s", ents[i].path,
+                                     git_error_last() ? git_error_last()->message : "");
+            i++;
+            continue;
+        }
+        size_t dlen = (size_t)(slash - rest);
+        if (dlen == 0) {
+            rc = porch_error_set(400, "bad file path %s: empty directory name", ents[i].path);
+            break;
+        }
+        size_t j = i;
+        while (j < n && strncmp(ents[j].path + plen, rest, dlen + 1) == 0)
+            j++;
+        git_oid sub;
+        rc = build_level(git, ents + i, j - i, plen + dlen + 1, &sub);
+        if (rc == 0) {
+            char dname[1024];
+            snprintf(dname, sizeof dname, "%.*s", (int)dlen, rest);
+            if (git_treebuilder_insert(NULL, tb, dname, &sub, GIT_FILEMODE_TREE) != 0)
+                rc = porch_error_set(400, "bad directory %s in %s", dname, ents[i].path);
+        }
+        i = j;
+    }
+    if (rc == 0 && git_treebuilder_write(out, tb) != 0)
+        rc = gitrepo_git_error(500, "cannot write a tree");
+    git_treebuilder_free(tb);
+    return rc;
+}
+
+int gitrepo_tree_from_files(git_repository *git, json_t *resources, json_t *binary, git_oid *out)
+{
+    size_t total = json_object_size(resources) + (binary ? json_object_size(binary) : 0);
+    file_ent *ents = calloc(total + 1, sizeof *ents);
+    size_t n = 0;
+    int rc = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach(resources, key, val)
+    {
+        if (!json_is_string(val)) {
+            rc = porch_error_set(400, "resources[%s] must be a string", key);
+            break;
+        }
+        ents[n].path = key;
+        if (git_blob_create_from_buffer(&ents[n].blob, git, json_string_value(val),
+                                        json_string_length(val)) != 0)
+            rc = gitrepo_git_error(500, "cannot write a blob");
+        n++;
+    }
+    if (binary && rc == 0) {
+        json_object_foreach(binary, key, val)
+        {
+            size_t len = 0;
+            unsigned char *data = json_is_string(val) ? base64_decode(json_string_value(val), &len)
+                                                      : NULL;
+            if (!data) {
+                rc = porch_error_set(400, "binary[%s] must be base64 text", key);
+                break;
+            }
+            ents[n].path = key;
+            if (git_blob_create_from_buffer(&ents[n].blob, git, data, len) != 0)
+                rc = gitrepo_git_error(500, "cannot write a blob");
+            free(data);
+            n++;
+        }
+    }
+    if (rc == 0) {
+        qsort(ents, n, sizeof *ents, cmp_ent);
+        for (size_t i = 0; i < n; i++)
+            if (ents[i].path[0] == '/' || strstr(ents[i].path, "..") ||
+                (i > 0 && strcmp(ents[i].path, ents[i - 1].path) == 0))
+                rc = porch_error_set(400, "bad file path %s", ents[i].path);
+    }
+    if (rc == 0)
+        rc = build_level(git, ents, n, 0, out);
+    free(ents);
+    return rc;
+}
+
+int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *path,
+                         const git_oid *new_tree, git_oid *out)
+{
+    const char *slash = strchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : strlen(path);
+    char name[1024];
+    snprintf(name, sizeof name, "%.*s", (int)n, path);
+    git_treebuilder *tb = NULL;
+    if (git_treebuilder_new(&tb, git, base) != 0)
+        return gitrepo_git_error(500, "cannot build a tree");
+    int rc = 0;
+    git_oid child;
+    const git_oid *child_p = new_tree;
+    if (slash) {
+        const git_tree_entry *e = base ? git_tree_entry_byname(base, name) : NULL;
+        git_tree *sub = NULL;
+        if (e && git_tree_entry_type(e) == GIT_OBJECT_TREE)
+            git_tree_lookup(&sub, git, git_tree_entry_id(e));
+        if (!sub && !new_tree) { /* nothing to remove */
+            rc = git_treebuilder_write(out, tb);
+            git_treebuilder_free(tb);
+            return rc == 0 ? 0 : gitrepo_git_error(500, "cannot write a tree");
+        }
+        rc = gitrepo_tree_replace(git, sub, slash + 1, new_tree, &child);
+        git_tree_free(sub);
+        child_p = &child;
+        if (rc == 0) {
+            git_tree *ct = NULL;
+            git_tree_lookup(&ct, git, &child);
+            if (ct && git_tree_entrycount(ct) == 0)
+                child_p = NULL; /* don't keep an emptied directory */
+            git_tree_free(ct);
+        }
+    }
+    if (rc == 0) {
+        if (child_p)
+            rc = git_treebuilder_insert(NULL, tb, name, child_p, GIT_FILEMODE_TREE);
+        else if (git_treebuilder_get(tb, name))
+            rc = git_treebuilder_remove(tb, name);
+        if (rc == 0)
+            rc = git_treebuilder_write(out, tb);
+        if (rc != 0)
+            rc = gitrepo_git_error(500, "cannot write a tree");
+    }
+    git_treebuilder_free(tb);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/* Internals shared by the gitrepo sources: the repository handle, libgit2
+ * error translation, remote-ref naming and the compare-and-swap push. Not
+ * part of the public API (gitrepo.h). */
+#ifndef PORCH_GITREPO_INTERNAL_H
+#define PORCH_GITREPO_INTERNAL_H
+
+#include "gitrepo/gitrepo.h"
+
+#include <git2.h>
+
+struct gitrepo {
+    char *name, *namespace_, *url, *branch, *dir; /* dir: directory without '/' at ends */
+    char *username, *password, *bearer;
+    char *mirror_path;
+    char *remote_path; /* local remotes only: the path libgit2 opens directly */
+    int deployment;
+    int create_branch;
+    git_repository *git;
+};
+
+/* One ref update of a push: `old` NULL = must not exist, "*" = don't check;
+ * `new_` NULL = delete. Ref names are the remote's full names. */
+typedef struct gitrepo_refupdate {
+    const char *ref;
+    const char *old;
+    const char *new_;
+} gitrepo_refupdate;
+
+/* Pushes all updates in one go, each checked against its `old` value; 409 on a mismatch. */
+int gitrepo_push(gitrepo *repo, const gitrepo_refupdate *updates, size_t n);
+
+/* The mirror's name for a remote ref: refs/heads/x → refs/remotes/origin/x; tags unchanged. */
+void gitrepo_local_ref(const char *remote_ref, char *buf, size_t len);
+/* Turns the last libgit2 error into the error slot with `code`; returns -1. */
+int gitrepo_git_error(int code, const char *what);
+/* Full package path: "<dir>/<package>" or "<package>". */
+void gitrepo_full_path(const gitrepo *repo, const char *package, char *buf, size_t len);
+/* Replaces (or with new_tree NULL removes) the directory `path` in tree `base` (may be NULL). */
+int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *path,
+                         const git_oid *new_tree, git_oid *out);
+/* Builds a tree from a file set (resources: path → text, binary: path → base64). */
+int gitrepo_tree_from_files(git_repository *git, json_t *resources, json_t *binary,
+                            git_oid *out);
+/* The tree of directory `path` in commit `commit` (new object), or 404. */
+int gitrepo_commit_subtree(git_repository *git, const git_oid *commit, const char *path,
+                           git_tree **out);
+
+#endif

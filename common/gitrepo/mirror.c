@@ -1,0 +1,574 @@
+/* Mirrors (spec §11.1): a bare repository per remote URL under the cache
+ * directory with Porch's refspecs, fetched with prune; credentials (basic auth
+ * through the credential callback, bearer tokens as an Authorization header);
+ * createBranch; and the push used by every write, which checks each ref's old
+ * value (compare-and-swap) so that a racing writer gets a 409, never a force. */
+#include "internal.h"
+
+#include "error/error.h"
+#include "log/log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *dup_or_null(const char *s)
+{
+    return s && *s ? strdup(s) : NULL;
+}
+
+int gitrepo_git_error(int code, const char *what)
+{
+    const git_error *e = git_error_last();
+    return porch_error_set(code, "%s: %s", what, e && e->message ? e->message : "unknown git error");
+}
+
+void gitrepo_local_ref(const char *remote_ref, char *buf, size_t len)
+{
+    if (strncmp(remote_ref, "refs/heads/", 11) == 0)
+        snprintf(buf, len, "refs/remotes/origin/%s", remote_ref + 11);
+    else
+        snprintf(buf, len, "%s", remote_ref);
+}
+
+void gitrepo_full_path(const gitrepo *repo, const char *package, char *buf, size_t len)
+{
+    if (repo->dir[0])
+        snprintf(buf, len, "%s/%s", repo->dir, package);
+    else
+        snprintf(buf, len, "%s", package);
+}
+
+const char *gitrepo_mirror_path(const gitrepo *repo)
+{
+    return repo->mirror_path;
+}
+
+/* A local remote (file:// or a path) is opened directly for pushes. */
+static char *local_remote_path(const char *url)
+{
+    if (strncmp(url, "file://", 7) == 0)
+        return strdup(url + 7);
+    if (strstr(url, "://") || (strchr(url, '@') && strchr(url, ':')))
+        return NULL;
+    char abs[PATH_MAX];
+    if (realpath(url, abs))
+        return strdup(abs);
+    return strdup(url);
+}
+
+/* ---- credentials ---- */
+
+/* Payload of every remote callback: the repository, credential attempts, push status. */
+typedef struct remote_opts {
+    gitrepo *repo;
+    int attempts;
+    char header[4096];
+    char *headers[1];
+    char push_msg[1024];
+} remote_opts;
+
+static int credential_cb(git_credential **out, const char *url, const char *username_from_url,
+                         unsigned int allowed, void *payload)
+{
+    remote_opts *st = payload;
+    (void)url;
+    (void)username_from_url;
+    if (st->attempts++ > 0)
+        return GIT_EAUTH; /* the credentials we have were refused: don't loop */
+    if (st->repo->username && (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT))
+        return git_credential_userpass_plaintext_new(out, st->repo->username,
+                                                     st->repo->password ? st->repo->password : "");
+    return GIT_EAUTH;
+}
+
+static void remote_opts_init(gitrepo *repo, remote_opts *ro, git_remote_callbacks *cb,
+                             git_strarray *headers)
+{
+    memset(ro, 0, sizeof *ro);
+    ro->repo = repo;
+    cb->credentials = credential_cb;
+    cb->payload = ro;
+    if (repo->bearer) {
+        snprintf(ro->header, sizeof ro->header, "Authorization: Bearer %s", repo->bearer);
+        ro->headers[0] = ro->header;
+        headers->strings = ro->headers;
+        headers->count = 1;
+    }
+}
+
+/* Classifies a failed network operation: credentials 401, missing remote 503. */
+static int remote_error(gitrepo *repo, int rc, const char *what)
+{
+    const git_error *e = git_error_last();
+    const char *msg = e && e->message ? e->message : "unknown error";
+    if (rc == GIT_EAUTH || strstr(msg, "authentication") || strstr(msg, "401") ||
+        strstr(msg, "403") || strstr(msg, "credentials"))
+        return porch_error_set(401, "authentication to repository %s failed (%s): %s; check the "
+                                    "repository's secret",
+                               repo->url, what, msg);
+    return porch_error_set(503, "cannot reach repository %s (%s): %s", repo->url, what, msg);
+}
+
+int gitrepo_fetch(gitrepo *repo)
+{
+    git_remote *remote = NULL;
+    if (git_remote_lookup(&remote, repo->git, "origin") != 0)
+        return gitrepo_git_error(500, "mirror has no origin remote");
+    git_fetch_options fo;
+    git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+    remote_opts ro;
+    remote_opts_init(repo, &ro, &fo.callbacks, &fo.custom_headers);
+    fo.prune = GIT_FETCH_PRUNE;
+    fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+    int rc = git_remote_fetch(remote, NULL, &fo, "fetch");
+    git_remote_free(remote);
+    if (rc != 0)
+        return remote_error(repo, rc, "fetch");
+    return 0;
+}
+
+static int create_branch(gitrepo *repo)
+{
+    git_oid blob, tree, commit;
+    git_treebuilder *tb = NULL;
+    git_signature *sig = NULL;
+    const char *readme = "Created by porch";
+    int rc = git_blob_create_from_buffer(&blob, repo->git, readme, strlen(readme));
+    if (rc == 0)
+        rc = git_treebuilder_new(&tb, repo->git, NULL);
+    if (rc == 0)
+        rc = git_treebuilder_insert(NULL, tb, "README.md", &blob, GIT_FILEMODE_BLOB);
+    if (rc == 0)
+        rc = git_treebuilder_write(&tree, tb);
+    git_treebuilder_free(tb);
+    if (rc == 0)
+        rc = git_signature_now(&sig, GITREPO_PORCH_NAME, GITREPO_PORCH_EMAIL);
+    git_tree *t = NULL;
+    if (rc == 0)
+        rc = git_tree_lookup(&t, repo->git, &tree);
+    if (rc == 0)
+        rc = git_commit_create(&commit, repo->git, NULL, sig, sig, NULL,
+                               "Initial commit: Creating main branch", t, 0, NULL);
+    git_tree_free(t);
+    git_signature_free(sig);
+    if (rc != 0)
+        return gitrepo_git_error(500, "cannot create the initial commit");
+    char ref[1024], sha[GITREPO_SHA_HEX];
+    snprintf(ref, sizeof ref, "refs/heads/%s", repo->branch);
+    git_oid_tostr(sha, sizeof sha, &commit);
+    gitrepo_refupdate up = {ref, NULL, sha};
+    return gitrepo_push(repo, &up, 1);
+}
+
+int gitrepo_branch_head(gitrepo *repo, char sha[GITREPO_SHA_HEX])
+{
+    char ref[1024];
+    git_oid oid;
+    snprintf(ref, sizeof ref, "refs/remotes/origin/%s", repo->branch);
+    sha[0] = 0;
+    if (git_reference_name_to_id(&oid, repo->git, ref) == 0)
+        git_oid_tostr(sha, GITREPO_SHA_HEX, &oid);
+    return 0;
+}
+
+static int open_mirror(gitrepo *repo)
+{
+    struct stat st;
+    if (stat(repo->mirror_path, &st) == 0) {
+        if (git_repository_open_bare(&repo->git, repo->mirror_path) != 0)
+            return gitrepo_git_error(500, "cannot open mirror");
+        return 0;
+    }
+    if (git_repository_init(&repo->git, repo->mirror_path, 1) != 0)
+        return gitrepo_git_error(500, "cannot create mirror");
+    git_remote *remote = NULL;
+    if (git_remote_create_with_fetchspec(&remote, repo->git, "origin", repo->url,
+                                         "+refs/heads/*:refs/remotes/origin/*") != 0 ||
+        git_remote_add_fetch(repo->git, "origin", "+refs/tags/*:refs/tags/*") != 0) {
+        git_remote_free(remote);
+        return gitrepo_git_error(500, "cannot configure the mirror's remote");
+    }
+    git_remote_free(remote);
+    return 0;
+}
+
+int gitrepo_open(const gitrepo_config *cfg, gitrepo **out)
+{
+    *out = NULL;
+    if (!cfg->url || !*cfg->url)
+        return porch_error_set(400, "spec.git.repo is required");
+    if (!cfg->cache_dir || !*cfg->cache_dir)
+        return porch_error_set(400, "no cache directory for git mirrors");
+    gitrepo *repo = calloc(1, sizeof *repo);
+    repo->name = strdup(cfg->name ? cfg->name : "");
+    repo->namespace_ = strdup(cfg->namespace_ ? cfg->namespace_ : "");
+    repo->url = strdup(cfg->url);
+    repo->branch = strdup(cfg->branch && *cfg->branch ? cfg->branch : "main");
+    const char *d = cfg->directory ? cfg->directory : "";
+    while (*d == '/')
+        d++;
+    repo->dir = strdup(d);
+    for (size_t n = strlen(repo->dir); n > 0 && repo->dir[n - 1] == '/'; n--)
+        repo->dir[n - 1] = 0;
+    repo->username = dup_or_null(cfg->username);
+    repo->password = dup_or_null(cfg->password);
+    repo->bearer = dup_or_null(cfg->bearer_token);
+    repo->deployment = cfg->deployment;
+    repo->create_branch = cfg->create_branch;
+    repo->remote_path = local_remote_path(cfg->url);
+    char dirname[2048];
+    int rc = gitrepo_mirror_dirname(cfg->url, dirname, sizeof dirname);
+    if (rc == 0) {
+        size_t n = strlen(cfg->cache_dir) + strlen(dirname) + 2;
+        repo->mirror_path = malloc(n);
+        snprintf(repo->mirror_path, n, "%s/%s", cfg->cache_dir, dirname);
+        if (mkdir(cfg->cache_dir, 0700) != 0 && errno != EEXIST)
+            rc = porch_error_set(500, "cannot create %s: %s", cfg->cache_dir, strerror(errno));
+    }
+    if (rc == 0)
+        rc = open_mirror(repo);
+    if (rc == 0)
+        rc = gitrepo_fetch(repo);
+    if (rc == 0) {
+        char head[GITREPO_SHA_HEX];
+        gitrepo_branch_head(repo, head);
+        if (!head[0] && repo->create_branch) {
+            rc = create_branch(repo);
+        } else if (!head[0]) {
+            rc = porch_error_set(404, "branch \"%s\" doesn't exist in repository %s; create it "
+                                      "or set spec.git.createBranch",
+                                 repo->branch, repo->url);
+        }
+    }
+    if (rc != 0) {
+        gitrepo_free(repo);
+        return rc;
+    }
+    *out = repo;
+    return 0;
+}
+
+void gitrepo_free(gitrepo *repo)
+{
+    if (!repo)
+        return;
+    git_repository_free(repo->git);
+    free(repo->name);
+    free(repo->namespace_);
+    free(repo->url);
+    free(repo->branch);
+    free(repo->dir);
+    free(repo->username);
+    free(repo->password);
+    free(repo->bearer);
+    free(repo->mirror_path);
+    free(repo->remote_path);
+    free(repo);
+}
+
+/* ---- version ---- */
+
+typedef struct ref_list {
+    char **names;
+    size_t n, cap;
+} ref_list;
+
+static int collect_ref(const char *name, void *payload)
+{
+    ref_list *l = payload;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->names = realloc(l->names, l->cap * sizeof *l->names);
+    }
+    l->names[l->n++] = strdup(name);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int gitrepo_version(gitrepo *repo, char out[65])
+{
+    ref_list l = {0};
+    git_reference_foreach_name(repo->git, collect_ref, &l);
+    qsort(l.names, l.n, sizeof *l.names, cmp_str);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (size_t i = 0; i < l.n; i++) {
+        git_oid oid;
+        char sha[GITREPO_SHA_HEX] = "";
+        if (git_reference_name_to_id(&oid, repo->git, l.names[i]) == 0)
+            git_oid_tostr(sha, sizeof sha, &oid);
+        EVP_DigestUpdate(ctx, l.names[i], strlen(l.names[i]) + 1);
+        EVP_DigestUpdate(ctx, sha, strlen(sha) + 1);
+        free(l.names[i]);
+    }
+    free(l.names);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    EVP_MD_CTX_free(ctx);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
+/* ---- push with compare-and-swap ---- */
+
+/* Copies `oid` and everything it reaches that `dst` lacks. */
+static int copy_objects(git_odb *src, git_odb *dst, const git_oid *oid)
+{
+    if (git_odb_exists(dst, oid))
+        return 0;
+    git_odb_object *obj = NULL;
+    if (git_odb_read(&obj, src, oid) != 0)
+        return -1;
+    git_object_t type = git_odb_object_type(obj);
+    git_oid written;
+    int rc = git_odb_write(&written, dst, git_odb_object_data(obj), git_odb_object_size(obj), type);
+    git_odb_object_free(obj);
+    if (rc != 0)
+        return rc;
+    return 1; /* caller walks children */
+}
+
+static int copy_reachable(git_repository *srcrepo, git_odb *dst, const git_oid *oid)
+{
+    git_odb *src = NULL;
+    git_repository_odb(&src, srcrepo);
+    /* Depth-first over commits and trees; stop at objects the remote already has. */
+    size_t cap = 256, n = 0;
+    git_oid *stack = malloc(cap * sizeof *stack);
+    stack[n++] = *oid;
+    int rc = 0;
+    while (n > 0 && rc == 0) {
+        git_oid cur = stack[--n];
+        int c = copy_objects(src, dst, &cur);
+        if (c < 0) {
+            rc = c;
+            break;
+        }
+        if (c == 0)
+            continue;
+        git_object *obj = NULL;
+        if (git_object_lookup(&obj, srcrepo, &cur, GIT_OBJECT_ANY) != 0)
+            continue;
+        if (git_object_type(obj) == GIT_OBJECT_COMMIT) {
+            const git_commit *cm = (const git_commit *)obj;
+            unsigned np = git_commit_parentcount(cm);
+            if (n + np + 1 >= cap) {
+                cap = (n + np + 1) * 2;
+                stack = realloc(stack, cap * sizeof *stack);
+            }
+            stack[n++] = *git_commit_tree_id(cm);
+            for (unsigned i = 0; i < np; i++)
+                stack[n++] = *git_commit_parent_id(cm, i);
+        } else if (git_object_type(obj) == GIT_OBJECT_TREE) {
+            const git_tree *t = (const git_tree *)obj;
+            size_t ne = git_tree_entrycount(t);
+            if (n + ne + 1 >= cap) {
+                cap = (n + ne + 1) * 2;
+                stack = realloc(stack, cap * sizeof *stack);
+            }
+            for (size_t i = 0; i < ne; i++) {
+                const git_tree_entry *e = git_tree_entry_byindex(t, i);
+                if (git_tree_entry_type(e) != GIT_OBJECT_COMMIT) /* skip submodules */
+                    stack[n++] = *git_tree_entry_id(e);
+            }
+        } else if (git_object_type(obj) == GIT_OBJECT_TAG) {
+            stack[n++] = *git_tag_target_id((const git_tag *)obj);
+        }
+        git_object_free(obj);
+    }
+    free(stack);
+    git_odb_free(src);
+    return rc;
+}
+
+static int check_old(const gitrepo_refupdate *u, const char *current)
+{
+    if (u->old && strcmp(u->old, "*") == 0)
+        return 0;
+    const char *want = u->old ? u->old : "";
+    if (strcmp(want, current) == 0)
+        return 0;
+    if (!*want)
+        return porch_error_set_reason(409, "AlreadyExists",
+                                      "%s already exists in the remote (at %.12s)", u->ref,
+                                      current);
+    return porch_error_set(409, "the object has been modified; %s is at %.12s, expected %.12s; "
+                                "please apply your changes to the latest version and try again",
+                           u->ref, *current ? current : "(deleted)", want);
+}
+
+/* Local remotes: copy the objects, then lock every ref, check, and commit. */
+static int push_local(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
+{
+    git_repository *remote = NULL;
+    if (git_repository_open_ext(&remote, repo->remote_path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) !=
+        0)
+        return porch_error_set(503, "cannot reach repository %s: %s", repo->url,
+                               git_error_last() ? git_error_last()->message : "cannot open");
+    git_odb *dst = NULL;
+    git_transaction *tx = NULL;
+    int rc = git_repository_odb(&dst, remote);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        git_oid oid;
+        if (!ups[i].new_)
+            continue;
+        if (git_oid_fromstr(&oid, ups[i].new_) != 0 || copy_reachable(repo->git, dst, &oid) != 0)
+            rc = gitrepo_git_error(500, "cannot copy objects to the remote");
+    }
+    if (rc == 0 && git_transaction_new(&tx, remote) != 0)
+        rc = gitrepo_git_error(500, "cannot start a ref transaction");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int lr = git_transaction_lock_ref(tx, ups[i].ref);
+        if (lr == GIT_ELOCKED || lr == GIT_EMODIFIED)
+            rc = porch_error_set(409, "%s is being updated by another writer; retry", ups[i].ref);
+        else if (lr != 0)
+            rc = gitrepo_git_error(500, "cannot lock a remote ref");
+    }
+    git_signature *sig = NULL;
+    if (rc == 0)
+        git_signature_now(&sig, GITREPO_PORCH_NAME, GITREPO_PORCH_EMAIL);
+    size_t changes = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        git_oid cur;
+        char cursha[GITREPO_SHA_HEX] = "";
+        if (git_reference_name_to_id(&cur, remote, ups[i].ref) == 0)
+            git_oid_tostr(cursha, sizeof cursha, &cur);
+        rc = check_old(&ups[i], cursha);
+        if (rc != 0)
+            break;
+        if (ups[i].new_) {
+            git_oid oid;
+            git_oid_fromstr(&oid, ups[i].new_);
+            rc = git_transaction_set_target(tx, ups[i].ref, &oid, sig, "porch: push");
+            changes++;
+        } else if (cursha[0]) {
+            rc = git_transaction_remove(tx, ups[i].ref);
+            changes++;
+        }
+        if (rc != 0)
+            rc = gitrepo_git_error(500, "cannot stage a ref update");
+    }
+    if (rc == 0 && changes > 0 && git_transaction_commit(tx) != 0)
+        rc = gitrepo_git_error(500, "cannot update the remote refs");
+    git_signature_free(sig);
+    git_transaction_free(tx);
+    git_odb_free(dst);
+    git_repository_free(remote);
+    return rc;
+}
+
+static int push_update_cb(const char *refname, const char *status, void *data)
+{
+    remote_opts *ro = data;
+    if (status && !ro->push_msg[0])
+        snprintf(ro->push_msg, sizeof ro->push_msg, "%s: %s", refname, status);
+    return 0;
+}
+
+/* Network remotes: connect, compare the advertised refs with `old`, then send
+ * the commands with those old values (the server refuses if a ref moved since). */
+static int push_remote(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
+{
+    git_remote *remote = NULL;
+    if (git_remote_lookup(&remote, repo->git, "origin") != 0)
+        return gitrepo_git_error(500, "mirror has no origin remote");
+    git_push_options po;
+    git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
+    remote_opts ro;
+    remote_opts_init(repo, &ro, &po.callbacks, &po.custom_headers);
+    int rc = git_remote_connect(remote, GIT_DIRECTION_PUSH, &po.callbacks, NULL,
+                                &po.custom_headers);
+    if (rc != 0) {
+        rc = remote_error(repo, rc, "push");
+        git_remote_free(remote);
+        return rc;
+    }
+    const git_remote_head **heads = NULL;
+    size_t nheads = 0;
+    git_remote_ls(&heads, &nheads, remote);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char cur[GITREPO_SHA_HEX] = "";
+        for (size_t h = 0; h < nheads; h++)
+            if (strcmp(heads[h]->name, ups[i].ref) == 0)
+                git_oid_tostr(cur, sizeof cur, &heads[h]->oid);
+        rc = check_old(&ups[i], cur);
+    }
+    char **specs = calloc(n, sizeof *specs);
+    char **tmprefs = calloc(n, sizeof *tmprefs);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char buf[2048];
+        if (ups[i].new_) {
+            /* push from a temporary local ref naming the commit */
+            git_oid oid;
+            git_reference *r = NULL;
+            snprintf(buf, sizeof buf, "refs/porch-push/%zu", i);
+            git_oid_fromstr(&oid, ups[i].new_);
+            git_reference_create(&r, repo->git, buf, &oid, 1, NULL);
+            git_reference_free(r);
+            tmprefs[i] = strdup(buf);
+            snprintf(buf, sizeof buf, "+refs/porch-push/%zu:%s", i, ups[i].ref);
+        } else {
+            snprintf(buf, sizeof buf, ":%s", ups[i].ref);
+        }
+        specs[i] = strdup(buf);
+    }
+    if (rc == 0) {
+        po.callbacks.push_update_reference = push_update_cb;
+        ro.attempts = 0;
+        git_strarray arr = {specs, n};
+        if (git_remote_upload(remote, &arr, &po) != 0)
+            rc = remote_error(repo, -1, "push");
+        else if (ro.push_msg[0])
+            rc = porch_error_set(409, "the remote refused the update (%s); fetch and retry",
+                                 ro.push_msg);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (tmprefs[i]) {
+            git_reference *r = NULL;
+            if (git_reference_lookup(&r, repo->git, tmprefs[i]) == 0)
+                git_reference_delete(r);
+            git_reference_free(r);
+        }
+        free(tmprefs[i]);
+        free(specs[i]);
+    }
+    free(tmprefs);
+    free(specs);
+    git_remote_disconnect(remote);
+    git_remote_free(remote);
+    return rc;
+}
+
+int gitrepo_push(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
+{
+    int rc = repo->remote_path ? push_local(repo, ups, n) : push_remote(repo, ups, n);
+    if (rc != 0)
+        return rc;
+    /* Mirror the new values so a read right after the write sees them. */
+    for (size_t i = 0; i < n; i++) {
+        char local[2048];
+        gitrepo_local_ref(ups[i].ref, local, sizeof local);
+        git_reference *r = NULL;
+        if (ups[i].new_) {
+            git_oid oid;
+            git_oid_fromstr(&oid, ups[i].new_);
+            git_reference_create(&r, repo->git, local, &oid, 1, "porch: push");
+        } else if (git_reference_lookup(&r, repo->git, local) == 0) {
+            git_reference_delete(r);
+        }
+        git_reference_free(r);
+    }
+    return 0;
+}
