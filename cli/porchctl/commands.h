@@ -13,5 +13,7 @@ typedef struct porchctl_command {
 int porchctl_cmd_version(int argc, char **argv);
 int porchctl_cmd_fn_source(int argc, char **argv);
 int porchctl_cmd_fn_sink(int argc, char **argv);
+int porchctl_cmd_fn_eval(int argc, char **argv);
+int porchctl_cmd_fn_render(int argc, char **argv);
 
 #endif
