@@ -6,13 +6,18 @@
 #include "error/error.h"
 #include "objects.h"
 #include "store.h"
+#include "sync.h"
 #include "svc/svc.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 typedef struct cache_service {
     svc_context svc;
     cache_store *store;
+    bus_client *git;
+    cache_sync *sync;
+    char *sync_period;
 } cache_service;
 
 static int check_health(void *userdata, json_t *result)
@@ -24,8 +29,18 @@ static int check_health(void *userdata, json_t *result)
 int main(int argc, char **argv)
 {
     cache_service cache = {0};
+    const svc_flag flags[] = {
+        {"--sync-period", "PORCH_SYNC_PERIOD", "60", "seconds between full repository syncs",
+         &cache.sync_period},
+    };
     int rc = svc_init(&cache.svc, SVC_CACHE, SVC_PEER(SVC_GIT_ADAPTER) | SVC_PEER(SVC_OCI_ADAPTER),
-                      NULL, 0, argc, argv);
+                      flags, 1, argc, argv);
+    int period = cache.sync_period ? atoi(cache.sync_period) : 60;
+    if (rc == 0 && (period < 1 || period > 86400)) {
+        fprintf(stderr, "porch-cache: --sync-period \"%s\" must be 1 to 86400 seconds\n",
+                cache.sync_period);
+        rc = -1;
+    }
     if (rc == 0) {
         char path[4200];
         snprintf(path, sizeof path, "%s/cache.db", cache.svc.data_dir);
@@ -38,9 +53,23 @@ int main(int argc, char **argv)
         cache.svc.health_userdata = &cache;
         rc = cache_objects_register(cache.svc.bus, cache.store);
         if (rc == 0)
+            rc = svc_peer_client(&cache.svc, SVC_GIT_ADAPTER, &cache.git);
+        if (rc == 0)
+            rc = cache_sync_new(cache.store, cache.git, period, &cache.sync);
+        if (rc == 0)
+            rc = cache_sync_register(cache.svc.bus, cache.sync);
+        if (rc == 0)
+            rc = cache_sync_start(cache.sync);
+        if (rc == 0)
             rc = svc_run(&cache.svc);
+        else
+            fprintf(stderr, "porch-cache: %s\n", porch_error_last()->message);
     }
-    cache_store_close(cache.store);
+    if (cache_sync_free(cache.sync) == 0) {
+        bus_client_free(cache.git);
+        cache_store_close(cache.store);
+    }
+    free(cache.sync_period);
     svc_free(&cache.svc);
     return rc > 0 ? 0 : (rc < 0 ? 1 : 0);
 }

@@ -1,0 +1,519 @@
+/* Repository sync (see sync.h). One mutex serialises syncs so the thread and
+ * the `sync` op never reconcile the same repository at once; reconciling
+ * only writes objects whose content changed, so a quiet remote costs reads. */
+#include "sync.h"
+#include "error/error.h"
+#include "log/log.h"
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SYNC_POLL_MS 1000
+#define SYNC_GIT_DEADLINE_MS 120000
+#define SYNC_MAX_REPOS 4096
+
+typedef struct synced_repo {
+    char key[320]; /* "<ns>/<name>" */
+    json_int_t generation;
+} synced_repo;
+
+struct cache_sync {
+    cache_store *store;
+    bus_client *git;
+    int period_s;
+    pthread_t thread;
+    int running;
+    atomic_int stop;
+    pthread_mutex_t lock; /* one sync at a time */
+    synced_repo *seen;
+    size_t n_seen;
+};
+
+/* ---- small helpers ---- */
+
+static const char *jstr(json_t *obj, const char *path)
+{
+    /* "a.b.c" through nested objects */
+    char key[64];
+    const char *p = path;
+    while (obj && *p) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        if (n >= sizeof key)
+            return NULL;
+        memcpy(key, p, n);
+        key[n] = '\0';
+        obj = json_object_get(obj, key);
+        p = dot ? dot + 1 : p + n;
+    }
+    return json_string_value(obj);
+}
+
+static void now_rfc3339(char *buf, size_t len)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Decodes a Secret data value (base64) into a new string; NULL when absent or bad. */
+static char *secret_value(json_t *secret, const char *key)
+{
+    const char *b64 = json_string_value(json_object_get(json_object_get(secret, "data"), key));
+    if (!b64) {
+        const char *plain = json_string_value(json_object_get(json_object_get(secret, "stringData"), key));
+        return plain ? strdup(plain) : NULL;
+    }
+    size_t len = strlen(b64);
+    unsigned char *out = malloc(len + 1);
+    if (!out)
+        return NULL;
+    int n = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)len);
+    if (n < 0) {
+        free(out);
+        return NULL;
+    }
+    while (len > 0 && b64[len - 1] == '=' && n > 0) { /* EVP_DecodeBlock counts padding */
+        n--;
+        len--;
+    }
+    out[n] = '\0';
+    return (char *)out;
+}
+
+static synced_repo *seen_entry(cache_sync *sync, const char *key, int create)
+{
+    for (size_t i = 0; i < sync->n_seen; i++)
+        if (strcmp(sync->seen[i].key, key) == 0)
+            return &sync->seen[i];
+    if (!create || sync->n_seen >= SYNC_MAX_REPOS)
+        return NULL;
+    synced_repo *grown = realloc(sync->seen, (sync->n_seen + 1) * sizeof *grown);
+    if (!grown)
+        return NULL;
+    sync->seen = grown;
+    synced_repo *e = &sync->seen[sync->n_seen++];
+    snprintf(e->key, sizeof e->key, "%s", key);
+    e->generation = -1;
+    return e;
+}
+
+/* ---- talking to the git adapter ---- */
+
+static json_t *git_args(cache_sync *sync, json_t *repo, const char *ns, const char *name)
+{
+    json_t *git = json_object_get(json_object_get(repo, "spec"), "git");
+    json_t *spec = json_object_get(repo, "spec");
+    json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "name", name, "namespace", ns,
+                          "url", jstr(git, "repo") ? jstr(git, "repo") : "", "branch",
+                          jstr(git, "branch") ? jstr(git, "branch") : "main", "directory",
+                          jstr(git, "directory") ? jstr(git, "directory") : "", "createBranch",
+                          json_is_true(json_object_get(git, "createBranch")), "deployment",
+                          json_is_true(json_object_get(spec, "deployment")));
+    const char *secret_name = jstr(git, "secretRef.name");
+    if (secret_name && *secret_name) {
+        json_t *secret = NULL;
+        if (cache_store_get(sync->store, "secrets", ns, secret_name, &secret) == 0) {
+            const char *keys[][2] = {{"username", "username"}, {"password", "password"},
+                                     {"bearerToken", "bearerToken"}};
+            for (size_t i = 0; i < 3; i++) {
+                char *v = secret_value(secret, keys[i][0]);
+                if (v)
+                    json_object_set_new(r, keys[i][1], json_string(v));
+                free(v);
+            }
+            json_decref(secret);
+        } else {
+            json_object_set_new(r, "secretMissing", json_string(secret_name));
+        }
+    }
+    return json_pack("{s:o}", "repository", r);
+}
+
+/* ---- reconciling objects ---- */
+
+/* What the sync owns in a revision: everything but server metadata and the
+ * user's labels/annotations, which are kept from the stored object. */
+static json_t *merge_user_metadata(json_t *desired, json_t *stored)
+{
+    json_t *out = json_deep_copy(desired);
+    json_t *meta = json_object_get(out, "metadata");
+    json_object_del(meta, "resourceVersion");
+    json_t *smeta = json_object_get(stored, "metadata");
+    json_t *labels = json_deep_copy(json_object_get(smeta, "labels"));
+    if (!labels)
+        labels = json_object();
+    json_object_del(labels, "kpt.dev/latest-revision");
+    json_t *want = json_object_get(json_object_get(meta, "labels"), "kpt.dev/latest-revision");
+    if (want)
+        json_object_set(labels, "kpt.dev/latest-revision", want);
+    if (json_object_size(labels))
+        json_object_set_new(meta, "labels", labels);
+    else {
+        json_object_del(meta, "labels");
+        json_decref(labels);
+    }
+    const char *keep[] = {"annotations", "finalizers", "ownerReferences"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *v = json_object_get(smeta, keep[i]);
+        if (v)
+            json_object_set(meta, keep[i], v);
+    }
+    return out;
+}
+
+static int same_content(json_t *a, json_t *b)
+{
+    const char *keys[] = {"spec", "status"};
+    for (size_t i = 0; i < 2; i++)
+        if (!json_equal(json_object_get(a, keys[i]), json_object_get(b, keys[i])))
+            return 0;
+    json_t *ma = json_object_get(a, "metadata"), *mb = json_object_get(b, "metadata");
+    return json_equal(json_object_get(ma, "labels"), json_object_get(mb, "labels")) &&
+           json_equal(json_object_get(ma, "uid"), json_object_get(mb, "uid"));
+}
+
+/* Upserts the desired objects of `kind` for repository `name` and deletes
+ * those of it that are no longer desired. Returns how many are desired. */
+static int reconcile(cache_sync *sync, const char *kind, const char *ns, const char *name,
+                     json_t *desired)
+{
+    json_t *wanted = json_object(); /* name → 1 */
+    size_t i;
+    json_t *item;
+    json_array_foreach(desired, i, item) {
+        const char *obj_name = jstr(item, "metadata.name");
+        if (!obj_name)
+            continue;
+        json_object_set_new(wanted, obj_name, json_true());
+        json_t *stored = NULL;
+        cache_store_get(sync->store, kind, ns, obj_name, &stored);
+        json_t *merged = merge_user_metadata(item, stored);
+        if (!stored || !same_content(merged, stored)) {
+            json_t *out = NULL;
+            if (cache_store_put(sync->store, kind, ns, obj_name, merged, CACHE_PUT_UPSERT, NULL,
+                                &out) < 0)
+                log_warn("sync: cannot store object", "name", json_string(obj_name),
+                         "error", json_string(porch_error_last()->message));
+            json_decref(out);
+        }
+        json_decref(merged);
+        json_decref(stored);
+    }
+    json_t *items = NULL;
+    char *next = NULL;
+    int64_t rv;
+    if (cache_store_list(sync->store, kind, ns, 0, NULL, &items, &next, &rv) == 0) {
+        json_array_foreach(items, i, item) {
+            const char *repo = jstr(item, "spec.repository");
+            const char *obj_name = jstr(item, "metadata.name");
+            if (repo && obj_name && strcmp(repo, name) == 0 && !json_object_get(wanted, obj_name)) {
+                json_t *gone = NULL;
+                cache_store_delete(sync->store, kind, ns, obj_name, NULL, NULL, &gone);
+                json_decref(gone);
+            }
+        }
+    }
+    free(next);
+    json_decref(items);
+    int n = (int)json_object_size(wanted);
+    json_decref(wanted);
+    return n;
+}
+
+/* PorchPackage objects (spec §8): one per package path, latest published revision. */
+static json_t *packages_of(json_t *revisions, const char *ns, const char *repo)
+{
+    json_t *by_name = json_object();
+    size_t i;
+    json_t *rev;
+    json_array_foreach(revisions, i, rev) {
+        const char *pkg = jstr(rev, "spec.packageName");
+        if (!pkg)
+            continue;
+        char name[600];
+        snprintf(name, sizeof name, "%s.%s", repo, pkg);
+        for (char *p = name; *p; p++)
+            if (*p == '/')
+                *p = '.';
+        json_t *obj = json_object_get(by_name, name);
+        if (!obj) {
+            obj = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:{s:i}}", "apiVersion",
+                            "porch.kpt.dev/v1alpha1", "kind", "PorchPackage", "metadata", "name",
+                            name, "namespace", ns, "spec", "packageName", pkg, "repository", repo,
+                            "status", "latestRevision", 0);
+            json_object_set_new(by_name, name, obj);
+        }
+        json_int_t r = json_integer_value(json_object_get(json_object_get(rev, "spec"), "revision"));
+        const char *lc = jstr(rev, "spec.lifecycle");
+        json_t *st = json_object_get(obj, "status");
+        if (lc && (!strcmp(lc, "Published") || !strcmp(lc, "DeletionProposed")) &&
+            r > json_integer_value(json_object_get(st, "latestRevision")))
+            json_object_set_new(st, "latestRevision", json_integer(r));
+    }
+    json_t *list = json_array();
+    const char *key;
+    json_t *obj;
+    json_object_foreach(by_name, key, obj) json_array_append(list, obj);
+    json_decref(by_name);
+    return list;
+}
+
+/* Writes the Ready condition into the Repository's status, retrying on a
+ * concurrent spec change (the resourceVersion precondition). */
+static void set_ready(cache_sync *sync, const char *ns, const char *name, int ready,
+                      const char *message, int packages)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        json_t *repo = NULL;
+        if (cache_store_get(sync->store, CACHE_KIND_REPOSITORY, ns, name, &repo) < 0)
+            return;
+        json_t *status = json_object_get(repo, "status");
+        if (!json_is_object(status)) {
+            status = json_object();
+            json_object_set_new(repo, "status", status);
+        }
+        json_t *old = NULL;
+        json_t *conds = json_object_get(status, "conditions");
+        size_t i;
+        json_t *c;
+        json_array_foreach(conds, i, c) if (!strcmp(jstr(c, "type") ? jstr(c, "type") : "", "Ready"))
+            old = c;
+        const char *want = ready ? "True" : "False";
+        char now[32];
+        now_rfc3339(now, sizeof now);
+        const char *since = old && !strcmp(jstr(old, "status") ? jstr(old, "status") : "", want)
+                                ? jstr(old, "lastTransitionTime") : now;
+        json_int_t gen = json_integer_value(json_object_get(json_object_get(repo, "metadata"), "generation"));
+        json_t *cond = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "type", "Ready", "status", want,
+                                 "reason", ready ? "Ready" : "Error", "message", message ? message : "",
+                                 "observedGeneration", gen, "lastTransitionTime", since ? since : now);
+        json_object_set_new(status, "conditions", json_pack("[o]", cond));
+        json_object_set_new(status, "observedGeneration", json_integer(gen));
+        json_object_set_new(status, "lastFullSyncTime", json_string(now));
+        if (ready)
+            json_object_set_new(status, "packageCount", json_integer(packages));
+        const char *rv = jstr(repo, "metadata.resourceVersion");
+        char rv_copy[32];
+        snprintf(rv_copy, sizeof rv_copy, "%s", rv ? rv : "");
+        json_t *out = NULL;
+        int rc = cache_store_put(sync->store, CACHE_KIND_REPOSITORY, ns, name, repo,
+                                 CACHE_PUT_UPDATE, rv_copy, &out);
+        json_decref(out);
+        json_decref(repo);
+        if (rc == 0 || porch_error_last()->code != 409)
+            return;
+    }
+}
+
+static int sync_locked(cache_sync *sync, const char *ns, const char *name, json_t **summary)
+{
+    json_t *repo = NULL;
+    if (cache_store_get(sync->store, CACHE_KIND_REPOSITORY, ns, name, &repo) < 0) {
+        json_t *none = json_array();
+        reconcile(sync, CACHE_KIND_REVISION, ns, name, none);
+        reconcile(sync, CACHE_KIND_PACKAGE, ns, name, none);
+        json_decref(none);
+        return porch_error_set(404, "repositories.config.porch.kpt.dev \"%s\" not found", name);
+    }
+    const char *type = jstr(repo, "spec.type");
+    json_t *result = NULL;
+    int rc;
+    if (type && strcmp(type, "git") != 0) {
+        rc = porch_error_set(501, "repository type \"%s\" is not supported yet", type);
+    } else {
+        json_t *args = git_args(sync, repo, ns, name);
+        bus_call_opts opts = {.deadline_ms = SYNC_GIT_DEADLINE_MS};
+        rc = bus_client_call(sync->git, "git-adapter.list", args, &opts, &result, NULL);
+        json_decref(args);
+    }
+    char key[320];
+    snprintf(key, sizeof key, "%s/%s", ns, name);
+    synced_repo *seen = seen_entry(sync, key, 1);
+    if (seen)
+        seen->generation = json_integer_value(json_object_get(json_object_get(repo, "metadata"), "generation"));
+    json_decref(repo);
+    if (rc < 0) {
+        char message[PORCH_ERROR_MESSAGE_MAX];
+        snprintf(message, sizeof message, "%s", porch_error_last()->message);
+        int code = porch_error_last()->code;
+        json_t *none = json_array();
+        reconcile(sync, CACHE_KIND_REVISION, ns, name, none);
+        reconcile(sync, CACHE_KIND_PACKAGE, ns, name, none);
+        json_decref(none);
+        set_ready(sync, ns, name, 0, message, 0);
+        log_info("sync: repository not ready", "repository", json_string(key),
+                 "error", json_string(message));
+        if (summary)
+            *summary = json_pack("{s:i, s:i, s:b, s:s}", "revisions", 0, "packages", 0, "ready", 0,
+                                 "message", message);
+        return porch_error_set(code, "%s", message);
+    }
+    json_t *items = json_object_get(result, "items");
+    int n_rev = reconcile(sync, CACHE_KIND_REVISION, ns, name, items);
+    json_t *pkgs = packages_of(items, ns, name);
+    int n_pkg = reconcile(sync, CACHE_KIND_PACKAGE, ns, name, pkgs);
+    json_decref(pkgs);
+    json_decref(result);
+    set_ready(sync, ns, name, 1, "", n_pkg);
+    if (summary)
+        *summary = json_pack("{s:i, s:i, s:b, s:s}", "revisions", n_rev, "packages", n_pkg,
+                             "ready", 1, "message", "");
+    return 0;
+}
+
+int cache_sync_repository(cache_sync *sync, const char *ns, const char *name, json_t **summary)
+{
+    if (summary)
+        *summary = NULL;
+    pthread_mutex_lock(&sync->lock);
+    int rc = sync_locked(sync, ns, name, summary);
+    pthread_mutex_unlock(&sync->lock);
+    return rc;
+}
+
+/* ---- the background thread ---- */
+
+static void sync_all(cache_sync *sync)
+{
+    json_t *repos = NULL;
+    char *next = NULL;
+    int64_t rv;
+    if (cache_store_list(sync->store, CACHE_KIND_REPOSITORY, NULL, 0, NULL, &repos, &next, &rv) < 0)
+        return;
+    size_t i;
+    json_t *repo;
+    json_array_foreach(repos, i, repo) {
+        if (atomic_load(&sync->stop))
+            break;
+        const char *ns = jstr(repo, "metadata.namespace");
+        const char *name = jstr(repo, "metadata.name");
+        if (ns && name)
+            cache_sync_repository(sync, ns, name, NULL);
+    }
+    free(next);
+    json_decref(repos);
+}
+
+/* A Repository event needs a sync when it is new, deleted, or its spec
+ * (generation) changed — not for our own status updates. */
+static void handle_event(cache_sync *sync, json_t *ev)
+{
+    const char *type = jstr(ev, "type");
+    json_t *obj = json_object_get(ev, "object");
+    const char *ns = jstr(obj, "metadata.namespace");
+    const char *name = jstr(obj, "metadata.name");
+    if (!type || !ns || !name)
+        return;
+    char key[320];
+    snprintf(key, sizeof key, "%s/%s", ns, name);
+    json_int_t gen = json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
+    pthread_mutex_lock(&sync->lock);
+    synced_repo *seen = seen_entry(sync, key, 0);
+    int needed = !strcmp(type, "DELETED") || !seen || seen->generation != gen;
+    if (!strcmp(type, "DELETED") && seen)
+        seen->generation = -1;
+    pthread_mutex_unlock(&sync->lock);
+    if (needed)
+        cache_sync_repository(sync, ns, name, NULL);
+}
+
+static void *sync_main(void *arg)
+{
+    cache_sync *sync = arg;
+    json_t *kinds = json_pack("[s]", CACHE_KIND_REPOSITORY);
+    json_t *probe = json_object();
+    cache_store_check(sync->store, probe);
+    int64_t since = json_integer_value(json_object_get(probe, "event_seq"));
+    json_decref(probe);
+    sync_all(sync);
+    time_t last_full = time(NULL);
+    while (!atomic_load(&sync->stop)) {
+        json_t *events = NULL;
+        int64_t rv = since;
+        if (cache_store_events(sync->store, kinds, since, 100, SYNC_POLL_MS, &events, &rv) < 0) {
+            /* history pruned under us: resync everything from now */
+            json_t *now = json_object();
+            cache_store_check(sync->store, now);
+            since = json_integer_value(json_object_get(now, "event_seq"));
+            json_decref(now);
+            sync_all(sync);
+            continue;
+        }
+        size_t i;
+        json_t *ev;
+        json_array_foreach(events, i, ev) handle_event(sync, ev);
+        json_decref(events);
+        since = rv;
+        if (time(NULL) - last_full >= sync->period_s) {
+            sync_all(sync);
+            last_full = time(NULL);
+        }
+    }
+    json_decref(kinds);
+    return NULL;
+}
+
+int cache_sync_new(cache_store *store, bus_client *git, int period_s, cache_sync **out)
+{
+    cache_sync *sync = calloc(1, sizeof *sync);
+    if (!sync)
+        return porch_error_set(500, "cache: out of memory");
+    sync->store = store;
+    sync->git = git;
+    sync->period_s = period_s > 0 ? period_s : 60;
+    pthread_mutex_init(&sync->lock, NULL);
+    *out = sync;
+    return 0;
+}
+
+int cache_sync_start(cache_sync *sync)
+{
+    if (pthread_create(&sync->thread, NULL, sync_main, sync) != 0)
+        return porch_error_set(500, "cache: cannot start the sync thread");
+    sync->running = 1;
+    return 0;
+}
+
+int cache_sync_free(cache_sync *sync)
+{
+    if (!sync)
+        return 0;
+    atomic_store(&sync->stop, 1);
+    if (sync->running) {
+        /* A sync may be waiting on the git adapter: don't hold shutdown for it. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        if (pthread_timedjoin_np(sync->thread, NULL, &until) != 0) {
+            pthread_detach(sync->thread);
+            return -1; /* still running: leave its memory alone, the process is exiting */
+        }
+    }
+    pthread_mutex_destroy(&sync->lock);
+    free(sync->seen);
+    free(sync);
+    return 0;
+}
+
+static int handle_sync(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    const char *ns = json_string_value(json_object_get(req->args, "namespace"));
+    const char *name = json_string_value(json_object_get(req->args, "name"));
+    if (!ns || !*ns || strlen(ns) > 63)
+        return porch_error_set(400, "args.namespace is required");
+    if (!name || !*name || strlen(name) > 253)
+        return porch_error_set(400, "args.name (the Repository) is required");
+    return cache_sync_repository(ud, ns, name, result);
+}
+
+int cache_sync_register(bus_server *bus, cache_sync *sync)
+{
+    return bus_server_register(bus, "sync", handle_sync, sync);
+}
