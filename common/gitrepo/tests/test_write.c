@@ -1,0 +1,365 @@
+/* The lifecycle writes against a real bare repository (Porch's trivial
+ * fixture): draft commits with Porch's message and tree, propose, publish as
+ * one two-parent commit with branch + tag + proposed deletion, deletion
+ * proposals, deletes, 409 on stale values, and `git fsck --strict` at the end. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <git2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../internal.h"
+#include "error/error.h"
+#include "fixture_util.h"
+#include "gitrepo/gitrepo.h"
+
+typedef struct env {
+    char tmp[256], remote[512];
+    gitrepo *repo;
+} env;
+
+static int open_env(env *e)
+{
+    memset(e, 0, sizeof *e);
+    if (!fixture_dir())
+        return -1;
+    assert_int_equal(fixture_unpack("trivial-repository", e->tmp, sizeof e->tmp, e->remote,
+                                    sizeof e->remote),
+                     0);
+    char cache[512];
+    snprintf(cache, sizeof cache, "%s/cache", e->tmp);
+    gitrepo_config cfg = {.name = "r", .namespace_ = "ns", .url = e->remote, .cache_dir = cache};
+    assert_int_equal(gitrepo_open(&cfg, &e->repo), 0);
+    return 0;
+}
+
+static void close_env(env *e)
+{
+    gitrepo_free(e->repo);
+    fixture_cleanup(e->tmp);
+}
+
+/* The remote's value of `ref` ("" when absent). */
+static void remote_ref(env *e, const char *ref, char sha[GITREPO_SHA_HEX])
+{
+    git_repository *r = NULL;
+    git_object *obj = NULL;
+    sha[0] = 0;
+    assert_int_equal(git_repository_open(&r, e->remote), 0);
+    if (git_revparse_single(&obj, r, ref) == 0) {
+        git_object *peeled = NULL;
+        git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT);
+        git_oid_tostr(sha, GITREPO_SHA_HEX, git_object_id(peeled));
+        git_object_free(peeled);
+    }
+    git_object_free(obj);
+    git_repository_free(r);
+}
+
+static char *remote_message(env *e, const char *sha, unsigned *nparents)
+{
+    git_repository *r = NULL;
+    git_commit *c = NULL;
+    git_oid oid;
+    git_oid_fromstr(&oid, sha);
+    assert_int_equal(git_repository_open(&r, e->remote), 0);
+    assert_int_equal(git_commit_lookup(&c, r, &oid), 0);
+    char *m = strdup(git_commit_message(c));
+    if (nparents)
+        *nparents = git_commit_parentcount(c);
+    git_commit_free(c);
+    git_repository_free(r);
+    return m;
+}
+
+static json_t *files(void)
+{
+    return json_pack("{s:s, s:s, s:s}", "Kptfile",
+                     "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: pkg1\n",
+                     "README.md", "# pkg1\n", "sub/cm.yaml", "kind: ConfigMap\n");
+}
+
+static json_t *item(env *e, const char *name)
+{
+    json_t *it = NULL;
+    if (gitrepo_find(e->repo, name, &it) != 0)
+        return NULL;
+    return it;
+}
+
+static const char *field(json_t *it, const char *a, const char *b)
+{
+    const char *s = json_string_value(json_object_get(json_object_get(it, a), b));
+    return s ? s : "";
+}
+
+static void draft_commit_is_written_like_porch(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    json_t *res = files();
+    json_t *bin = json_pack("{s:s}", "bin/blob.dat", "AP/+gA=="); /* 00 ff fe 80 */
+    json_t *task = json_loads("{\"type\":\"init\",\"init\":{\"description\":\"d\"}}", 0, NULL);
+    gitrepo_draft_spec spec = {.package = "pkg1", .workspace = "ws1", .resources = res,
+                               .binary = bin, .task = task,
+                               .author = {"Jane", "jane@example.com"}};
+    char sha[GITREPO_SHA_HEX], main_head[GITREPO_SHA_HEX];
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, sha), 0);
+    char remote_sha[GITREPO_SHA_HEX];
+    remote_ref(&e, "refs/heads/drafts/pkg1/ws1", remote_sha);
+    assert_string_equal(sha, remote_sha);
+    char *msg = remote_message(&e, sha, NULL);
+    assert_string_equal(msg, "Creating new empty revision\n\n\nkpt:{\"package\":\"pkg1\","
+                             "\"workspaceName\":\"ws1\",\"revision\":\"0\",\"task\":{\"type\":"
+                             "\"init\",\"init\":{\"description\":\"d\"}}}\n");
+    free(msg);
+    json_t *it = item(&e, "r.pkg1.ws1");
+    assert_non_null(it);
+    assert_string_equal(field(it, "spec", "lifecycle"), "Draft");
+    assert_string_equal(field(it, "metadata", "resourceVersion"), sha);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_object_get(it, "spec"), "tasks"), 0), "type")),
+        "init");
+    json_decref(it);
+    /* files come back byte for byte, binary included */
+    json_t *got = NULL, *gotbin = NULL;
+    assert_int_equal(gitrepo_read_files(e.repo, sha, "pkg1", &got, &gotbin), 0);
+    assert_true(json_equal(got, res));
+    assert_string_equal(json_string_value(json_object_get(gotbin, "bin/blob.dat")), "AP/+gA==");
+    json_decref(got);
+    json_decref(gotbin);
+    /* creating it again is a conflict; updating with a stale value too */
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, sha), -1);
+    assert_int_equal(porch_error_last()->code, 409);
+    assert_string_equal(porch_error_last()->reason, "AlreadyExists");
+    remote_ref(&e, "refs/heads/main", main_head);
+    spec.expect = main_head;
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, sha), -1);
+    assert_int_equal(porch_error_last()->code, 409);
+    /* an update with the right value appends a render commit */
+    json_t *render = json_pack("{s:s}", "type", "render");
+    spec.expect = remote_sha;
+    spec.task = render;
+    spec.binary = NULL;
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, sha), 0);
+    msg = remote_message(&e, sha, NULL);
+    assert_non_null(strstr(msg, "Rendering package\n\n\nkpt:"));
+    free(msg);
+    assert_int_equal(gitrepo_read_files(e.repo, sha, "pkg1", &got, &gotbin), 0);
+    assert_int_equal(json_object_size(gotbin), 0); /* the file set is complete: blob gone */
+    json_decref(got);
+    json_decref(gotbin);
+    /* tasks still say init */
+    it = item(&e, "r.pkg1.ws1");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_object_get(it, "spec"), "tasks"), 0), "type")),
+        "init");
+    json_decref(it);
+    json_decref(render);
+    json_decref(task);
+    json_decref(bin);
+    json_decref(res);
+    close_env(&e);
+}
+
+static void propose_publish_delete(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    json_t *res = files();
+    json_t *task = json_loads("{\"type\":\"init\",\"init\":{}}", 0, NULL);
+    gitrepo_draft_spec spec = {.package = "a/pkg1", .workspace = "ws1", .resources = res,
+                               .task = task};
+    char sha[GITREPO_SHA_HEX], got[GITREPO_SHA_HEX], old_main[GITREPO_SHA_HEX];
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, sha), 0);
+    json_t *it = NULL;
+    /* Draft → Proposed renames the branch in one push */
+    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws1", "Proposed", 0, sha, NULL, &it),
+                     0);
+    assert_string_equal(field(it, "spec", "lifecycle"), "Proposed");
+    json_decref(it);
+    remote_ref(&e, "refs/heads/drafts/a/pkg1/ws1", got);
+    assert_string_equal(got, "");
+    remote_ref(&e, "refs/heads/proposed/a/pkg1/ws1", got);
+    assert_string_equal(got, sha);
+    /* a stale resourceVersion is a 409 */
+    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws1", "Published", 0,
+                                           "0000000000000000000000000000000000000000", NULL, NULL),
+                     -1);
+    assert_int_equal(porch_error_last()->code, 409);
+    /* publish: one commit, two parents, branch + tag + proposed deletion */
+    remote_ref(&e, "refs/heads/main", old_main);
+    gitrepo_author approver = {"Approver", "approver@example.com"};
+    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws1", "Published", 0, sha, &approver,
+                                           &it),
+                     0);
+    assert_string_equal(field(it, "spec", "lifecycle"), "Published");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(it, "spec"), "revision")),
+                     1);
+    assert_string_equal(field(it, "status", "publishedBy"), "approver@example.com");
+    assert_non_null(json_object_get(json_object_get(it, "metadata"), "labels"));
+    json_decref(it);
+    char tag[GITREPO_SHA_HEX], main_head[GITREPO_SHA_HEX];
+    remote_ref(&e, "refs/tags/a/pkg1/v1", tag);
+    remote_ref(&e, "refs/heads/main", main_head);
+    assert_string_equal(tag, main_head);
+    remote_ref(&e, "refs/heads/proposed/a/pkg1/ws1", got);
+    assert_string_equal(got, "");
+    unsigned np = 0;
+    char *msg = remote_message(&e, tag, &np);
+    assert_int_equal(np, 2);
+    assert_string_equal(msg, "Approving package revision a/pkg1/1\n\nkpt:{\"package\":\"a/pkg1\","
+                             "\"workspaceName\":\"ws1\",\"revision\":\"1\"}\n");
+    free(msg);
+    it = item(&e, "r.a.pkg1.main");
+    assert_non_null(it);
+    assert_string_equal(field(it, "status", "publishedBy"), "approver@example.com");
+    json_decref(it);
+    /* a second revision gets number 2 */
+    spec.workspace = "ws2";
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, sha), 0);
+    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws2", "Proposed", 0, NULL, NULL, NULL),
+                     0);
+    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws2", "Published", 0, NULL, NULL, &it),
+                     0);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(it, "spec"), "revision")),
+                     2);
+    json_decref(it);
+    it = item(&e, "r.a.pkg1.ws1");
+    assert_null(json_object_get(json_object_get(it, "metadata"), "labels")); /* no longer latest */
+    json_decref(it);
+    /* Published cannot be deleted; DeletionProposed can, and leaves the branch alone */
+    assert_int_equal(gitrepo_delete(e.repo, "r.a.pkg1.ws1", NULL, NULL), -1);
+    assert_int_equal(porch_error_last()->code, 403);
+    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws1", "DeletionProposed", 0, NULL,
+                                           NULL, &it),
+                     0);
+    assert_string_equal(field(it, "spec", "lifecycle"), "DeletionProposed");
+    json_decref(it);
+    remote_ref(&e, "refs/heads/deletionProposed/a/pkg1/v1", got);
+    assert_string_equal(got, tag);
+    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws1", "Published", 0, NULL, NULL,
+                                           NULL),
+                     0);
+    remote_ref(&e, "refs/heads/deletionProposed/a/pkg1/v1", got);
+    assert_string_equal(got, "");
+    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws1", "DeletionProposed", 0, NULL,
+                                           NULL, NULL),
+                     0);
+    assert_int_equal(gitrepo_delete(e.repo, "r.a.pkg1.ws1", NULL, NULL), 0);
+    remote_ref(&e, "refs/tags/a/pkg1/v1", got);
+    assert_string_equal(got, "");
+    remote_ref(&e, "refs/heads/deletionProposed/a/pkg1/v1", got);
+    assert_string_equal(got, "");
+    assert_null(item(&e, "r.a.pkg1.ws1"));
+    it = item(&e, "r.a.pkg1.main");
+    assert_non_null(it);
+    json_decref(it);
+    /* the placeholder: deleting it commits "Delete a/pkg1" on the branch */
+    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.a.pkg1.main", "DeletionProposed", 0, NULL,
+                                           NULL, NULL),
+                     0);
+    assert_int_equal(gitrepo_delete(e.repo, "r.a.pkg1.main", NULL, NULL), 0);
+    remote_ref(&e, "refs/heads/main", main_head);
+    msg = remote_message(&e, main_head, NULL);
+    assert_string_equal(msg, "Delete a/pkg1");
+    free(msg);
+    assert_null(item(&e, "r.a.pkg1.main"));
+    it = item(&e, "r.a.pkg1.ws2"); /* its tag survives */
+    assert_non_null(it);
+    json_decref(it);
+    /* drafts are deleted with their branch */
+    spec.workspace = "ws3";
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, sha), 0);
+    assert_int_equal(gitrepo_delete(e.repo, "r.a.pkg1.ws3", NULL, NULL), 0);
+    remote_ref(&e, "refs/heads/drafts/a/pkg1/ws3", got);
+    assert_string_equal(got, "");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "git -C '%s' fsck --strict >/dev/null 2>&1", e.remote);
+    assert_int_equal(system(cmd), 0);
+    json_decref(task);
+    json_decref(res);
+    close_env(&e);
+}
+
+static void push_checks_old_values(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    char head[GITREPO_SHA_HEX], got[GITREPO_SHA_HEX];
+    gitrepo_branch_head(e.repo, head);
+    /* creating a ref that exists, or moving one from a stale value, is a 409 */
+    gitrepo_refupdate up = {"refs/heads/main", NULL, head};
+    assert_int_equal(gitrepo_push(e.repo, &up, 1), -1);
+    assert_int_equal(porch_error_last()->code, 409);
+    gitrepo_refupdate two[2] = {{"refs/heads/other", NULL, head},
+                                {"refs/heads/main", "1111111111111111111111111111111111111111",
+                                 NULL}};
+    assert_int_equal(gitrepo_push(e.repo, two, 2), -1);
+    assert_int_equal(porch_error_last()->code, 409);
+    remote_ref(&e, "refs/heads/other", got); /* nothing half-written */
+    assert_string_equal(got, "");
+    remote_ref(&e, "refs/heads/main", got);
+    assert_string_equal(got, head);
+    close_env(&e);
+}
+
+static void racing_publishers_one_wins(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    /* a second handle on the same remote, with its own mirror */
+    char cache2[512];
+    snprintf(cache2, sizeof cache2, "%s/cache2", e.tmp);
+    gitrepo_config cfg = {.name = "r", .namespace_ = "ns", .url = e.remote, .cache_dir = cache2};
+    gitrepo *other = NULL;
+    assert_int_equal(gitrepo_open(&cfg, &other), 0);
+    json_t *res = files();
+    gitrepo_draft_spec spec = {.package = "p", .workspace = "w", .resources = res};
+    char sha[GITREPO_SHA_HEX];
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, sha), 0);
+    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.p.w", "Proposed", 0, NULL, NULL, NULL), 0);
+    /* both saw the same proposal; the first approval wins, the second finds it gone */
+    assert_int_equal(gitrepo_set_lifecycle(other, "r.p.w", "Published", 0, sha, NULL, NULL), 0);
+    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.p.w", "Published", 0, sha, NULL, NULL), -1);
+    assert_int_equal(porch_error_last()->code, 409);
+    /* after the first publish the revision is Published: the second is refused, not re-pushed */
+    json_t *it = item(&e, "r.p.w");
+    assert_string_equal(field(it, "spec", "lifecycle"), "Published");
+    json_decref(it);
+    json_decref(res);
+    gitrepo_free(other);
+    close_env(&e);
+}
+
+static int setup(void **state)
+{
+    git_libgit2_init();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    git_libgit2_shutdown();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(draft_commit_is_written_like_porch),
+        cmocka_unit_test(propose_publish_delete),
+        cmocka_unit_test(push_checks_old_values),
+        cmocka_unit_test(racing_publishers_one_wins),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,364 @@
+/* Lifecycle writes (spec §11.3–11.7): draft commits whose tree is the branch
+ * tree with the package directory replaced, propose/reject as one push that
+ * renames the branch, publish as one two-parent commit pushed with the branch,
+ * the tag and the proposed-branch deletion together, deletion proposals and
+ * deletes. Every push checks the old ref values, so a racing writer gets 409. */
+#include "internal.h"
+
+#include "error/error.h"
+#include "log/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REF_MAX 2048
+#define PATH_LEN 1024 /* package paths; refs built from them fit REF_MAX */
+
+static int make_signature(const gitrepo_author *a, git_signature **out)
+{
+    const char *name = a && a->name && *a->name ? a->name : GITREPO_PORCH_NAME;
+    const char *email = a && a->email && *a->email ? a->email : GITREPO_PORCH_EMAIL;
+    if (git_signature_now(out, name, email) != 0)
+        return gitrepo_git_error(400, "bad commit author");
+    return 0;
+}
+
+/* Creates a commit object (no ref moves) and returns its id as hex. */
+static int create_commit(gitrepo *repo, const git_oid *tree_id, const git_oid *parents,
+                         size_t nparents, const char *message, const gitrepo_author *author,
+                         char sha[GITREPO_SHA_HEX])
+{
+    git_signature *asig = NULL, *csig = NULL;
+    git_tree *tree = NULL;
+    git_commit *pc[2] = {NULL, NULL};
+    int rc = make_signature(author, &asig);
+    if (rc == 0)
+        rc = make_signature(NULL, &csig);
+    if (rc == 0 && git_tree_lookup(&tree, repo->git, tree_id) != 0)
+        rc = gitrepo_git_error(500, "cannot read the new tree");
+    for (size_t i = 0; rc == 0 && i < nparents; i++)
+        if (git_commit_lookup(&pc[i], repo->git, &parents[i]) != 0)
+            rc = gitrepo_git_error(500, "cannot read a parent commit");
+    git_oid id;
+    if (rc == 0 && git_commit_create(&id, repo->git, NULL, asig, csig, NULL, message, tree,
+                                     nparents, (const git_commit **)pc) != 0)
+        rc = gitrepo_git_error(500, "cannot create the commit");
+    if (rc == 0)
+        git_oid_tostr(sha, GITREPO_SHA_HEX, &id);
+    for (size_t i = 0; i < 2; i++)
+        git_commit_free(pc[i]);
+    git_tree_free(tree);
+    git_signature_free(asig);
+    git_signature_free(csig);
+    return rc;
+}
+
+/* The mirror's value of a remote ref ("" when absent). */
+static void remote_ref_value(gitrepo *repo, const char *remote_ref, char sha[GITREPO_SHA_HEX])
+{
+    char local[REF_MAX];
+    git_oid oid;
+    gitrepo_local_ref(remote_ref, local, sizeof local);
+    sha[0] = 0;
+    if (git_reference_name_to_id(&oid, repo->git, local) == 0)
+        git_oid_tostr(sha, GITREPO_SHA_HEX, &oid);
+}
+
+static int commit_tree(gitrepo *repo, const char *sha, git_tree **out)
+{
+    git_oid oid;
+    if (git_oid_fromstr(&oid, sha) != 0)
+        return porch_error_set(400, "bad commit id %s", sha);
+    return gitrepo_commit_subtree(repo->git, &oid, "", out);
+}
+
+static char *first_line_for(const gitrepo_draft_spec *spec, char *buf, size_t len)
+{
+    if (spec->message && *spec->message)
+        return (char *)spec->message;
+    const char *type = json_string_value(json_object_get(spec->task, "type"));
+    const char *m = gitrepo_task_message(type);
+    if (m)
+        return (char *)m;
+    snprintf(buf, len, "Intermediate commit: %s", type);
+    return buf;
+}
+
+int gitrepo_write_draft(gitrepo *repo, const gitrepo_draft_spec *spec, char sha[GITREPO_SHA_HEX])
+{
+    sha[0] = 0;
+    if (gitrepo_name_validate(repo->name, spec->package, spec->workspace) != 0)
+        return -1;
+    if (!json_is_object(spec->resources) || !json_object_get(spec->resources, "Kptfile"))
+        return porch_error_set(400, "package must contain Kptfile at root");
+    int rc = gitrepo_fetch(repo);
+    if (rc != 0)
+        return rc;
+    char full[PATH_LEN], ref[REF_MAX], cur[GITREPO_SHA_HEX], parent[GITREPO_SHA_HEX];
+    gitrepo_full_path(repo, spec->package, full, sizeof full);
+    snprintf(ref, sizeof ref, "refs/heads/drafts/%s/%s", full, spec->workspace);
+    remote_ref_value(repo, ref, cur);
+    if (!spec->expect || !*spec->expect) {
+        if (cur[0])
+            return porch_error_set_reason(409, "AlreadyExists",
+                                          "draft %s/%s already exists (branch drafts/%s/%s)",
+                                          spec->package, spec->workspace, full, spec->workspace);
+        gitrepo_branch_head(repo, parent);
+        if (!parent[0])
+            return porch_error_set(404, "branch \"%s\" doesn't exist", repo->branch);
+    } else {
+        if (strcmp(cur, spec->expect) != 0)
+            return porch_error_set(409, "the object has been modified; draft %s/%s is at %.12s, "
+                                        "expected %.12s; please apply your changes to the latest "
+                                        "version and try again",
+                                   spec->package, spec->workspace, cur[0] ? cur : "(deleted)",
+                                   spec->expect);
+        snprintf(parent, sizeof parent, "%s", cur);
+    }
+    git_tree *base = NULL;
+    git_oid pkg_tree, root, parent_oid;
+    rc = commit_tree(repo, parent, &base);
+    if (rc == 0)
+        rc = gitrepo_tree_from_files(repo->git, spec->resources, spec->binary, &pkg_tree);
+    if (rc == 0)
+        rc = gitrepo_tree_replace(repo->git, base, full, &pkg_tree, &root);
+    git_tree_free(base);
+    if (rc != 0)
+        return rc;
+    char buf[256];
+    char *msg = gitrepo_commit_message(first_line_for(spec, buf, sizeof buf), 1, full,
+                                       spec->workspace, "0", spec->task);
+    git_oid_fromstr(&parent_oid, parent);
+    char newsha[GITREPO_SHA_HEX];
+    rc = create_commit(repo, &root, &parent_oid, 1, msg, &spec->author, newsha);
+    free(msg);
+    if (rc != 0)
+        return rc;
+    gitrepo_refupdate up = {ref, cur[0] ? cur : NULL, newsha};
+    rc = gitrepo_push(repo, &up, 1);
+    if (rc == 0)
+        snprintf(sha, GITREPO_SHA_HEX, "%s", newsha);
+    return rc;
+}
+
+/* What the lifecycle operations need to know about a listed revision. */
+typedef struct target {
+    json_t *item;
+    const char *package, *workspace, *lifecycle, *sha, *ref_short;
+    int revision;
+    char full[PATH_LEN];
+} target;
+
+static int load_target(gitrepo *repo, const char *name, const char *expect, target *t)
+{
+    memset(t, 0, sizeof *t);
+    int rc = gitrepo_fetch(repo);
+    if (rc == 0)
+        rc = gitrepo_find(repo, name, &t->item);
+    if (rc != 0)
+        return rc;
+    json_t *spec = json_object_get(t->item, "spec");
+    t->package = json_string_value(json_object_get(spec, "packageName"));
+    t->workspace = json_string_value(json_object_get(spec, "workspaceName"));
+    t->lifecycle = json_string_value(json_object_get(spec, "lifecycle"));
+    t->revision = (int)json_integer_value(json_object_get(spec, "revision"));
+    t->sha = json_string_value(json_object_get(json_object_get(t->item, "metadata"),
+                                               "resourceVersion"));
+    t->ref_short = json_string_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(t->item, "status"), "selfLock"), "git"),
+        "ref"));
+    gitrepo_full_path(repo, t->package, t->full, sizeof t->full);
+    if (expect && *expect && strcmp(expect, t->sha) != 0) {
+        json_decref(t->item);
+        t->item = NULL;
+        return porch_error_set(409, "Operation cannot be fulfilled on packagerevisions.porch.kpt.dev "
+                                    "\"%s\": the object has been modified; please apply your "
+                                    "changes to the latest version and try again",
+                               name);
+    }
+    return 0;
+}
+
+static void deletion_proposed_ref(const target *t, char *buf, size_t len)
+{
+    if (t->revision > 0)
+        snprintf(buf, len, "refs/heads/deletionProposed/%s/v%d", t->full, t->revision);
+    else
+        snprintf(buf, len, "refs/heads/deletionProposed/%s/%s", t->full, t->workspace);
+}
+
+/* 1 + the highest vN tag of the package (freed numbers are reused, §5). */
+static int next_revision(gitrepo *repo, const char *full)
+{
+    char glob[REF_MAX];
+    snprintf(glob, sizeof glob, "refs/tags/%s/v*", full);
+    git_reference_iterator *it = NULL;
+    int max = 0;
+    if (git_reference_iterator_glob_new(&it, repo->git, glob) == 0) {
+        git_reference *ref;
+        size_t plen = strlen("refs/tags/") + strlen(full) + 1;
+        while (git_reference_next(&ref, it) == 0) {
+            const char *v = git_reference_name(ref) + plen;
+            int n = strchr(v, '/') ? -1 : gitrepo_revision_parse(v);
+            if (n > max)
+                max = n;
+            git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+    }
+    return max + 1;
+}
+
+static int publish(gitrepo *repo, const target *t, int revision, const gitrepo_author *author)
+{
+    char head[GITREPO_SHA_HEX], branch_ref[REF_MAX], tag_ref[REF_MAX], proposed_ref[REF_MAX];
+    gitrepo_branch_head(repo, head);
+    if (!head[0])
+        return porch_error_set(404, "branch \"%s\" doesn't exist", repo->branch);
+    int n = revision > 0 ? revision : next_revision(repo, t->full);
+    snprintf(branch_ref, sizeof branch_ref, "refs/heads/%s", repo->branch);
+    snprintf(tag_ref, sizeof tag_ref, "refs/tags/%s/v%d", t->full, n);
+    snprintf(proposed_ref, sizeof proposed_ref, "refs/heads/proposed/%s/%s", t->full,
+             t->workspace);
+    git_oid draft_oid, parents[2], root;
+    git_tree *pkg = NULL, *base = NULL;
+    git_oid_fromstr(&draft_oid, t->sha);
+    git_oid_fromstr(&parents[0], head);
+    parents[1] = draft_oid;
+    int rc = gitrepo_commit_subtree(repo->git, &draft_oid, t->full, &pkg);
+    if (rc == 0)
+        rc = commit_tree(repo, head, &base);
+    if (rc == 0)
+        rc = gitrepo_tree_replace(repo->git, base, t->full, git_tree_id(pkg), &root);
+    git_tree_free(pkg);
+    git_tree_free(base);
+    if (rc != 0)
+        return rc;
+    char first[REF_MAX + 64], rev[16], sha[GITREPO_SHA_HEX];
+    snprintf(first, sizeof first, "Approving package revision %s/%d", t->full, n);
+    snprintf(rev, sizeof rev, "%d", n);
+    char *msg = gitrepo_commit_message(first, 0, t->full, t->workspace, rev, NULL);
+    rc = create_commit(repo, &root, parents, 2, msg, author, sha);
+    free(msg);
+    if (rc != 0)
+        return rc;
+    gitrepo_refupdate ups[3] = {
+        {branch_ref, head, sha},
+        {tag_ref, NULL, sha},
+        {proposed_ref, t->sha, NULL},
+    };
+    return gitrepo_push(repo, ups, 3);
+}
+
+int gitrepo_set_lifecycle(gitrepo *repo, const char *name, const char *lifecycle, int revision,
+                          const char *expect, const gitrepo_author *author, json_t **updated)
+{
+    if (updated)
+        *updated = NULL;
+    target t;
+    int rc = load_target(repo, name, expect, &t);
+    if (rc != 0)
+        return rc;
+    const char *from = t.lifecycle;
+    char a[REF_MAX], b[REF_MAX];
+    if (strcmp(from, lifecycle) == 0) {
+        rc = 0;
+    } else if (strcmp(from, "Draft") == 0 && strcmp(lifecycle, "Proposed") == 0) {
+        snprintf(a, sizeof a, "refs/heads/proposed/%s/%s", t.full, t.workspace);
+        snprintf(b, sizeof b, "refs/heads/drafts/%s/%s", t.full, t.workspace);
+        gitrepo_refupdate ups[2] = {{a, NULL, t.sha}, {b, t.sha, NULL}};
+        rc = gitrepo_push(repo, ups, 2);
+    } else if (strcmp(from, "Proposed") == 0 && strcmp(lifecycle, "Draft") == 0) {
+        snprintf(a, sizeof a, "refs/heads/drafts/%s/%s", t.full, t.workspace);
+        snprintf(b, sizeof b, "refs/heads/proposed/%s/%s", t.full, t.workspace);
+        gitrepo_refupdate ups[2] = {{a, NULL, t.sha}, {b, t.sha, NULL}};
+        rc = gitrepo_push(repo, ups, 2);
+    } else if (strcmp(from, "Proposed") == 0 && strcmp(lifecycle, "Published") == 0) {
+        rc = publish(repo, &t, revision, author);
+    } else if (strcmp(from, "Published") == 0 && strcmp(lifecycle, "DeletionProposed") == 0) {
+        deletion_proposed_ref(&t, a, sizeof a);
+        gitrepo_refupdate up = {a, NULL, t.sha};
+        rc = gitrepo_push(repo, &up, 1);
+    } else if (strcmp(from, "DeletionProposed") == 0 && strcmp(lifecycle, "Published") == 0) {
+        deletion_proposed_ref(&t, a, sizeof a);
+        gitrepo_refupdate up = {a, "*", NULL};
+        rc = gitrepo_push(repo, &up, 1);
+    } else {
+        rc = porch_error_set(422, "cannot change the lifecycle of %s from %s to %s", name, from,
+                             lifecycle);
+    }
+    json_decref(t.item);
+    if (rc == 0 && updated)
+        rc = gitrepo_find(repo, name, updated);
+    return rc;
+}
+
+/* Commit "Delete <path>" on the branch (nothing when the package is already gone). */
+static int delete_from_branch(gitrepo *repo, const target *t, const gitrepo_author *author,
+                              gitrepo_refupdate *up, char branch_ref[REF_MAX],
+                              char head[GITREPO_SHA_HEX], char sha[GITREPO_SHA_HEX])
+{
+    gitrepo_branch_head(repo, head);
+    sha[0] = 0;
+    if (!head[0])
+        return 0;
+    git_tree *base = NULL, *pkg = NULL;
+    git_oid head_oid, root;
+    git_oid_fromstr(&head_oid, head);
+    if (gitrepo_commit_subtree(repo->git, &head_oid, t->full, &pkg) != 0) {
+        porch_error_clear();
+        return 0; /* absent: skip the commit */
+    }
+    git_tree_free(pkg);
+    int rc = commit_tree(repo, head, &base);
+    if (rc == 0)
+        rc = gitrepo_tree_replace(repo->git, base, t->full, NULL, &root);
+    git_tree_free(base);
+    char msg[REF_MAX + 16];
+    snprintf(msg, sizeof msg, "Delete %s", t->full);
+    if (rc == 0)
+        rc = create_commit(repo, &root, &head_oid, 1, msg, author, sha);
+    if (rc == 0) {
+        snprintf(branch_ref, REF_MAX, "refs/heads/%s", repo->branch);
+        *up = (gitrepo_refupdate){branch_ref, head, sha};
+    }
+    return rc;
+}
+
+int gitrepo_delete(gitrepo *repo, const char *name, const char *expect,
+                   const gitrepo_author *author)
+{
+    target t;
+    int rc = load_target(repo, name, expect, &t);
+    if (rc != 0)
+        return rc;
+    char a[REF_MAX], b[REF_MAX], head[GITREPO_SHA_HEX], sha[GITREPO_SHA_HEX];
+    gitrepo_refupdate ups[2];
+    size_t n = 0;
+    if (strcmp(t.lifecycle, "Published") == 0) {
+        rc = porch_error_set(403, "packagerevisions.porch.kpt.dev \"%s\" is forbidden: published "
+                                  "PackageRevisions must be proposed for deletion by setting "
+                                  "spec.lifecycle to 'DeletionProposed' prior to deletion",
+                             name);
+    } else if (strcmp(t.lifecycle, "Draft") == 0 || strcmp(t.lifecycle, "Proposed") == 0) {
+        snprintf(a, sizeof a, "refs/heads/%s", t.ref_short);
+        ups[n++] = (gitrepo_refupdate){a, t.sha, NULL};
+    } else if (strcmp(t.ref_short, repo->branch) == 0) {
+        /* the placeholder: remove the package from the branch */
+        rc = delete_from_branch(repo, &t, author, &ups[n], b, head, sha);
+        if (rc == 0 && sha[0])
+            n++;
+        deletion_proposed_ref(&t, a, sizeof a);
+        ups[n++] = (gitrepo_refupdate){a, "*", NULL};
+    } else {
+        snprintf(b, sizeof b, "refs/tags/%s", t.ref_short);
+        ups[n++] = (gitrepo_refupdate){b, "*", NULL};
+        deletion_proposed_ref(&t, a, sizeof a);
+        ups[n++] = (gitrepo_refupdate){a, "*", NULL};
+    }
+    if (rc == 0)
+        rc = gitrepo_push(repo, ups, n);
+    json_decref(t.item);
+    return rc;
+}
