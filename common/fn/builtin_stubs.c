@@ -4,9 +4,6 @@ int fn_builtin_apply_replacements(fn_ctx *c) { return fn_fail(c, "%s: not implem
 int fn_builtin_apply_setters(fn_ctx *c) { return fn_fail(c, "%s: not implemented yet", c->name); }
 int fn_builtin_create_setters(fn_ctx *c) { return fn_fail(c, "%s: not implemented yet", c->name); }
 int fn_builtin_list_setters(fn_ctx *c) { return fn_fail(c, "%s: not implemented yet", c->name); }
-int fn_builtin_remove_local_config_resources(fn_ctx *c) { return fn_fail(c, "%s: not implemented yet", c->name); }
 int fn_builtin_search_replace(fn_ctx *c) { return fn_fail(c, "%s: not implemented yet", c->name); }
-int fn_builtin_upsert_resource(fn_ctx *c) { return fn_fail(c, "%s: not implemented yet", c->name); }
-int fn_builtin_set_enforcement_action(fn_ctx *c) { return fn_fail(c, "%s: not implemented yet", c->name); }
 int fn_builtin_format(fn_ctx *c) { return fn_fail(c, "%s: not implemented yet", c->name); }
 int fn_builtin_fix(fn_ctx *c) { return fn_fail(c, "%s: not implemented yet", c->name); }

@@ -46,6 +46,11 @@ def run(name):
             elif 'configPath' in m:
                 fc = yaml.safe_load(open(os.path.join(src, m['configPath'])))
             steps.append((m['image'], fc))
+    hidden = None
+    if cfg.get('fnConfig'):
+        fcp = os.path.normpath(os.path.join(pkg, '.expected', cfg['fnConfig']))
+        if os.path.exists(fcp):
+            hidden = (fcp, open(fcp).read()); os.remove(fcp)
     rl = subprocess.run([porchctl, 'fn', 'source', pkg], capture_output=True, text=True).stdout
     log = ''
     for image, fc in steps:
@@ -67,6 +72,8 @@ def run(name):
             rel = os.path.relpath(os.path.join(dp, f), out)
             os.makedirs(os.path.dirname(os.path.join(pkg, rel)), exist_ok=True)
             shutil.move(os.path.join(dp, f), os.path.join(pkg, rel))
+    if hidden:
+        open(hidden[0], 'w').write(hidden[1])
     git(pkg, 'add', '-A')
     git(pkg, '-c', 'user.email=a@b', '-c', 'user.name=a', 'commit', '-qm', 'second', '--allow-empty')
     diff = git(pkg, 'diff', 'HEAD~1', 'HEAD').strip()
