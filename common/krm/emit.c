@@ -706,10 +706,20 @@ static void json_indent(krm_buf *b, int ind)
         krm_buf_put(b, " ", 1);
 }
 
-static const krm_node *json_deref(const krm_node *n)
+typedef struct jctx {
+    const krm_node *path[1024]; /* ancestors, to refuse aliases that loop back */
+    int depth;
+    size_t budget; /* nodes left to write: aliases cannot blow the output up */
+} jctx;
+
+static const krm_node *json_deref(const krm_node *n, const jctx *j)
 {
-    for (int i = 0; n && n->kind == KRM_ALIAS && n->target && i < 64; i++)
+    for (int i = 0; n && n->kind == KRM_ALIAS && n->target && i < 64; i++) {
         n = n->target;
+        for (int k = 0; k < j->depth; k++)
+            if (j->path[k] == n)
+                return NULL;
+    }
     return n;
 }
 
@@ -721,11 +731,15 @@ static int key_cmp(const void *a, const void *b)
     return c ? c : (ka->len > kb->len) - (ka->len < kb->len);
 }
 
-static int json_node(krm_buf *b, const krm_node *n, int ind, int depth)
+static int json_node(krm_buf *b, const krm_node *n, int ind, jctx *j)
 {
-    n = json_deref(n);
-    if (!n || depth > 1000)
-        return krm_buf_put(b, "null", 4);
+    const krm_node *orig = n;
+    n = json_deref(n, j);
+    if (!n && orig)
+        return porch_error_set(400, "alias *%s refers to its own ancestor; cannot write JSON", orig->value);
+    if (!n || j->depth >= 1024 || j->budget == 0)
+        return porch_error_set(400, "document too deep or too large for JSON output");
+    j->budget--;
     if (n->kind == KRM_SCALAR) {
         if (n->style == KRM_PLAIN && !n->str && !(n->tag && !strcmp(n->tag, "!!str"))) {
             char k = krm_scalar_json_kind(n->value ? n->value : "", n->len);
@@ -752,7 +766,9 @@ static int json_node(krm_buf *b, const krm_node *n, int ind, int depth)
             keys[i] = &n->items[2 * i];
         qsort(keys, cnt, sizeof *keys, key_cmp);
     }
-    for (size_t i = 0; i < cnt; i++) {
+    j->path[j->depth++] = n;
+    int rc = 0;
+    for (size_t i = 0; i < cnt && rc == 0; i++) {
         if (i)
             krm_buf_put(b, ",", 1);
         json_indent(b, ind + 2);
@@ -760,19 +776,28 @@ static int json_node(krm_buf *b, const krm_node *n, int ind, int depth)
             const krm_node *k = keys[i][0];
             json_str(b, k->value ? k->value : "", k->len);
             krm_buf_put(b, ": ", 2);
-            json_node(b, keys[i][1], ind + 2, depth + 1);
+            rc = json_node(b, keys[i][1], ind + 2, j);
         } else {
-            json_node(b, order[i], ind + 2, depth + 1);
+            rc = json_node(b, order[i], ind + 2, j);
         }
     }
+    j->depth--;
     free(keys);
+    if (rc < 0)
+        return rc;
     json_indent(b, ind);
     return krm_buf_put(b, map ? "}" : "]", 1);
 }
 
 int krm_node_emit_json(const krm_node *n, krm_buf *out)
 {
-    if (json_node(out, n, 0, 0) < 0)
+    jctx *j = calloc(1, sizeof *j);
+    if (!j)
+        return porch_error_set(500, "out of memory");
+    j->budget = 10000000;
+    int rc = json_node(out, n, 0, j);
+    free(j);
+    if (rc < 0)
         return -1;
     return krm_buf_put(out, "\n", 1);
 }

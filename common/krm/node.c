@@ -310,17 +310,11 @@ krm_node *krm_node_copy(krm_stream *dst, const krm_node *n)
     return c;
 }
 
-static const krm_node *deref(const krm_node *n)
+/* Aliases compare by name: following them could loop (an alias may point at its own ancestor). */
+static bool equal_at(const krm_node *a, const krm_node *b, int depth)
 {
-    for (int i = 0; n && n->kind == KRM_ALIAS && n->target && i < 64; i++)
-        n = n->target;
-    return n;
-}
-
-bool krm_node_equal(const krm_node *a, const krm_node *b)
-{
-    a = deref(a);
-    b = deref(b);
+    if (depth > 10000)
+        return false;
     if (!a || !b)
         return a == b;
     if (a->kind != b->kind || a->n != b->n)
@@ -329,7 +323,7 @@ bool krm_node_equal(const krm_node *a, const krm_node *b)
         return a->len == b->len && !memcmp(a->value ? a->value : "", b->value ? b->value : "", a->len);
     if (a->kind == KRM_SEQ) {
         for (size_t i = 0; i < a->n; i++)
-            if (!krm_node_equal(a->items[i], b->items[i]))
+            if (!equal_at(a->items[i], b->items[i], depth + 1))
                 return false;
         return true;
     }
@@ -340,10 +334,15 @@ bool krm_node_equal(const krm_node *a, const krm_node *b)
             bv = b->items[i + 1]; /* same position: also right for duplicate keys */
         else
             bv = krm_map_get(b, krm_node_value(ak));
-        if (!bv || !krm_node_equal(a->items[i + 1], bv))
+        if (!bv || !equal_at(a->items[i + 1], bv, depth + 1))
             return false;
     }
     return true;
+}
+
+bool krm_node_equal(const krm_node *a, const krm_node *b)
+{
+    return equal_at(a, b, 0);
 }
 
 size_t krm_map_len(const krm_node *m)
