@@ -106,34 +106,51 @@ static synced_repo *seen_entry(cache_sync *sync, const char *key, int create)
 
 /* ---- talking to the git adapter ---- */
 
+/* The git adapter's `open` args for a Repository (credentials from its Secret). */
 static json_t *git_args(cache_sync *sync, json_t *repo, const char *ns, const char *name)
 {
     json_t *git = json_object_get(json_object_get(repo, "spec"), "git");
     json_t *spec = json_object_get(repo, "spec");
-    json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "name", name, "namespace", ns,
-                          "url", jstr(git, "repo") ? jstr(git, "repo") : "", "branch",
-                          jstr(git, "branch") ? jstr(git, "branch") : "main", "directory",
+    const char *branch = jstr(git, "branch");
+    json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "namespace", ns, "repository",
+                          name, "url", jstr(git, "repo") ? jstr(git, "repo") : "", "branch",
+                          branch && *branch ? branch : "main", "directory",
                           jstr(git, "directory") ? jstr(git, "directory") : "", "createBranch",
                           json_is_true(json_object_get(git, "createBranch")), "deployment",
                           json_is_true(json_object_get(spec, "deployment")));
     const char *secret_name = jstr(git, "secretRef.name");
     if (secret_name && *secret_name) {
-        json_t *secret = NULL;
+        json_t *secret = NULL, *auth = json_object();
         if (cache_store_get(sync->store, "secrets", ns, secret_name, &secret) == 0) {
-            const char *keys[][2] = {{"username", "username"}, {"password", "password"},
-                                     {"bearerToken", "bearerToken"}};
+            const char *keys[] = {"username", "password", "bearerToken"};
             for (size_t i = 0; i < 3; i++) {
-                char *v = secret_value(secret, keys[i][0]);
+                char *v = secret_value(secret, keys[i]);
                 if (v)
-                    json_object_set_new(r, keys[i][1], json_string(v));
+                    json_object_set_new(auth, keys[i], json_string(v));
                 free(v);
             }
             json_decref(secret);
-        } else {
-            json_object_set_new(r, "secretMissing", json_string(secret_name));
         }
+        json_object_set_new(r, "auth", auth);
     }
-    return json_pack("{s:o}", "repository", r);
+    return r;
+}
+
+/* Opens (or refreshes: open fetches) the repository in the git adapter and lists it. */
+static int git_list(cache_sync *sync, json_t *repo, const char *ns, const char *name,
+                    json_t **result)
+{
+    json_t *args = git_args(sync, repo, ns, name), *opened = NULL;
+    bus_call_opts opts = {.deadline_ms = SYNC_GIT_DEADLINE_MS};
+    int rc = bus_client_call(sync->git, "git-adapter.open", args, &opts, &opened, NULL);
+    json_decref(args);
+    json_decref(opened);
+    if (rc < 0)
+        return -1;
+    args = json_pack("{s:s, s:s, s:b}", "namespace", ns, "repository", name, "fetch", 0);
+    rc = bus_client_call(sync->git, "git-adapter.list", args, &opts, result, NULL);
+    json_decref(args);
+    return rc;
 }
 
 /* ---- reconciling objects ---- */
@@ -320,6 +337,11 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, json_
         reconcile(sync, CACHE_KIND_REVISION, ns, name, none);
         reconcile(sync, CACHE_KIND_PACKAGE, ns, name, none);
         json_decref(none);
+        /* Unregistered: the adapter drops its mirror (a 404 means it had none). */
+        json_t *args = json_pack("{s:s, s:s}", "namespace", ns, "repository", name), *closed = NULL;
+        bus_client_call(sync->git, "git-adapter.close", args, NULL, &closed, NULL);
+        json_decref(args);
+        json_decref(closed);
         return porch_error_set(404, "repositories.config.porch.kpt.dev \"%s\" not found", name);
     }
     const char *type = jstr(repo, "spec.type");
@@ -328,10 +350,7 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, json_
     if (type && strcmp(type, "git") != 0) {
         rc = porch_error_set(501, "repository type \"%s\" is not supported yet", type);
     } else {
-        json_t *args = git_args(sync, repo, ns, name);
-        bus_call_opts opts = {.deadline_ms = SYNC_GIT_DEADLINE_MS};
-        rc = bus_client_call(sync->git, "git-adapter.list", args, &opts, &result, NULL);
-        json_decref(args);
+        rc = git_list(sync, repo, ns, name, &result);
     }
     char key[320];
     snprintf(key, sizeof key, "%s/%s", ns, name);
