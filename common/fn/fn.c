@@ -98,6 +98,62 @@ bool fn_results_has_error(const fn_results *r)
     return false;
 }
 
+const char *fn_severity_name(fn_severity sev)
+{
+    switch (sev) {
+    case FN_SEV_INFO:
+        return "info";
+    case FN_SEV_WARNING:
+        return "warning";
+    case FN_SEV_ERROR:
+        return "error";
+    default:
+        return NULL;
+    }
+}
+
+static void put_str(krm_stream *s, krm_node *m, const char *k, const char *v)
+{
+    if (v && *v)
+        krm_map_set(s, m, k, krm_node_new_string(s, v));
+}
+
+krm_node *fn_results_to_node(krm_stream *s, const fn_results *r)
+{
+    krm_node *seq = krm_node_new_seq(s);
+    for (size_t i = 0; seq && r && i < r->len; i++) {
+        const fn_result *x = &r->items[i];
+        krm_node *m = krm_node_new_map(s);
+        put_str(s, m, "message", x->message);
+        put_str(s, m, "severity", fn_severity_name(x->severity));
+        if (x->ref_kind || x->ref_name) {
+            krm_node *ref = krm_node_new_map(s);
+            put_str(s, ref, "apiVersion", x->ref_api_version);
+            put_str(s, ref, "kind", x->ref_kind);
+            put_str(s, ref, "name", x->ref_name);
+            put_str(s, ref, "namespace", x->ref_namespace);
+            krm_map_set(s, m, "resourceRef", ref);
+        }
+        if (x->field_path) {
+            krm_node *f = krm_node_new_map(s);
+            put_str(s, f, "path", x->field_path);
+            krm_map_set(s, m, "field", f);
+        }
+        if (x->file_path) {
+            krm_node *f = krm_node_new_map(s);
+            put_str(s, f, "path", x->file_path);
+            if (x->file_index > 0) {
+                char b[32];
+                snprintf(b, sizeof b, "%d", x->file_index);
+                krm_map_set(s, f, "index", krm_node_new_scalar(s, b, strlen(b), KRM_PLAIN));
+            }
+            krm_map_set(s, m, "file", f);
+        }
+        krm_seq_append(s, seq, m);
+    }
+    return seq;
+}
+
 /* ---- image names ---- */
 
 static const char *const catalog_prefixes[] = {
@@ -369,11 +425,10 @@ static int parse_result_item(const krm_node *r, fn_results *out)
     fn_result x = {.file_index = -1};
     x.message = (char *)fn_scalar(krm_map_get(r, "message"));
     const char *sev = fn_scalar(krm_map_get(r, "severity"));
-    x.severity = !sev || !strcmp(sev, "error") ? FN_SEV_ERROR
-                 : !strcmp(sev, "warning")      ? FN_SEV_WARNING
-                                                : FN_SEV_INFO;
-    if (!sev)
-        x.severity = FN_SEV_ERROR; /* kpt: a result without severity is an error */
+    x.severity = !sev                     ? FN_SEV_NONE
+                 : !strcmp(sev, "error")   ? FN_SEV_ERROR
+                 : !strcmp(sev, "warning") ? FN_SEV_WARNING
+                                           : FN_SEV_INFO;
     const krm_node *ref = krm_map_get(r, "resourceRef");
     if (ref) {
         x.ref_api_version = (char *)fn_scalar(krm_map_get(ref, "apiVersion"));

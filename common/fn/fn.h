@@ -13,7 +13,8 @@
 #include <stddef.h>
 
 /* ---- results (kpt's FunctionResult items) ---- */
-typedef enum { FN_SEV_INFO = 0, FN_SEV_WARNING, FN_SEV_ERROR } fn_severity;
+/* FN_SEV_NONE: the function gave no severity (kpt writes the result without one). */
+typedef enum { FN_SEV_INFO = 0, FN_SEV_WARNING, FN_SEV_ERROR, FN_SEV_NONE } fn_severity;
 
 typedef struct fn_result {
     char *message;
@@ -36,6 +37,11 @@ int fn_results_add(fn_results *r, fn_severity sev, const char *message, const kr
 /* Appends a copy of `src` (every string copied; NULL allowed). */
 int fn_results_add_full(fn_results *r, const fn_result *src);
 void fn_results_free(fn_results *r);
+/* The results as a new kpt-style sequence in `s` (message, severity, resourceRef,
+ * field.path, file.path/index — empty fields left out), as in a ResourceList. */
+krm_node *fn_results_to_node(krm_stream *s, const fn_results *r);
+/* "info", "warning", "error", or NULL for FN_SEV_NONE. */
+const char *fn_severity_name(fn_severity sev);
 bool fn_results_has_error(const fn_results *r);
 
 /* ---- what to run ---- */

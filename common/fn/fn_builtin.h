@@ -67,6 +67,14 @@ bool fn_is_gvk(const krm_node *item, const char *group, const char *version, con
 bool fn_is_namespace_scoped(const krm_node *item);
 /* "Kind/name" or "Kind/ns/name" as kpt's ShortString writes (into buf). */
 const char *fn_short_string(const krm_node *item, char *buf, size_t len);
+/* Calls `fn` for every node tagged with a "# kpt-set: PATTERN" line comment
+ * (on the value, or on the key of a block sequence); `path` is the dotted
+ * field path. Stops when fn returns negative. */
+typedef int (*fn_setter_visit)(fn_ctx *c, krm_node *item, krm_node *value, const char *pattern,
+                               const char *path, void *ud);
+int fn_walk_setters(fn_ctx *c, krm_node *item, fn_setter_visit fn, void *ud);
+/* "int", "float" or "bool" when a plain scalar with this text is one, else NULL. */
+const char *fn_plain_type(const char *v);
 /* A scalar's value or NULL when `n` is not a scalar. */
 const char *fn_scalar(const krm_node *n);
 /* Gets or creates a mapping under key (appended); NULL when the key holds a non-map. */

@@ -190,3 +190,83 @@ const char *fn_short_string(const krm_node *item, char *buf, size_t len)
         snprintf(buf, len, "%s/%s", k ? k : "", n ? n : "");
     return buf;
 }
+
+/* The pattern of a "# kpt-set: PATTERN" comment, or NULL. */
+static const char *setter_pattern(const char *comment)
+{
+    if (!comment)
+        return NULL;
+    while (*comment == '#' || *comment == ' ')
+        comment++;
+    if (strncmp(comment, "kpt-set:", 8))
+        return NULL;
+    comment += 8;
+    while (*comment == ' ')
+        comment++;
+    return comment;
+}
+
+static int walk_setters(fn_ctx *c, krm_node *item, krm_node *n, char *path, size_t plen,
+                        fn_setter_visit fn, void *ud)
+{
+    size_t base = strlen(path);
+    if (krm_node_kind(n) == KRM_MAP) {
+        for (size_t i = 0; i < krm_map_len(n); i++) {
+            krm_node *k = krm_map_key_at(n, i), *v = krm_map_value_at(n, i);
+            const char *ks = fn_scalar(k);
+            snprintf(path + base, plen - base, "%s%s", base ? "." : "", ks ? ks : "");
+            const char *pat = setter_pattern(krm_node_comment(v, KRM_COMMENT_LINE));
+            if (!pat && krm_node_kind(v) == KRM_SEQ)
+                pat = setter_pattern(krm_node_comment(k, KRM_COMMENT_LINE));
+            if (pat && (krm_node_kind(v) == KRM_SCALAR || krm_node_kind(v) == KRM_SEQ)) {
+                char *pc = strdup(pat);
+                size_t pl = strlen(pc);
+                while (pl && (pc[pl - 1] == ' ' || pc[pl - 1] == '\t'))
+                    pc[--pl] = '\0';
+                int rc = fn(c, item, v, pc, path, ud);
+                free(pc);
+                if (rc < 0)
+                    return rc;
+            } else if (walk_setters(c, item, v, path, plen, fn, ud) < 0) {
+                return -1;
+            }
+            path[base] = '\0';
+        }
+    } else if (krm_node_kind(n) == KRM_SEQ) {
+        for (size_t i = 0; i < krm_seq_len(n); i++) {
+            snprintf(path + base, plen - base, "[%zu]", i);
+            krm_node *v = krm_seq_at(n, i);
+            const char *pat = setter_pattern(krm_node_comment(v, KRM_COMMENT_LINE));
+            if (pat && krm_node_kind(v) == KRM_SCALAR) {
+                if (fn(c, item, v, pat, path, ud) < 0)
+                    return -1;
+            } else if (walk_setters(c, item, v, path, plen, fn, ud) < 0) {
+                return -1;
+            }
+            path[base] = '\0';
+        }
+    }
+    return 0;
+}
+
+int fn_walk_setters(fn_ctx *c, krm_node *item, fn_setter_visit fn, void *ud)
+{
+    char path[2048] = "";
+    return walk_setters(c, item, item, path, sizeof path, fn, ud);
+}
+
+const char *fn_plain_type(const char *v)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "false"))
+        return "bool";
+    if (!*v)
+        return NULL;
+    char *end;
+    strtoll(v, &end, 10);
+    if (!*end)
+        return "int";
+    strtod(v, &end);
+    if (!*end && strspn(v, "0123456789.-+eE") == strlen(v))
+        return "float";
+    return NULL;
+}

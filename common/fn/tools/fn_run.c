@@ -11,7 +11,8 @@
 
 static const char *sev_name(fn_severity s)
 {
-    return s == FN_SEV_ERROR ? "error" : s == FN_SEV_WARNING ? "warning" : "info";
+    const char *n = fn_severity_name(s);
+    return n ? n : "-";
 }
 
 int main(int argc, char **argv)
@@ -76,6 +77,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "[%s] %s%s%s\n", sev_name(res.items[i].severity), res.items[i].message,
                 res.items[i].field_path ? " field=" : "",
                 res.items[i].field_path ? res.items[i].field_path : "");
+    if (res.len)
+        krm_map_set(s, rl, "results", fn_results_to_node(s, &res));
     krm_buf out = {0};
     krm_node_emit(rl, KRM_SEQ_COMPACT, &out);
     fwrite(out.data, 1, out.len, stdout);
