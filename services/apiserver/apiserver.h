@@ -84,4 +84,81 @@ int apiserver_auth_from_subject(const char *subject, apiserver_user *out);
 /* The bus `caller` object for a user: {"user":..,"groups":[..]}. New reference. */
 json_t *apiserver_auth_caller(const apiserver_user *user);
 
+/* ---- router.c ---- */
+#define APISERVER_PATH_MAX 2048
+#define APISERVER_QUERY_MAX 8192
+#define APISERVER_NAME_MAX 254
+
+/* A parsed resource path; empty strings for absent parts. */
+typedef struct apiserver_route {
+    int core; /* /api/v1 rather than /apis/GROUP/VERSION */
+    char group[64];
+    char version[16];
+    char ns[64];
+    char resource[64];
+    char name[APISERVER_NAME_MAX];
+    char subresource[32];
+} apiserver_route;
+
+/* The list/watch/write options Kubernetes defines, decoded. */
+typedef struct apiserver_query {
+    char label_selector[2048];
+    char field_selector[2048];
+    char cont[640];
+    char resource_version[32];
+    char dry_run[16];
+    char field_validation[16];
+    char include_object[16];
+    char field_manager[128];
+    long limit;
+    long timeout_seconds;
+    int watch;
+    int allow_bookmarks;
+    int send_initial_events; /* 0 unset, 1 true, -1 false */
+} apiserver_query;
+
+/* Parses a URL-decoded path; 0, or -1 with 404 (not a resource path) or 414. */
+int apiserver_route_parse(const char *path, apiserver_route *out);
+/* Parses a raw (still percent-encoded) query string; 0, or -1 with a 400. */
+int apiserver_query_parse(const char *query_string, apiserver_query *out);
+
+/* ---- body.c (apiserver_body_read lives in http_server.c) ---- */
+#define APISERVER_BODY_MAX (6u * 1024u * 1024u)
+/* Reads the whole request body (Content-Length or chunked) into a new
+ * NUL-terminated buffer; 0, or -1 with 413 when it exceeds `max`. */
+int apiserver_body_read(struct mg_connection *conn, size_t max, char **out, size_t *len);
+/* Decodes a JSON object; 0 and a new reference, or -1 with a 400 naming the position. */
+int apiserver_body_json(const char *buf, size_t len, json_t **out);
+/* Decodes a Kubernetes protobuf Namespace or Secret into its JSON form (new
+ * reference); -1 with 400 (malformed) or 415 (another kind). */
+int apiserver_body_protobuf(const char *buf, size_t len, json_t **out);
+/* Standard base64 of `len` bytes; a new string (free()). */
+char *apiserver_base64_encode(const unsigned char *in, size_t len);
+
+/* ---- selector.c ---- */
+typedef struct apiserver_selector apiserver_selector;
+/* Returns the value of `key` for the object in `ud` (may use buf), or NULL when absent. */
+typedef const char *(*apiserver_selector_lookup_fn)(void *ud, const char *key, char *buf,
+                                                     size_t cap);
+/* Vets one requirement (key, equality?, value rewritable in place up to cap):
+ * 0 keep, 1 drop (matches everything), -1 reject with an error set. */
+typedef int (*apiserver_selector_check_fn)(const char *key, int equality, char *value, size_t cap,
+                                           void *ud);
+int apiserver_selector_parse_labels(const char *text, apiserver_selector **out);
+int apiserver_selector_parse_fields(const char *text, apiserver_selector **out);
+void apiserver_selector_free(apiserver_selector *s);
+int apiserver_selector_empty(const apiserver_selector *s);
+int apiserver_selector_check(apiserver_selector *s, apiserver_selector_check_fn fn, void *ud);
+/* 1 when every requirement holds for the object behind `lookup`. */
+int apiserver_selector_match(const apiserver_selector *s, apiserver_selector_lookup_fn lookup,
+                             void *ud);
+/* Lookup over a labels object (json_t *). */
+const char *apiserver_selector_labels_lookup(void *labels, const char *key, char *buf, size_t cap);
+
+/* ---- patch.c ---- */
+/* Merge patch: `target` may be modified; *out is a new reference. */
+int apiserver_patch_merge(json_t *target, json_t *patch, json_t **out);
+/* JSON patch on a copy of `target` (borrowed); *out is a new reference. */
+int apiserver_patch_json(json_t *target, json_t *patch, json_t **out);
+
 #endif

@@ -79,6 +79,49 @@ int apiserver_http_reply_status(struct mg_connection *conn, int code, const char
     return code;
 }
 
+int apiserver_body_read(struct mg_connection *conn, size_t max, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (ri->content_length > 0 && (unsigned long long)ri->content_length > max)
+        return porch_error_set_reason(413, "RequestEntityTooLarge",
+                                      "request body of %lld bytes is larger than the limit of %zu "
+                                      "bytes",
+                                      (long long)ri->content_length, max);
+    size_t cap = ri->content_length > 0 ? (size_t)ri->content_length + 1 : 8192;
+    char *buf = malloc(cap);
+    size_t n = 0;
+    if (buf == NULL)
+        return porch_error_set(500, "out of memory reading the request body");
+    for (;;) {
+        if (n + 1 >= cap) {
+            size_t ncap = cap * 2;
+            char *nb = realloc(buf, ncap);
+            if (nb == NULL) {
+                free(buf);
+                return porch_error_set(500, "out of memory reading the request body");
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        int r = mg_read(conn, buf + n, cap - n - 1);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n > max) {
+            free(buf);
+            return porch_error_set_reason(413, "RequestEntityTooLarge",
+                                          "request body is larger than the limit of %zu bytes",
+                                          max);
+        }
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
 /* Copies the request path without trailing slashes ("/apis/" -> "/apis"). */
 static void normalise_path(const char *uri, char *out, size_t cap)
 {
@@ -124,7 +167,7 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
     if ((rt == NULL || !rt->anonymous) && authenticate(conn, &user) != 0) {
         code = 401;
     } else if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0) {
-        char msg[256];
+        char msg[1200];
         snprintf(msg, sizeof(msg), "the server does not allow method %s on %s", ri->request_method,
                  path);
         code = apiserver_http_reply_status(conn, 405, msg);

@@ -1,9 +1,10 @@
 /* Client certificate subjects become users as in Kubernetes: CN is the user
  * name, every O a group; a subject without CN is refused with 401. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
+#include <cmocka.h>
 
 #include "apiserver.h"
 #include "error/error.h"

@@ -1,10 +1,11 @@
 /* The discovery documents kubectl depends on: group list, group documents and
  * resource lists with the names, kinds, verbs and subresources of
  * spec/porch-api.md §2, and the legacy /api documents. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
+#include <cmocka.h>
 
 #include "apiserver.h"
 
