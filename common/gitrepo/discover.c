@@ -107,7 +107,7 @@ static json_t *commit_annotations(git_commit *c)
     int bad = 0;
     json_t *a = gitrepo_annotations_parse(git_commit_message(c), &bad);
     if (bad)
-        log_debug("ignoring unparsable kpt annotation", "commit", git_oid_tostr_s(git_commit_id(c)));
+        log_debug("ignoring unparsable kpt annotation", "commit", json_string(git_oid_tostr_s(git_commit_id(c))));
     return a;
 }
 
@@ -332,12 +332,12 @@ static void discover_tag(list_ctx *ctx, const char *refname)
     int rc = git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT);
     git_reference_free(ref);
     if (rc != 0) {
-        log_warn("tag does not point at a commit; skipped", "tag", name);
+        log_warn("tag does not point at a commit; skipped", "tag", json_string(name));
         return;
     }
     git_commit *c = (git_commit *)obj;
     if (!has_package(ctx->repo, git_commit_id(c), path)) {
-        log_warn("tag has no Kptfile at its package path; skipped", "tag", name);
+        log_warn("tag has no Kptfile at its package path; skipped", "tag", json_string(name));
         git_object_free(obj);
         return;
     }
@@ -381,7 +381,7 @@ static void discover_draft(list_ctx *ctx, const char *refname, const char *lifec
     if (git_reference_name_to_id(&oid, ctx->repo->git, refname) != 0)
         return;
     if (!has_package(ctx->repo, &oid, path)) {
-        log_warn("draft branch has no Kptfile at its package path; skipped", "ref", short_ref);
+        log_warn("draft branch has no Kptfile at its package path; skipped", "ref", json_string(short_ref));
         return;
     }
     add_revision(ctx, path, slash + 1, 0, lifecycle, &oid, short_ref);

@@ -24,8 +24,10 @@ void log_set_rid(const char *rid);
 const char *log_rid(void);
 
 /* Emits one event. After `msg`, pairs of (const char *key, json_t *value) end
- * with NULL; the values are stolen (a NULL value is skipped). */
-void log_event(log_level level, const char *msg, ...);
+ * with NULL; the values are stolen (a NULL value is skipped). Values MUST be
+ * json_t * (json_string(s), json_integer(n)...): varargs are not type-checked,
+ * so integration-tests/lint.sh checks every call site. */
+void log_event(log_level level, const char *msg, ...) __attribute__((sentinel));
 
 #define log_debug(...) log_event(LOG_DEBUG, __VA_ARGS__, NULL)
 #define log_info(...) log_event(LOG_INFO, __VA_ARGS__, NULL)

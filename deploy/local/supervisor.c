@@ -284,14 +284,14 @@ static void sup_reap(sup_ctx *ctx)
             continue;
         c->pid = 0;
         sup_remove_pid(ctx, c->name);
-        json_t *how = WIFSIGNALED(status) ? json_sprintf("signal %d", WTERMSIG(status))
+        json_t *how_json = WIFSIGNALED(status) ? json_sprintf("signal %d", WTERMSIG(status))
                                           : json_sprintf("exit %d", WEXITSTATUS(status));
         if (ctx->stopping) {
-            log_info("service stopped", "service", json_string(c->name), "status", how);
+            log_info("service stopped", "service", json_string(c->name), "status", how_json);
             continue;
         }
         log_warn("service exited", "service", json_string(c->name), "pid", json_integer(pid),
-                 "status", how, "uptime_ms", json_integer(sup_now_ms() - c->started_ms));
+                 "status", how_json, "uptime_ms", json_integer(sup_now_ms() - c->started_ms));
         c->restarts++;
         sup_schedule(c, sup_now_ms());
     }
