@@ -1,14 +1,355 @@
-/* porch-function-runner: evaluates KRM functions (built-in C implementations
- * and sandboxed executables). This foundation serves health and describe; the
- * evaluate op comes with the function-runner work. */
+/* porch-function-runner: evaluates KRM functions for the engine — built-in
+ * C implementations of catalog images and sandboxed executables mapped from
+ * images by --functions-config — over the bus (`evaluate`), with a sha256
+ * result cache bounded by entries and bytes, and `functions` describing what
+ * can run. Concurrency comes from the bus worker pool; fn_runtime is shared
+ * read-only by every worker. */
+#include "cache.h"
+#include "error/error.h"
+#include "fn/fn.h"
 #include "svc/svc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fr_service {
+    svc_context svc;
+    fn_runtime *rt;
+    fr_cache *cache;
+    char *functions_config, *timeout_ms, *cache_entries, *cache_bytes, *deny, *max_input;
+    size_t max_entries, max_bytes, max_input_bytes;
+    char **deny_list;
+} fr_service;
+
+/* ---- JSON <-> krm ---- */
+
+static krm_node *json_to_krm(krm_stream *s, const json_t *j)
+{
+    char buf[64];
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        krm_node *m = krm_node_new_map(s);
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)j, k, v) krm_map_set(s, m, k, json_to_krm(s, v));
+        return m;
+    }
+    case JSON_ARRAY: {
+        krm_node *q = krm_node_new_seq(s);
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) krm_seq_append(s, q, json_to_krm(s, v));
+        return q;
+    }
+    case JSON_STRING:
+        return krm_node_new_string(s, json_string_value(j));
+    case JSON_INTEGER:
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(j));
+        return krm_node_new_scalar(s, buf, strlen(buf), KRM_PLAIN);
+    case JSON_REAL:
+        snprintf(buf, sizeof buf, "%g", json_real_value(j));
+        return krm_node_new_scalar(s, buf, strlen(buf), KRM_PLAIN);
+    case JSON_TRUE:
+        return krm_node_new_scalar(s, "true", 4, KRM_PLAIN);
+    case JSON_FALSE:
+        return krm_node_new_scalar(s, "false", 5, KRM_PLAIN);
+    default:
+        return krm_node_new_scalar(s, "null", 4, KRM_PLAIN);
+    }
+}
+
+static json_t *results_json(const fn_results *r)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < r->len; i++) {
+        const fn_result *x = &r->items[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "message", json_string(x->message ? x->message : ""));
+        if (fn_severity_name(x->severity))
+            json_object_set_new(o, "severity", json_string(fn_severity_name(x->severity)));
+        if (x->ref_kind || x->ref_name) {
+            json_t *ref = json_object();
+            if (x->ref_api_version)
+                json_object_set_new(ref, "apiVersion", json_string(x->ref_api_version));
+            if (x->ref_kind)
+                json_object_set_new(ref, "kind", json_string(x->ref_kind));
+            if (x->ref_name)
+                json_object_set_new(ref, "name", json_string(x->ref_name));
+            if (x->ref_namespace)
+                json_object_set_new(ref, "namespace", json_string(x->ref_namespace));
+            json_object_set_new(o, "resourceRef", ref);
+        }
+        if (x->field_path)
+            json_object_set_new(o, "field", json_pack("{s:s}", "path", x->field_path));
+        if (x->file_path) {
+            json_t *f = json_pack("{s:s}", "path", x->file_path);
+            if (x->file_index >= 0)
+                json_object_set_new(f, "index", json_integer(x->file_index));
+            json_object_set_new(o, "file", f);
+        }
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+/* ---- evaluate ---- */
+
+static int parse_input(fr_service *fr, const char *text, size_t len, const json_t *fc,
+                       krm_stream **s_out, krm_node **rl_out)
+{
+    krm_limits lim = {.max_stream_bytes = fr->max_input_bytes, .max_doc_bytes = fr->max_input_bytes};
+    krm_stream *s = NULL;
+    if (krm_stream_parse(text, len, "resourceList", &lim, &s) < 0)
+        return porch_error_set(400, "args.resourceList is not valid YAML: %s",
+                               porch_error_last()->message);
+    krm_node *rl = krm_stream_count(s) ? krm_doc_root(krm_stream_doc(s, 0)) : NULL;
+    const char *kind = rl ? krm_res_kind(rl) : NULL;
+    if (!rl || krm_node_kind(rl) != KRM_MAP || !kind || strcmp(kind, "ResourceList")) {
+        krm_stream_free(s);
+        return porch_error_set(400, "args.resourceList must be a ResourceList "
+                                    "(kind: ResourceList, items: [...])");
+    }
+    if (fc && json_is_object(fc)) {
+        krm_map_set(s, rl, "functionConfig", json_to_krm(s, fc));
+    } else if (fc && json_is_string(fc)) {
+        krm_stream *cs = NULL;
+        const char *ct = json_string_value(fc);
+        if (krm_stream_parse(ct, strlen(ct), "functionConfig", &lim, &cs) < 0) {
+            krm_stream_free(s);
+            return porch_error_set(400, "args.functionConfig is not valid YAML: %s",
+                                   porch_error_last()->message);
+        }
+        krm_node *root = krm_stream_count(cs) ? krm_doc_root(krm_stream_doc(cs, 0)) : NULL;
+        if (root)
+            krm_map_set(s, rl, "functionConfig", krm_node_copy(s, root));
+        krm_stream_free(cs);
+    }
+    *s_out = s;
+    *rl_out = rl;
+    return 0;
+}
+
+static json_t *run(fr_service *fr, const char *image, const char *text, size_t len,
+                   const json_t *fc, int *exit_code)
+{
+    krm_stream *s = NULL;
+    krm_node *rl = NULL;
+    if (parse_input(fr, text, len, fc, &s, &rl) < 0)
+        return NULL;
+    fn_results res = {0};
+    char *err = NULL;
+    fn_call call = {.image = image};
+    int rc = fn_runtime_eval(fr->rt, &call, s, rl, &res, &err);
+    json_t *out = NULL;
+    if (rc < 0 && (porch_error_last()->code == 404 || porch_error_last()->code == 403)) {
+        fn_results_free(&res);
+        free(err);
+        krm_stream_free(s);
+        return NULL;
+    }
+    krm_buf b = {0};
+    krm_buf e = {0};
+    if (err)
+        krm_buf_put(&e, err, strlen(err));
+    *exit_code = rc < 0 || fn_results_has_error(&res) ? 1 : 0;
+    if (rc < 0) {
+        const char *msg = porch_error_last()->message;
+        if (e.len && e.data[e.len - 1] != '\n')
+            krm_buf_put(&e, "\n", 1);
+        krm_buf_put(&e, msg, strlen(msg));
+        bool has = false;
+        for (size_t i = 0; i < res.len; i++)
+            has |= res.items[i].severity == FN_SEV_ERROR;
+        if (!has)
+            fn_results_add(&res, FN_SEV_ERROR, msg, NULL, NULL);
+        krm_buf_put(&b, text, len); /* a failed function changes nothing */
+    } else {
+        krm_map_delete(rl, "functionConfig");
+        if (res.len)
+            krm_map_set(s, rl, "results", fn_results_to_node(s, &res));
+        krm_node_emit(rl, KRM_SEQ_COMPACT, &b);
+    }
+    krm_buf_put(&b, "", 1);
+    krm_buf_put(&e, "", 1);
+    out = json_pack("{s:s, s:o, s:i, s:s, s:b}", "resourceList", b.data, "results",
+                    results_json(&res), "exitCode", *exit_code, "stderr", e.data, "cached", 0);
+    krm_buf_free(&b);
+    krm_buf_free(&e);
+    fn_results_free(&res);
+    free(err);
+    krm_stream_free(s);
+    return out;
+}
+
+static int handle_evaluate(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    fr_service *fr = ud;
+    json_t *ji = json_object_get(req->args, "image");
+    json_t *jr = json_object_get(req->args, "resourceList");
+    json_t *fc = json_object_get(req->args, "functionConfig");
+    if (!json_is_string(ji) || !*json_string_value(ji))
+        return porch_error_set(400, "args.image must be a non-empty string (e.g. "
+                                    "\"gcr.io/kpt-fn/set-labels:v0.2\")");
+    if (!json_is_string(jr))
+        return porch_error_set(400, "args.resourceList must be the ResourceList as YAML text");
+    if (fc && !json_is_object(fc) && !json_is_string(fc) && !json_is_null(fc))
+        return porch_error_set(400, "args.functionConfig must be an object or YAML text");
+    const char *image = json_string_value(ji);
+    const char *text = json_string_value(jr);
+    size_t len = json_string_length(jr);
+    if (len > fr->max_input_bytes)
+        return porch_error_set(413, "args.resourceList is %zu bytes, over the %zu-byte limit",
+                               len, fr->max_input_bytes);
+    char *fc_text = fc && json_is_object(fc) ? json_dumps(fc, JSON_SORT_KEYS | JSON_COMPACT)
+                                             : NULL;
+    const char *fcs = fc_text ? fc_text : (fc && json_is_string(fc) ? json_string_value(fc) : "");
+    const char *parts[] = {image, fcs, text};
+    size_t lens[] = {strlen(image), strlen(fcs), len};
+    unsigned char key[FR_KEY_LEN];
+    fr_cache_key(parts, lens, 3, key);
+    free(fc_text);
+    size_t hl;
+    char *hit = fr_cache_get(fr->cache, key, &hl);
+    if (hit) {
+        json_t *r = json_loadb(hit, hl, 0, NULL);
+        free(hit);
+        if (r) {
+            json_object_set_new(r, "cached", json_true());
+            *result = r;
+            return 0;
+        }
+    }
+    int exit_code = 0;
+    json_t *r = run(fr, image, text, len, fc, &exit_code);
+    if (!r)
+        return -1;
+    if (exit_code == 0) {
+        char *ser = json_dumps(r, JSON_COMPACT);
+        if (ser) {
+            fr_cache_put(fr->cache, key, ser, strlen(ser));
+            free(ser);
+        }
+    }
+    *result = r;
+    return 0;
+}
+
+static int handle_functions(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    fr_service *fr = ud;
+    json_t *b = json_array(), *imgs = json_array();
+    char *avail = fn_runtime_available(fr->rt);
+    size_t nm = fn_runtime_mapped_count(fr->rt);
+    /* built-ins are the names before the mapped images in the available list */
+    char *save = NULL;
+    size_t idx = 0, total = 0;
+    for (char *p = avail; p && *p; p++)
+        total += *p == ',';
+    total = avail && *avail ? total + 1 : 0;
+    for (char *t = strtok_r(avail, ", ", &save); t; t = strtok_r(NULL, ", ", &save), idx++)
+        if (idx + nm < total)
+            json_array_append_new(b, json_string(t));
+    free(avail);
+    for (size_t i = 0; i < nm; i++) {
+        const char *exec = NULL;
+        const char *img = fn_runtime_mapped_image(fr->rt, i, &exec);
+        json_array_append_new(imgs, json_pack("{s:s, s:s}", "image", img, "exec", exec));
+    }
+    fr_cache_stats st;
+    fr_cache_stats_get(fr->cache, &st);
+    *result = json_pack("{s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "builtins", b,
+                        "images", imgs, "cache", "entries", (json_int_t)st.entries, "bytes",
+                        (json_int_t)st.bytes, "maxEntries", (json_int_t)fr->max_entries,
+                        "maxBytes", (json_int_t)fr->max_bytes, "hits", (json_int_t)st.hits,
+                        "misses", (json_int_t)st.misses, "evictions",
+                        (json_int_t)st.evictions);
+    return 0;
+}
+
+/* ---- set-up ---- */
+
+static int parse_size(const char *flag, const char *v, size_t *out)
+{
+    char *end;
+    unsigned long long x = strtoull(v ? v : "", &end, 10);
+    if (!v || end == v || *end)
+        return porch_error_set(400, "%s \"%s\" must be a whole number", flag, v ? v : "");
+    *out = (size_t)x;
+    return 0;
+}
+
+static int setup(fr_service *fr)
+{
+    fn_runtime_opts o = {.builtins = true};
+    fn_exec_limits_service(&o.limits);
+    size_t t;
+    if (parse_size("--fn-timeout-ms", fr->timeout_ms, &t) < 0 ||
+        parse_size("--cache-entries", fr->cache_entries, &fr->max_entries) < 0 ||
+        parse_size("--cache-bytes", fr->cache_bytes, &fr->max_bytes) < 0 ||
+        parse_size("--max-input-bytes", fr->max_input, &fr->max_input_bytes) < 0)
+        return -1;
+    if (t)
+        o.limits.timeout_ms = (int)t;
+    if (fr->functions_config && *fr->functions_config)
+        o.image_map = fr->functions_config;
+    if (fr->deny && *fr->deny) {
+        size_t n = 1;
+        for (const char *p = fr->deny; *p; p++)
+            n += *p == ',';
+        fr->deny_list = calloc(n + 1, sizeof *fr->deny_list);
+        char *dup = strdup(fr->deny), *save = NULL;
+        size_t k = 0;
+        for (char *tk = strtok_r(dup, ",", &save); tk; tk = strtok_r(NULL, ",", &save))
+            fr->deny_list[k++] = strdup(tk);
+        free(dup);
+        o.deny_images = (const char *const *)fr->deny_list;
+    }
+    if (fn_runtime_new(&o, &fr->rt) < 0 || fr_cache_new(fr->max_entries, fr->max_bytes, &fr->cache) < 0)
+        return -1;
+    if (bus_server_register(fr->svc.bus, "evaluate", handle_evaluate, fr) < 0 ||
+        bus_server_register(fr->svc.bus, "functions", handle_functions, fr) < 0)
+        return -1;
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
-    svc_context ctx;
-    int rc = svc_init(&ctx, SVC_FUNCTION_RUNNER, 0, NULL, 0, argc, argv);
+    fr_service fr = {0};
+    const svc_flag flags[] = {
+        {"--functions-config", "PORCH_FUNCTIONS_CONFIG", NULL,
+         "YAML file mapping images to executables (functions: [{image, exec, args}])",
+         &fr.functions_config},
+        {"--fn-timeout-ms", "PORCH_FN_TIMEOUT_MS", "30000", "deadline of one exec function",
+         &fr.timeout_ms},
+        {"--cache-entries", "PORCH_FN_CACHE_ENTRIES", "1024",
+         "result cache size in entries (0 disables the cache)", &fr.cache_entries},
+        {"--cache-bytes", "PORCH_FN_CACHE_BYTES", "268435456", "result cache size in bytes",
+         &fr.cache_bytes},
+        {"--deny-images", "PORCH_FN_DENY_IMAGES", NULL,
+         "comma-separated image patterns never run (glob, e.g. 'gcr.io/evil/*')", &fr.deny},
+        {"--max-input-bytes", "PORCH_FN_MAX_INPUT_BYTES", "33554432",
+         "largest ResourceList accepted", &fr.max_input},
+    };
+    int rc = svc_init(&fr.svc, SVC_FUNCTION_RUNNER, 0, flags, sizeof flags / sizeof *flags, argc,
+                      argv);
+    if (rc == 0 && setup(&fr) < 0) {
+        fprintf(stderr, "porch-function-runner: %s\n", porch_error_last()->message);
+        rc = -1;
+    }
     if (rc == 0)
-        rc = svc_run(&ctx);
-    svc_free(&ctx);
+        rc = svc_run(&fr.svc);
+    fn_runtime_free(fr.rt);
+    fr_cache_free(fr.cache);
+    for (size_t i = 0; fr.deny_list && fr.deny_list[i]; i++)
+        free(fr.deny_list[i]);
+    free(fr.deny_list);
+    free(fr.functions_config);
+    free(fr.timeout_ms);
+    free(fr.cache_entries);
+    free(fr.cache_bytes);
+    free(fr.deny);
+    free(fr.max_input);
+    svc_free(&fr.svc);
     return rc > 0 ? 0 : (rc < 0 ? 1 : 0);
 }
