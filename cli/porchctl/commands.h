@@ -15,5 +15,9 @@ int porchctl_cmd_fn_source(int argc, char **argv);
 int porchctl_cmd_fn_sink(int argc, char **argv);
 int porchctl_cmd_fn_eval(int argc, char **argv);
 int porchctl_cmd_fn_render(int argc, char **argv);
+int porchctl_cmd_pkg_init(int argc, char **argv);
+int porchctl_cmd_pkg_get(int argc, char **argv);
+int porchctl_cmd_pkg_update(int argc, char **argv);
+int porchctl_cmd_pkg_diff(int argc, char **argv);
 
 #endif

@@ -9,8 +9,9 @@ static const porchctl_command commands[] = {
     {NULL, "version", "Print the version of porchctl", porchctl_cmd_version},
     {"fn", "source", "Print a package as a ResourceList", porchctl_cmd_fn_source},
     {"fn", "sink", "Write a ResourceList from stdin to a directory", porchctl_cmd_fn_sink},
-    {"fn", "eval", "Run an exec function over a local package", porchctl_cmd_fn_eval},
-    {"fn", "render", "Run the exec functions of a package's pipeline", porchctl_cmd_fn_render},
+    {"fn", "eval", "Execute a function on a package's resources", porchctl_cmd_fn_eval},
+    {"fn", "render", "Render a package: run its pipelines, subpackages first", porchctl_cmd_fn_render},
+    {"pkg", "init", "Initialize an empty package", porchctl_cmd_pkg_init},
 };
 
 static const size_t n_commands = sizeof commands / sizeof commands[0];

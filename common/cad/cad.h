@@ -1,0 +1,93 @@
+/* The CaD library: kpt's package algorithms shared by porchctl and the
+ * server — init, get (clone with upstream pointers), update (3-way merge),
+ * diff, eval (one function) and render (a package's pipelines, subpackages
+ * first). Functions run through the exec sandbox or a built-in evaluator. */
+#ifndef PORCH_CAD_H
+#define PORCH_CAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* ---- pkg init ---- */
+typedef struct cad_init_opts {
+    const char *dir;         /* existing directory */
+    const char *display;     /* how to name dir in messages (the CLI argument), or NULL */
+    const char *name;        /* package name; default: basename of dir */
+    const char *description; /* default "sample description" */
+    const char *keywords;    /* comma separated, or NULL */
+    const char *site;        /* or NULL */
+    FILE *log;               /* "writing ..." lines, or NULL */
+} cad_init_opts;
+int cad_pkg_init(const cad_init_opts *o);
+
+/* ---- pkg get ---- */
+typedef struct cad_get_opts {
+    const char *repo;      /* file://..., /path, https://... (without .git suffix handling) */
+    const char *directory; /* subdirectory in the repo, "" or "/" for the root */
+    const char *ref;       /* branch, tag or commit; NULL = default branch */
+    const char *dest;      /* destination directory (must not exist, or be empty) */
+    const char *strategy;  /* update strategy recorded in the Kptfile, default resource-merge */
+    FILE *log;
+} cad_get_opts;
+/* Splits a kpt package argument "REPO[.git]/DIR[@REF]" into its parts (malloc'd). */
+int cad_parse_pkg_arg(const char *arg, char **repo, char **dir, char **ref);
+int cad_pkg_get(const cad_get_opts *o);
+
+/* ---- pkg update ---- */
+typedef struct cad_update_opts {
+    const char *dir;      /* local package */
+    const char *ref;      /* new ref, or NULL to keep upstream.git.ref */
+    const char *strategy; /* NULL: from the Kptfile */
+    FILE *log;
+} cad_update_opts;
+int cad_pkg_update(const cad_update_opts *o);
+
+/* ---- pkg diff ---- */
+typedef struct cad_diff_opts {
+    const char *dir;
+    const char *version;   /* NULL: the upstreamLock commit */
+    const char *diff_type; /* local (default), remote, combined, 3way */
+    const char *diff_tool; /* default "diff" */
+    const char *diff_tool_opts; /* default "-r -i -w" */
+} cad_diff_opts;
+int cad_pkg_diff(const cad_diff_opts *o);
+
+/* ---- functions ---- */
+typedef struct cad_selector {
+    const char *api_version, *kind, *name, *ns;
+    const char *labels;      /* "k=v,k2=v2" or NULL */
+    const char *annotations; /* same */
+} cad_selector;
+
+typedef struct cad_fn_opts {
+    bool allow_exec;
+    bool truncate_output;  /* kpt's --truncate-output (default true) */
+    const char *results_dir; /* or NULL */
+    FILE *log;             /* progress ([RUNNING]/[PASS]), normally stderr */
+} cad_fn_opts;
+
+typedef struct cad_eval_opts {
+    cad_fn_opts fn;
+    const char *dir;        /* package, or "-" for stdin */
+    const char *image;      /* one of image / exec */
+    const char *exec;
+    const char *fn_config;  /* file, or NULL */
+    char *const *kv;        /* "k=v" list for a ConfigMap functionConfig, NULL-terminated */
+    cad_selector match;     /* --match-* */
+    cad_selector exclude;   /* --exclude-* */
+    const char *output;     /* NULL (in place), "stdout", "unwrap" or a directory */
+    bool include_meta;      /* --include-meta-resources (accepted; Kptfile is always included) */
+    bool save;              /* -s: save the function in the Kptfile pipeline */
+    const char *fn_type;    /* -t mutator|validator */
+} cad_eval_opts;
+int cad_fn_eval(const cad_eval_opts *o);
+
+typedef struct cad_render_opts {
+    cad_fn_opts fn;
+    const char *dir;
+    const char *output; /* NULL, "stdout", "unwrap" or a directory */
+} cad_render_opts;
+int cad_fn_render(const cad_render_opts *o);
+
+#endif

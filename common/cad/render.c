@@ -1,0 +1,378 @@
+/* `fn render`: hydrates a package as kpt does — subpackages first (each
+ * pipeline sees its package and its rendered subpackages), mutators then
+ * validators, configPath/configMap, selectors/exclude — then writes the
+ * resources back and records the outcome in the root Kptfile's status. */
+#include "cad_internal.h"
+
+#include "error/error.h"
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct render_ctx {
+    const cad_render_opts *o;
+    cad_pool pool;
+    krm_stream *ws;
+    cad_strv files;      /* absolute paths that held resources */
+    krm_node *msteps, *vsteps; /* status steps */
+    char *summary;       /* errorSummary */
+    char *fail_pkg;      /* "pkg ./db" of the failing package */
+    char *fail_msg;
+    cad_resultlist results;
+    int nfns, npkgs;
+} render_ctx;
+
+static krm_node *str(krm_stream *s, const char *v)
+{
+    return krm_node_new_string(s, v);
+}
+
+static krm_node *read_kptfile(render_ctx *c, const char *dir)
+{
+    char *p = cad_path_join(dir, "Kptfile"), *buf;
+    size_t len;
+    krm_stream *s;
+    if (cad_read_file(p, &buf, &len) < 0) {
+        porch_error_set(404, "%s: Kptfile not found", dir);
+        free(p);
+        return NULL;
+    }
+    free(p);
+    if (krm_stream_parse(buf, len, "Kptfile", NULL, &s) < 0) {
+        free(buf);
+        return NULL;
+    }
+    cad_pool_keep(&c->pool, s, buf);
+    krm_node *r = krm_stream_count(s) ? krm_doc_root(krm_stream_doc(s, 0)) : NULL;
+    if (!r || krm_node_kind(r) != KRM_MAP || !cad_is_kptfile(r)) {
+        porch_error_set(400, "%s/Kptfile: invalid Kptfile", dir);
+        return NULL;
+    }
+    return r;
+}
+
+/* Direct subpackages: directories with a Kptfile, not nested in another one. */
+static int find_subpkgs(const char *dir, const char *rel, cad_strv *out, int depth)
+{
+    char *d = *rel ? cad_path_join(dir, rel) : strdup(dir);
+    DIR *dd = opendir(d);
+    free(d);
+    if (!dd)
+        return 0;
+    cad_strv names = {0};
+    struct dirent *de;
+    while ((de = readdir(dd)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, ".git"))
+            cad_strv_push(&names, de->d_name);
+    closedir(dd);
+    for (size_t i = 0; i + 1 < names.n; i++)
+        for (size_t j = i + 1; j < names.n; j++)
+            if (strcmp(names.v[i], names.v[j]) > 0) {
+                char *t = names.v[i];
+                names.v[i] = names.v[j];
+                names.v[j] = t;
+            }
+    for (size_t i = 0; i < names.n; i++) {
+        char *r = *rel ? cad_path_join(rel, names.v[i]) : strdup(names.v[i]);
+        char *full = cad_path_join(dir, r);
+        if (cad_is_dir(full)) {
+            char *k = cad_path_join(full, "Kptfile");
+            if (access(k, F_OK) == 0)
+                cad_strv_push(out, r);
+            else if (depth < 32)
+                find_subpkgs(dir, r, out, depth + 1);
+            free(k);
+        }
+        free(full);
+        free(r);
+    }
+    cad_strv_free(&names);
+    return 0;
+}
+
+static krm_node *step_node(render_ctx *c, const cad_fnspec *fn, const cad_fnres *r)
+{
+    krm_stream *s = c->ws;
+    krm_node *m = krm_node_new_map(s);
+    const char *what = fn->exec ? fn->exec : fn->image;
+    /* absolute exec paths are written quoted: same data, and a YAML reader
+     * never sees a normalised "@..." placeholder as a plain scalar */
+    krm_map_set(s, m, fn->exec ? "exec" : "image",
+                what[0] == '/' ? krm_node_new_scalar(s, what, strlen(what), KRM_DOUBLE) : str(s, what));
+    if (r->stderr_text && *r->stderr_text)
+        krm_map_set(s, m, "stderr", str(s, r->stderr_text));
+    if (r->error)
+        krm_map_set(s, m, "executionError", str(s, r->error));
+    char b[32];
+    snprintf(b, sizeof b, "%d", r->exit_code);
+    krm_map_set(s, m, "exitCode", krm_node_new_scalar(s, b, strlen(b), KRM_PLAIN));
+    if (r->results) {
+        krm_map_set(s, m, "results", krm_node_copy(s, r->results));
+        krm_node *errs = krm_node_new_seq(s);
+        for (size_t i = 0; i < krm_seq_len(r->results); i++) {
+            krm_node *it = krm_seq_at(r->results, i), *sev = krm_map_get(it, "severity");
+            if (sev && !strcmp(krm_node_value(sev), "error"))
+                krm_seq_append(s, errs, krm_node_copy(s, it));
+        }
+        if (krm_seq_len(errs))
+            krm_map_set(s, m, "errorResults", errs);
+    }
+    return m;
+}
+
+static krm_node *fn_config(render_ctx *c, krm_node *f, cad_items *items, const char *pkg_abs)
+{
+    krm_node *cp = krm_map_get(f, "configPath"), *cm = krm_map_get(f, "configMap");
+    if (cp) {
+        const char *want = krm_node_value(cp);
+        if (!strncmp(want, "./", 2))
+            want += 2;
+        for (size_t i = 0; i < items->n; i++) {
+            const char *pp = krm_res_annotation(items->v[i], "internal.config.kubernetes.io/package-path");
+            const char *p = krm_res_path(items->v[i]);
+            if (pp && p && !strcmp(pp, pkg_abs) && !strcmp(p, want))
+                return items->v[i];
+        }
+        porch_error_set(400, "missing function config \"%s\"", krm_node_value(cp));
+        return NULL;
+    }
+    if (cm && krm_node_kind(cm) == KRM_MAP) {
+        krm_node *data = krm_node_new_map(c->ws);
+        for (size_t i = 0; i < krm_map_len(cm); i++) {
+            krm_node *v = krm_map_value_at(cm, i);
+            krm_map_set(c->ws, data, krm_node_value(krm_map_key_at(cm, i)),
+                        krm_node_kind(v) == KRM_SCALAR ? str(c->ws, krm_node_value(v)) : krm_node_copy(c->ws, v));
+        }
+        return cad_configmap(c->ws, data, false);
+    }
+    return NULL;
+}
+
+static int run_list(render_ctx *c, krm_node *list, bool validators, cad_items *items, const char *display,
+                    const char *pkg_abs)
+{
+    for (size_t i = 0; list && i < krm_seq_len(list); i++) {
+        krm_node *f = krm_seq_at(list, i);
+        krm_node *img = krm_map_get(f, "image"), *ex = krm_map_get(f, "exec");
+        cad_fnspec fn = {.image = img ? krm_node_value(img) : NULL, .exec = ex ? krm_node_value(ex) : NULL,
+                         .selectors = krm_map_get(f, "selectors"), .exclude = krm_map_get(f, "exclude")};
+        fn.display = fn.exec ? fn.exec : fn.image;
+        if (!fn.display)
+            return porch_error_set(400, "function must have either image or exec");
+        porch_error_clear();
+        fn.config = fn_config(c, f, items, pkg_abs);
+        if (!fn.config && porch_error_last()->code)
+            return -1;
+        cad_fnres r = {0};
+        int frc = cad_fn_run(&c->pool, &c->o->fn, &fn, items, validators, &r);
+        FILE *log = c->o->fn.log;
+        if (log && !r.error) {
+            fprintf(log, "[RUNNING] \"%s\" on package \"%s\"", fn.display, display);
+            if (r.had_selection)
+                fprintf(log, " with %zu resource(s)", r.nselected);
+            fputc('\n', log);
+        }
+        if (!r.error)
+            cad_fn_report(log, &fn, &r, frc == 0, c->o->fn.truncate_output);
+        krm_seq_append(c->ws, validators ? c->vsteps : c->msteps, step_node(c, &fn, &r));
+        cad_resultlist_add(&c->results, &fn, &r);
+        c->nfns++;
+        if (frc < 0) {
+            if (r.error) {
+                c->summary = cad_sprintf("%s: %s", fn.display, r.error);
+                c->fail_msg = strdup(r.error);
+                porch_error_set(400, "%s", r.error);
+            } else {
+                c->summary = cad_sprintf("%s: exit code %d", fn.display, r.exit_code);
+                c->fail_msg = strdup("already handled error");
+                porch_error_set(400, "already handled error");
+            }
+            cad_fnres_free(&r);
+            return -1;
+        }
+        cad_fnres_free(&r);
+    }
+    return 0;
+}
+
+static int hydrate(render_ctx *c, const char *dir, const char *display, const char *rel, cad_items *out)
+{
+    krm_node *kf = read_kptfile(c, dir);
+    if (!kf)
+        return -1;
+    cad_strv subs = {0};
+    find_subpkgs(dir, "", &subs, 0);
+    cad_items items = {0};
+    int rc = 0;
+    for (size_t i = 0; i < subs.n && rc == 0; i++) {
+        char *sd = cad_path_join(dir, subs.v[i]), *sdisp = cad_path_join(display, subs.v[i]);
+        char *srel = cad_sprintf("%s/%s", rel, subs.v[i]);
+        cad_items sub = {0};
+        rc = hydrate(c, sd, sdisp, srel, &sub);
+        for (size_t j = 0; j < sub.n; j++)
+            cad_items_push(&items, sub.v[j]);
+        free(sub.v);
+        free(sd);
+        free(sdisp);
+        free(srel);
+    }
+    cad_strv_free(&subs);
+    if (rc == 0) {
+        char *abs = cad_abspath(dir);
+        rc = cad_pkg_read(&c->pool, dir, false, abs, &items, &c->files);
+        c->npkgs++;
+        if (c->o->fn.log)
+            fprintf(c->o->fn.log, "Package \"%s\":\n", display);
+        krm_node *pl = krm_map_get(kf, "pipeline");
+        if (rc == 0 && pl)
+            rc = run_list(c, krm_map_get(pl, "mutators"), false, &items, display, abs);
+        if (rc == 0 && pl)
+            rc = run_list(c, krm_map_get(pl, "validators"), true, &items, display, abs);
+        if (rc < 0 && !c->fail_pkg)
+            c->fail_pkg = strdup(rel);
+        if (c->o->fn.log && rc == 0)
+            fputc('\n', c->o->fn.log);
+        free(abs);
+    }
+    *out = items;
+    return rc;
+}
+
+/* YAML 1.1 booleans that go-yaml v3 still quotes when it writes a string. */
+static bool old_bool(const char *v)
+{
+    static const char *const w[] = {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On",
+                                    "ON", "off", "Off", "OFF", NULL};
+    for (int i = 0; w[i]; i++)
+        if (!strcmp(v, w[i]))
+            return true;
+    return false;
+}
+
+/* kpt rewrites the Kptfile through its typed struct: quotes that are not
+ * needed go away. */
+static void requote(krm_stream *s, krm_node *n)
+{
+    if (krm_node_kind(n) == KRM_MAP) {
+        for (size_t i = 0; i < krm_map_len(n); i++) {
+            krm_node *v = krm_map_value_at(n, i);
+            if (krm_node_kind(v) == KRM_SCALAR &&
+                (krm_node_style(v) == KRM_DOUBLE || krm_node_style(v) == KRM_SINGLE) &&
+                !old_bool(krm_node_value(v))) {
+                krm_node *nv = krm_node_new_string(s, krm_node_value(v));
+                const char *lc = krm_node_comment(v, KRM_COMMENT_LINE);
+                if (lc)
+                    krm_node_set_comment(s, nv, KRM_COMMENT_LINE, lc);
+                krm_map_set(s, n, krm_node_value(krm_map_key_at(n, i)), nv);
+            } else {
+                requote(s, v);
+            }
+        }
+    } else if (krm_node_kind(n) == KRM_SEQ) {
+        for (size_t i = 0; i < krm_seq_len(n); i++)
+            requote(s, krm_seq_at(n, i));
+    }
+}
+
+static int write_status(render_ctx *c, bool ok)
+{
+    char *p = cad_path_join(c->o->dir, "Kptfile"), *buf = NULL;
+    size_t len;
+    krm_stream *s = NULL;
+    int rc = cad_read_file(p, &buf, &len);
+    if (rc == 0)
+        rc = krm_stream_parse(buf, len, "Kptfile", NULL, &s);
+    krm_node *root = rc == 0 && krm_stream_count(s) ? krm_doc_root(krm_stream_doc(s, 0)) : NULL;
+    if (root && krm_node_kind(root) == KRM_MAP) {
+        krm_seqindent si = krm_doc_seqindent(krm_stream_doc(s, 0));
+        requote(s, root);
+        krm_map_delete(root, "status");
+        krm_node *st = krm_node_new_map(s), *conds = krm_node_new_seq(s), *cond = krm_node_new_map(s);
+        krm_map_set(s, cond, "type", str(s, "Rendered"));
+        krm_map_set(s, cond, "status", str(s, ok ? "True" : "False"));
+        krm_map_set(s, cond, "reason", str(s, ok ? "RenderSuccess" : "RenderFailed"));
+        if (!ok) {
+            char *m = cad_sprintf("pkg.render: pkg %s:\n\tpipeline.run: %s", c->fail_pkg ? c->fail_pkg : ".",
+                                  c->fail_msg ? c->fail_msg : porch_error_last()->message);
+            krm_map_set(s, cond, "message", str(s, m));
+            free(m);
+        }
+        krm_seq_append(s, conds, cond);
+        krm_map_set(s, st, "conditions", conds);
+        krm_node *rs = krm_node_new_map(s);
+        if (krm_seq_len(c->msteps))
+            krm_map_set(s, rs, "mutationSteps", krm_node_copy(s, c->msteps));
+        if (krm_seq_len(c->vsteps))
+            krm_map_set(s, rs, "validationSteps", krm_node_copy(s, c->vsteps));
+        if (!ok && c->summary)
+            krm_map_set(s, rs, "errorSummary", str(s, c->summary));
+        if (krm_map_len(rs))
+            krm_map_set(s, st, "renderStatus", rs);
+        krm_map_set(s, root, "status", st);
+        krm_buf b = {0};
+        rc = krm_node_emit(root, si, &b);
+        if (rc == 0)
+            rc = cad_write_file(p, b.data, b.len);
+        krm_buf_free(&b);
+    }
+    krm_stream_free(s);
+    free(buf);
+    free(p);
+    return rc;
+}
+
+int cad_fn_render(const cad_render_opts *o)
+{
+    render_ctx c = {.o = o};
+    c.ws = cad_pool_stream(&c.pool);
+    c.msteps = krm_node_new_seq(c.ws);
+    c.vsteps = krm_node_new_seq(c.ws);
+    cad_items items = {0};
+    porch_error_clear();
+    const char *display = o->dir;
+    int rc = hydrate(&c, o->dir, display, ".", &items);
+    porch_error nerr = *porch_error_last();
+    bool handled = c.fail_msg && !strcmp(c.fail_msg, "already handled error");
+    if (rc == 0) {
+        if (o->output && !strcmp(o->output, "stdout")) {
+            krm_buf b = {0};
+            rc = krm_emit_resource_list(items.v, items.n, NULL, &b);
+            fwrite(b.data, 1, b.len, stdout);
+            krm_buf_free(&b);
+        } else if (o->output && !strcmp(o->output, "unwrap")) {
+            krm_buf b = {0};
+            rc = cad_items_unwrap(&items, &b);
+            fwrite(b.data, 1, b.len, stdout);
+            krm_buf_free(&b);
+        } else if (o->output) {
+            rc = cad_pkg_write(o->output, &items, NULL);
+        } else {
+            rc = cad_pkg_write(o->dir, &items, &c.files);
+        }
+        nerr = *porch_error_last();
+    }
+    if (c.npkgs > 0 && cad_exists(o->dir))
+        write_status(&c, rc == 0);
+    if (o->fn.results_dir)
+        cad_resultlist_write(&c.results, o->fn.results_dir, NULL);
+    if (rc == 0 && o->fn.log)
+        fprintf(o->fn.log, "Successfully executed %d function(s) in %d package(s).\n", c.nfns, c.npkgs);
+    if (o->fn.results_dir && o->fn.log)
+        fprintf(o->fn.log, "For complete results, see %s/results.yaml\n", o->fn.results_dir);
+    free(items.v);
+    cad_strv_free(&c.files);
+    cad_resultlist_free(&c.results);
+    free(c.summary);
+    free(c.fail_pkg);
+    free(c.fail_msg);
+    cad_pool_free(&c.pool);
+    if (rc < 0) {
+        porch_error_set(nerr.code ? nerr.code : 400, "%s", nerr.message);
+        return handled ? 1 : -1;
+    }
+    return 0;
+}
