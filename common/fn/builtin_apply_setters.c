@@ -81,10 +81,11 @@ static int set_seq(fn_ctx *c, krm_node *item, krm_node *seq, const char *pat, co
     return 0;
 }
 
-static int visit(fn_ctx *c, krm_node *item, krm_node *value, const char *pat, const char *path,
-                 void *ud)
+static int visit(fn_ctx *c, const fn_setter_site *site, void *ud)
 {
     const krm_node *data = ud;
+    krm_node *item = site->item, *value = site->value;
+    const char *pat = site->pattern, *path = site->path;
     if (krm_node_kind(value) == KRM_SEQ)
         return set_seq(c, item, value, pat, path, data);
     krm_buf out = {0};
@@ -93,9 +94,20 @@ static int visit(fn_ctx *c, krm_node *item, krm_node *value, const char *pat, co
         bool plain_typed = krm_node_style(value) == KRM_PLAIN && cur && !krm_node_tag(value) &&
                            fn_plain_type(cur) != NULL && fn_plain_type(out.data) != NULL;
         if (!cur || strcmp(cur, out.data)) {
-            krm_scalar_set(c->s, value, out.data);
-            if (plain_typed)
-                krm_node_set_style(value, KRM_PLAIN);
+            if (plain_typed && site->parent && site->key) {
+                /* a number or bool stays one: a new plain scalar, same comments */
+                krm_node *nv = krm_node_new_scalar(c->s, out.data, strlen(out.data), KRM_PLAIN);
+                krm_comment which[] = {KRM_COMMENT_HEAD, KRM_COMMENT_LINE, KRM_COMMENT_FOOT};
+                for (int w = 0; nv && w < 3; w++)
+                    if (krm_node_comment(value, which[w]))
+                        krm_node_set_comment(c->s, nv, which[w], krm_node_comment(value, which[w]));
+                char key[512];
+                snprintf(key, sizeof key, "%s", site->key);
+                if (nv)
+                    krm_map_set(c->s, site->parent, key, nv);
+            } else {
+                krm_scalar_set(c->s, value, out.data);
+            }
         }
         report(c, item, path, out.data);
     }

@@ -126,10 +126,11 @@ static void match(lset *l, const char *pat, const char *val)
     }
 }
 
-static int visit(fn_ctx *c, krm_node *item, krm_node *value, const char *pat, const char *path,
-                 void *ud)
+static int visit(fn_ctx *c, const fn_setter_site *site, void *ud)
 {
     lset *l = ud;
+    krm_node *value = site->value;
+    const char *pat = site->pattern;
     if (krm_node_kind(value) == KRM_SEQ) {
         size_t pl = strlen(pat);
         if (pl < 4 || strncmp(pat, "${", 2) || pat[pl - 1] != '}')

@@ -610,3 +610,50 @@ int fn_runtime_eval(fn_runtime *rt, const fn_call *call, krm_stream *s, krm_node
     free(avail);
     return -1;
 }
+
+int fn_runtime_eval_text(fn_runtime *rt, const fn_call *call, const char *in, size_t len,
+                         fn_exec_result *res)
+{
+    memset(res, 0, sizeof *res);
+    krm_stream *s = NULL;
+    if (krm_stream_parse(in ? in : "", len, "ResourceList", NULL, &s) < 0)
+        return -1;
+    krm_node *rl = krm_stream_count(s) ? krm_doc_root(krm_stream_doc(s, 0)) : NULL;
+    fn_results results = {0};
+    char *err = NULL;
+    int rc = fn_runtime_eval(rt, call, s, rl, &results, &err);
+    int code = rc < 0 ? porch_error_last()->code : 0;
+    if (rc < 0 && (code == 404 || code == 403 || !rl || krm_node_kind(rl) != KRM_MAP)) {
+        fn_results_free(&results);
+        free(err);
+        krm_stream_free(s);
+        return -1;
+    }
+    krm_buf e = {0};
+    if (err)
+        krm_buf_put(&e, err, strlen(err));
+    if (rc < 0) {
+        const char *msg = porch_error_last()->message;
+        if (!fn_results_has_error(&results))
+            fn_results_add(&results, FN_SEV_ERROR, msg, NULL, NULL);
+        if (e.len && e.data[e.len - 1] != '\n')
+            krm_buf_put(&e, "\n", 1);
+        krm_buf_put(&e, msg, strlen(msg));
+    }
+    krm_buf_put(&e, "", 1);
+    res->exit_code = rc < 0 || fn_results_has_error(&results) ? 1 : 0;
+    if (results.len)
+        krm_map_set(s, rl, "results", fn_results_to_node(s, &results));
+    krm_map_delete(rl, "functionConfig");
+    krm_buf out = {0};
+    krm_node_emit(rl, KRM_SEQ_COMPACT, &out);
+    krm_buf_put(&out, "", 1);
+    res->out = out.data;
+    res->out_len = out.len - 1;
+    res->err = e.data;
+    res->err_len = e.len - 1;
+    fn_results_free(&results);
+    free(err);
+    krm_stream_free(s);
+    return 0;
+}

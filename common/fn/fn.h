@@ -79,6 +79,16 @@ void fn_runtime_free(fn_runtime *rt);
 int fn_runtime_eval(fn_runtime *rt, const fn_call *call, krm_stream *s, krm_node *rl,
                     fn_results *results, char **stderr_out);
 
+/* The same over wire text, for callers that already speak the exec protocol:
+ * `in` is a ResourceList as YAML; on return `res` looks like an exec run
+ * (out = the output ResourceList with `results`, err, exit_code 0 or 1 when
+ * the function failed or reported an error result) whatever ran the function.
+ * Returns 0 when the function ran (look at res->exit_code), or negative when
+ * it could not run at all (unknown image 404, denied 403, exec not allowed,
+ * input that is not a ResourceList 400). Free `res` with fn_exec_result_free. */
+int fn_runtime_eval_text(fn_runtime *rt, const fn_call *call, const char *in, size_t len,
+                         fn_exec_result *res);
+
 /* A new JSON-ready description of what can run: built-in names and mapped images,
  * as a NUL-terminated text list for messages ("apply-setters, set-labels, ..."). */
 char *fn_runtime_available(const fn_runtime *rt);

@@ -70,8 +70,14 @@ const char *fn_short_string(const krm_node *item, char *buf, size_t len);
 /* Calls `fn` for every node tagged with a "# kpt-set: PATTERN" line comment
  * (on the value, or on the key of a block sequence); `path` is the dotted
  * field path. Stops when fn returns negative. */
-typedef int (*fn_setter_visit)(fn_ctx *c, krm_node *item, krm_node *value, const char *pattern,
-                               const char *path, void *ud);
+typedef struct fn_setter_site {
+    krm_node *item;    /* the resource */
+    krm_node *value;   /* the tagged node */
+    krm_node *parent;  /* its mapping, or NULL for a sequence item */
+    const char *key;   /* its key in parent, or NULL */
+    const char *pattern, *path;
+} fn_setter_site;
+typedef int (*fn_setter_visit)(fn_ctx *c, const fn_setter_site *site, void *ud);
 int fn_walk_setters(fn_ctx *c, krm_node *item, fn_setter_visit fn, void *ud);
 /* "int", "float" or "bool" when a plain scalar with this text is one, else NULL. */
 const char *fn_plain_type(const char *v);

@@ -223,7 +223,8 @@ static int walk_setters(fn_ctx *c, krm_node *item, krm_node *n, char *path, size
                 size_t pl = strlen(pc);
                 while (pl && (pc[pl - 1] == ' ' || pc[pl - 1] == '\t'))
                     pc[--pl] = '\0';
-                int rc = fn(c, item, v, pc, path, ud);
+                fn_setter_site site = {item, v, n, ks, pc, path};
+                int rc = fn(c, &site, ud);
                 free(pc);
                 if (rc < 0)
                     return rc;
@@ -238,7 +239,8 @@ static int walk_setters(fn_ctx *c, krm_node *item, krm_node *n, char *path, size
             krm_node *v = krm_seq_at(n, i);
             const char *pat = setter_pattern(krm_node_comment(v, KRM_COMMENT_LINE));
             if (pat && krm_node_kind(v) == KRM_SCALAR) {
-                if (fn(c, item, v, pat, path, ud) < 0)
+                fn_setter_site site = {item, v, NULL, NULL, pat, path};
+                if (fn(c, &site, ud) < 0)
                     return -1;
             } else if (walk_setters(c, item, v, path, plen, fn, ud) < 0) {
                 return -1;
