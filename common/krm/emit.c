@@ -383,7 +383,7 @@ static void emit_scalar(em *e, const krm_node *s, bool simple_key, int indent, c
     size_t n = s->len;
     krm_style style = (krm_style)s->style;
     bool force_quote = false;
-    const char *tag = s->tag; /* explicit tags are written back as they were (go-yaml TaggedStyle) */
+    const char *tag = KX(s, tag); /* explicit tags are written back as they were (go-yaml TaggedStyle) */
     if (style == KRM_PLAIN && n == 2 && v[0] == '<' && v[1] == '<' && simple_key)
         tag = "!!merge";
     if (s->str && !tag && style == KRM_PLAIN && krm_scalar_resolves_non_str(v, n))
@@ -406,7 +406,7 @@ static void emit_scalar(em *e, const krm_node *s, bool simple_key, int indent, c
         style = KRM_DOUBLE;
     if ((style == KRM_LITERAL || style == KRM_FOLDED) && (!si.block_ok || e->flow || simple_key))
         style = KRM_DOUBLE;
-    write_anchor(e, s->anchor);
+    write_anchor(e, KX(s, anchor));
     write_tag(e, tag);
     switch (style) {
     case KRM_PLAIN:
@@ -435,13 +435,13 @@ enum { CTX_ROOT, CTX_VALUE, CTX_ITEM };
 
 static bool is_block(const em *e, const krm_node *n)
 {
-    return !e->flow && (n->kind == KRM_MAP || n->kind == KRM_SEQ) && !n->flow && n->n > 0;
+    return !e->flow && (n->kind == KRM_MAP || n->kind == KRM_SEQ) && !(n->flow & 1) && n->n > 0;
 }
 
 static void emit_flow(em *e, const krm_node *n, int indent)
 {
-    write_anchor(e, n->anchor);
-    write_tag(e, n->tag);
+    write_anchor(e, KX(n, anchor));
+    write_tag(e, KX(n, tag));
     bool map = n->kind == KRM_MAP;
     write_indicator(e, map ? "{" : "[", true, true, false);
     e->flow++;
@@ -474,9 +474,9 @@ static void emit_block_map(em *e, const krm_node *m, int indent)
             e->foot_indent = indent;
             tail = NULL;
         }
-        if (k->head) {
+        if (KX(k, head)) {
             write_indent(e, indent);
-            write_comment(e, k->head, indent);
+            write_comment(e, KX(k, head), indent);
         }
         write_indent(e, indent);
         if (k->kind == KRM_SCALAR)
@@ -492,18 +492,18 @@ static void emit_block_map(em *e, const krm_node *m, int indent)
             e->flow = save;
         }
         write_indicator(e, ":", false, false, false);
-        const char *klc = k->line_c;
+        const char *klc = KX(k, line_c);
         if (is_block(e, v)) {
-            if (v->anchor)
-                write_anchor(e, v->anchor);
-            write_tag(e, v->tag);
+            if (KX(v, anchor))
+                write_anchor(e, KX(v, anchor));
+            write_tag(e, KX(v, tag));
             line_comment(e, klc, indent);
             if (v->kind == KRM_MAP)
                 emit_block_map(e, v, indent + 2);
             else
                 emit_block_seq(e, v, e->wide ? indent + 2 : indent);
         } else {
-            const char *lc = v->line_c ? v->line_c : klc;
+            const char *lc = KX(v, line_c) ? KX(v, line_c) : klc;
             if (v->kind == KRM_SCALAR) {
                 emit_scalar(e, v, false, indent + 2, lc);
             } else {
@@ -511,7 +511,7 @@ static void emit_block_map(em *e, const krm_node *m, int indent)
                 line_comment(e, lc, indent);
             }
         }
-        tail = k->foot;
+        tail = KX(k, foot);
     }
     if (tail) {
         write_indent(e, indent);
@@ -524,28 +524,28 @@ static void emit_block_seq(em *e, const krm_node *q, int indent)
 {
     for (size_t i = 0; i < q->n; i++) {
         const krm_node *it = q->items[i];
-        if (it->head) {
+        if (KX(it, head)) {
             write_indent(e, indent);
-            write_comment(e, it->head, indent);
+            write_comment(e, KX(it, head), indent);
         }
         write_indent(e, indent);
         write_indicator(e, "-", true, false, true);
         if (is_block(e, it)) {
-            if (it->anchor)
-                write_anchor(e, it->anchor);
-            write_tag(e, it->tag);
+            if (KX(it, anchor))
+                write_anchor(e, KX(it, anchor));
+            write_tag(e, KX(it, tag));
             if (it->kind == KRM_MAP)
                 emit_block_map(e, it, indent + 2);
             else
                 emit_block_seq(e, it, indent + 2);
-            line_comment(e, it->line_c, indent);
+            line_comment(e, KX(it, line_c), indent);
         } else if (it->kind == KRM_SCALAR) {
-            emit_scalar(e, it, false, indent + 2, it->line_c);
+            emit_scalar(e, it, false, indent + 2, KX(it, line_c));
         } else {
             emit_node(e, it, indent + 2, CTX_ITEM);
-            line_comment(e, it->line_c, indent);
+            line_comment(e, KX(it, line_c), indent);
         }
-        foot_comment(e, it->foot, indent);
+        foot_comment(e, KX(it, foot), indent);
     }
 }
 
@@ -584,20 +584,20 @@ static void emit_node(em *e, const krm_node *n, int indent, int ctx)
 static int emit_root(krm_buf *out, const krm_node *n, krm_seqindent si, const char *foot)
 {
     em e = {.out = out, .whitespace = true, .indention = true, .foot_indent = -1, .wide = si == KRM_SEQ_WIDE};
-    if (n->head && is_block(&e, n)) {
+    if (KX(n, head) && is_block(&e, n)) {
         write_indent(&e, 0);
-        write_comment(&e, n->head, 0);
+        write_comment(&e, KX(n, head), 0);
     }
     if (n->kind == KRM_SCALAR && !is_block(&e, n)) {
-        emit_scalar(&e, n, false, 2, n->line_c);
+        emit_scalar(&e, n, false, 2, KX(n, line_c));
     } else if (is_block(&e, n)) {
-        write_anchor(&e, n->anchor);
-        if (n->anchor)
+        write_anchor(&e, KX(n, anchor));
+        if (KX(n, anchor))
             put_break(&e);
         emit_node(&e, n, 0, CTX_ROOT);
     } else {
         emit_node(&e, n, 2, CTX_ROOT);
-        line_comment(&e, n->line_c, 0);
+        line_comment(&e, KX(n, line_c), 0);
     }
     if (foot) {
         e.foot_indent = 0;
@@ -616,7 +616,7 @@ int krm_node_emit(const krm_node *n, krm_seqindent si, krm_buf *out)
 static bool doc_empty(const krm_doc *d)
 {
     const krm_node *r = d->root;
-    return !r || (r->kind == KRM_SCALAR && r->len == 0 && r->style == KRM_PLAIN && !r->anchor && !r->tag);
+    return !r || (r->kind == KRM_SCALAR && r->len == 0 && r->style == KRM_PLAIN && !KX(r, anchor) && !KX(r, tag));
 }
 
 int krm_stream_emit(const krm_stream *s, krm_buf *out)
@@ -649,7 +649,7 @@ int krm_emit_resource_list(krm_node *const *items, size_t n, const krm_node *fn_
         put_n(&e, "items:", 6);
         e.whitespace = false;
         e.indention = false;
-        krm_node seq = {.kind = KRM_SEQ, .items = (krm_node **)items, .n = n, .cap = n};
+        krm_node seq = {.kind = KRM_SEQ, .flow = KRM_EXACT, .n = (uint32_t)n, .items = (krm_node **)items};
         emit_block_seq(&e, &seq, 0);
     }
     if (fn_config) {
@@ -714,8 +714,8 @@ typedef struct jctx {
 
 static const krm_node *json_deref(const krm_node *n, const jctx *j)
 {
-    for (int i = 0; n && n->kind == KRM_ALIAS && n->target && i < 64; i++) {
-        n = n->target;
+    for (int i = 0; n && n->kind == KRM_ALIAS && KX(n, target) && i < 64; i++) {
+        n = KX(n, target);
         for (int k = 0; k < j->depth; k++)
             if (j->path[k] == n)
                 return NULL;
@@ -727,7 +727,7 @@ static int key_cmp(const void *a, const void *b)
 {
     const krm_node *ka = **(const krm_node *const *const *)a, *kb = **(const krm_node *const *const *)b;
     size_t n = ka->len < kb->len ? ka->len : kb->len;
-    int c = memcmp(ka->value ? ka->value : "", kb->value ? kb->value : "", n);
+    int c = memcmp(krm_node_value(ka), krm_node_value(kb), n);
     return c ? c : (ka->len > kb->len) - (ka->len < kb->len);
 }
 
@@ -741,7 +741,8 @@ static int json_node(krm_buf *b, const krm_node *n, int ind, jctx *j)
         return porch_error_set(400, "document too deep or too large for JSON output");
     j->budget--;
     if (n->kind == KRM_SCALAR) {
-        if (n->style == KRM_PLAIN && !n->str && !(n->tag && !strcmp(n->tag, "!!str"))) {
+        const char *tg = KX(n, tag);
+        if (n->style == KRM_PLAIN && !n->str && !(tg && !strcmp(tg, "!!str"))) {
             char k = krm_scalar_json_kind(n->value ? n->value : "", n->len);
             if (k == 'n')
                 return krm_buf_put(b, "null", 4);
@@ -774,7 +775,7 @@ static int json_node(krm_buf *b, const krm_node *n, int ind, jctx *j)
         json_indent(b, ind + 2);
         if (map) {
             const krm_node *k = keys[i][0];
-            json_str(b, k->value ? k->value : "", k->len);
+            json_str(b, krm_node_value(k), k->len);
             krm_buf_put(b, ": ", 2);
             rc = json_node(b, keys[i][1], ind + 2, j);
         } else {

@@ -23,11 +23,11 @@ static const char *item_id(const krm_node *n, const char **field)
 
 static int copy_one(krm_stream *s, const krm_node *from, krm_node *to)
 {
-    if (from->head && !to->head && krm_node_set_comment(s, to, KRM_COMMENT_HEAD, from->head) < 0)
+    if (KX(from, head) && !KX(to, head) && krm_node_set_comment(s, to, KRM_COMMENT_HEAD, KX(from, head)) < 0)
         return -1;
-    if (from->line_c && !to->line_c && krm_node_set_comment(s, to, KRM_COMMENT_LINE, from->line_c) < 0)
+    if (KX(from, line_c) && !KX(to, line_c) && krm_node_set_comment(s, to, KRM_COMMENT_LINE, KX(from, line_c)) < 0)
         return -1;
-    if (from->foot && !to->foot && krm_node_set_comment(s, to, KRM_COMMENT_FOOT, from->foot) < 0)
+    if (KX(from, foot) && !KX(to, foot) && krm_node_set_comment(s, to, KRM_COMMENT_FOOT, KX(from, foot)) < 0)
         return -1;
     return 0;
 }

@@ -13,21 +13,36 @@ typedef struct krm_chunk {
     char data[];
 } krm_chunk;
 
-struct krm_node {
-    uint8_t kind;     /* krm_kind */
-    uint8_t style;    /* krm_style for scalars */
-    uint8_t flow;     /* collections: flow style */
-    uint8_t str;      /* scalar made by krm_node_new_string: quote if it resolves to non-str */
-    int line, col;    /* 1-based source position, 0 when created */
-    int eline, ecol;  /* 1-based end position in the source */
-    char *value;      /* scalar text or alias name (NUL-terminated) */
-    size_t len;
+/* Rarely present parts of a node, kept out of line so a node stays 48 bytes. */
+typedef struct krm_extra {
     char *tag, *anchor;
     char *head, *line_c, *foot;
     krm_node *target; /* alias target */
-    krm_node **items; /* seq items, or map key,value,key,value... */
-    size_t n, cap;    /* n counts slots (2 per map pair) */
+} krm_extra;
+
+/* 32 bytes: a parsed package holds one node per scalar and collection. */
+struct krm_node {
+    uint8_t kind;  /* krm_kind */
+    uint8_t style; /* krm_style for scalars */
+    uint8_t flow;  /* collections: 1 = flow style, | KRM_EXACT */
+    uint8_t str;   /* scalar made by krm_node_new_string: quote if it resolves to non-str */
+    union {
+        uint32_t len; /* scalar text / alias name length */
+        uint32_t n;   /* collections: slots used (2 per map pair) */
+    };
+    int32_t line, col; /* 1-based source position, 0 when created */
+    union {
+        char *value;      /* scalar text or alias name (NUL-terminated) */
+        krm_node **items; /* seq items, or map key,value,key,value... */
+    };
+    krm_extra *x;
 };
+/* Collections parsed from a source hold exact-size item arrays; arrays grown by
+ * krm_node_push have a power-of-two capacity. KRM_EXACT marks the former. */
+#define KRM_EXACT 0x80
+
+#define KX(node, field) ((node)->x ? (node)->x->field : NULL)
+krm_extra *krm_node_x(krm_stream *s, krm_node *n); /* allocates on first use */
 
 struct krm_doc {
     krm_node *root;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KRM_CHUNK_MIN (64 * 1024)
+#define KRM_CHUNK_MIN (256 * 1024)
 
 int krm_buf_put(krm_buf *b, const void *p, size_t n)
 {
@@ -35,9 +35,9 @@ void krm_buf_free(krm_buf *b)
     b->len = b->cap = 0;
 }
 
-void *krm_alloc(krm_stream *s, size_t n)
+static void *arena_take(krm_stream *s, size_t n)
 {
-    n = (n + 15) & ~(size_t)15;
+    n = (n + 7) & ~(size_t)7;
     krm_chunk *c = s->chunks;
     if (!c || c->used + n > c->cap) {
         size_t cap = n > KRM_CHUNK_MIN ? n : KRM_CHUNK_MIN;
@@ -51,15 +51,25 @@ void *krm_alloc(krm_stream *s, size_t n)
     }
     void *p = c->data + c->used;
     c->used += n;
-    memset(p, 0, n);
+    return p;
+}
+
+void *krm_alloc(krm_stream *s, size_t n)
+{
+    void *p = arena_take(s, n);
+    if (p)
+        memset(p, 0, n);
     return p;
 }
 
 char *krm_strndup(krm_stream *s, const char *p, size_t n)
 {
-    char *d = krm_alloc(s, n + 1);
-    if (d && n)
-        memcpy(d, p, n);
+    char *d = arena_take(s, n + 1);
+    if (d) {
+        if (n)
+            memcpy(d, p, n);
+        d[n] = '\0';
+    }
     return d;
 }
 
@@ -141,17 +151,35 @@ krm_node *krm_node_alloc(krm_stream *s, krm_kind kind)
     return n;
 }
 
+/* Capacity is implicit: exact for parsed arrays, else the next power of two (min 4). */
+static size_t cap_of(const krm_node *c)
+{
+    if (c->flow & KRM_EXACT)
+        return c->n;
+    size_t cap = 4;
+    while (cap < c->n)
+        cap *= 2;
+    return c->n ? cap : 0;
+}
+
 int krm_node_push(krm_stream *s, krm_node *coll, krm_node *item)
 {
-    if (coll->n == coll->cap) {
-        size_t nc = coll->cap ? coll->cap * 2 : 4;
+    if (coll->n >= UINT32_MAX / 2)
+        return porch_error_set(400, "collection too large");
+    if (coll->n == cap_of(coll)) {
+        size_t nc = coll->n < 4 ? 4 : (size_t)coll->n * 2;
+        if (coll->flow & KRM_EXACT) {
+            nc = 4;
+            while (nc <= coll->n)
+                nc *= 2;
+        }
         krm_node **it = krm_alloc(s, nc * sizeof *it);
         if (!it)
             return porch_error_set(500, "out of memory");
         if (coll->n)
             memcpy(it, coll->items, coll->n * sizeof *it);
         coll->items = it;
-        coll->cap = nc;
+        coll->flow &= (uint8_t)~KRM_EXACT;
     }
     coll->items[coll->n++] = item;
     return 0;
@@ -167,11 +195,21 @@ krm_style krm_node_style(const krm_node *n)
 }
 bool krm_node_is_flow(const krm_node *n)
 {
-    return n->flow;
+    return n->flow & 1;
 }
 const char *krm_node_value(const krm_node *n)
 {
-    return n->value ? n->value : "";
+    return (n->kind == KRM_SCALAR || n->kind == KRM_ALIAS) && n->value ? n->value : "";
+}
+
+krm_extra *krm_node_x(krm_stream *s, krm_node *n)
+{
+    static _Thread_local krm_extra scratch; /* out of memory: writes go nowhere, reads stay safe */
+    if (!n->x && !(n->x = krm_alloc(s, sizeof *n->x))) {
+        memset(&scratch, 0, sizeof scratch);
+        return &scratch;
+    }
+    return n->x;
 }
 size_t krm_node_len(const krm_node *n)
 {
@@ -179,15 +217,15 @@ size_t krm_node_len(const krm_node *n)
 }
 const char *krm_node_tag(const krm_node *n)
 {
-    return n->tag;
+    return KX(n, tag);
 }
 const char *krm_node_anchor(const krm_node *n)
 {
-    return n->anchor;
+    return KX(n, anchor);
 }
 const krm_node *krm_node_alias_target(const krm_node *n)
 {
-    return n->target;
+    return KX(n, target);
 }
 int krm_node_line(const krm_node *n)
 {
@@ -200,7 +238,7 @@ int krm_node_column(const krm_node *n)
 
 const char *krm_node_comment(const krm_node *n, krm_comment which)
 {
-    return which == KRM_COMMENT_HEAD ? n->head : which == KRM_COMMENT_LINE ? n->line_c : n->foot;
+    return which == KRM_COMMENT_HEAD ? KX(n, head) : which == KRM_COMMENT_LINE ? KX(n, line_c) : KX(n, foot);
 }
 
 int krm_node_set_comment(krm_stream *s, krm_node *n, krm_comment which, const char *text)
@@ -209,11 +247,11 @@ int krm_node_set_comment(krm_stream *s, krm_node *n, krm_comment which, const ch
     if (text && *text && !(t = krm_strndup(s, text, strlen(text))))
         return porch_error_set(500, "out of memory");
     if (which == KRM_COMMENT_HEAD)
-        n->head = t;
+        krm_node_x(s, n)->head = t;
     else if (which == KRM_COMMENT_LINE)
-        n->line_c = t;
+        krm_node_x(s, n)->line_c = t;
     else
-        n->foot = t;
+        krm_node_x(s, n)->foot = t;
     return 0;
 }
 
@@ -261,9 +299,8 @@ int krm_scalar_set(krm_stream *s, krm_node *n, const char *v)
         return porch_error_set(500, "out of memory");
     n->kind = KRM_SCALAR;
     n->value = d;
-    n->len = len;
+    n->len = (uint32_t)len;
     n->str = 1;
-    n->n = 0;
     return 0;
 }
 
@@ -273,7 +310,7 @@ void krm_node_set_style(krm_node *n, krm_style style)
 }
 void krm_node_set_flow(krm_node *n, bool flow)
 {
-    n->flow = flow;
+    n->flow = (uint8_t)((n->flow & KRM_EXACT) | (flow ? 1 : 0));
 }
 
 static char *dup_opt(krm_stream *s, const char *p)
@@ -289,19 +326,25 @@ krm_node *krm_node_copy(krm_stream *dst, const krm_node *n)
     if (!c)
         return NULL;
     c->style = n->style;
-    c->flow = n->flow;
+    c->flow = n->flow & 1;
     c->str = n->str;
     c->line = n->line;
     c->col = n->col;
-    if (n->value && !(c->value = krm_strndup(dst, n->value, n->len)))
-        return NULL;
-    c->len = n->len;
-    c->tag = dup_opt(dst, n->tag);
-    c->anchor = dup_opt(dst, n->anchor);
-    c->head = dup_opt(dst, n->head);
-    c->line_c = dup_opt(dst, n->line_c);
-    c->foot = dup_opt(dst, n->foot);
-    c->target = n->target;
+    if (n->x) {
+        krm_extra *x = krm_node_x(dst, c);
+        x->tag = dup_opt(dst, n->x->tag);
+        x->anchor = dup_opt(dst, n->x->anchor);
+        x->head = dup_opt(dst, n->x->head);
+        x->line_c = dup_opt(dst, n->x->line_c);
+        x->foot = dup_opt(dst, n->x->foot);
+        x->target = n->x->target;
+    }
+    if (n->kind == KRM_SCALAR || n->kind == KRM_ALIAS) {
+        if (!(c->value = krm_strndup(dst, krm_node_value(n), n->len)))
+            return NULL;
+        c->len = n->len;
+        return c;
+    }
     for (size_t i = 0; i < n->n; i++) {
         krm_node *ci = krm_node_copy(dst, n->items[i]);
         if (!ci || krm_node_push(dst, c, ci) < 0)
@@ -384,8 +427,8 @@ int krm_map_set(krm_stream *s, krm_node *m, const char *key, krm_node *value)
     long i = map_find(m, key);
     if (i >= 0) {
         krm_node *old = m->items[i + 1];
-        if (old && !value->line_c && old->kind == KRM_SCALAR && value->kind == KRM_SCALAR)
-            value->line_c = old->line_c;
+        if (old && !KX(value, line_c) && old->kind == KRM_SCALAR && value->kind == KRM_SCALAR)
+            krm_node_x(s, value)->line_c = KX(old, line_c);
         m->items[i + 1] = value;
         return 0;
     }

@@ -20,6 +20,13 @@ typedef struct cmt {
     size_t len;
 } cmt;
 
+/* Where a scalar, alias or flow collection ends: line comments attach to the
+ * last one ending on their line. Recorded in event order (sorted by position). */
+typedef struct tgt {
+    int line, ecol;
+    krm_node *node;
+} tgt;
+
 typedef struct anchor_ref {
     const char *name;
     krm_node *node;
@@ -29,6 +36,7 @@ typedef struct anchor_ref {
 typedef struct frame {
     krm_node *node;
     size_t weight;
+    size_t kids0; /* where this collection's children start in pctx.kids */
 } frame;
 
 typedef struct pctx {
@@ -47,7 +55,10 @@ typedef struct pctx {
     size_t alias_total;
     frame *stack;
     size_t depth, capstack;
-    size_t *doc_bound; /* comment range start of each document */
+    krm_node **kids; /* children of the open collections, copied out exact-size at their end */
+    size_t nkids, capkids;
+    tgt last; /* the latest scalar / alias / flow end outside flow collections */
+    int flow_depth;
 } pctx;
 
 static size_t brk_len(const char *s, size_t i, size_t n)
@@ -158,8 +169,8 @@ static int add_comment(pctx *p, size_t at)
 {
     size_t line0 = line_of(p, at);
     size_t e = at;
-    while (e < p->len && p->src[e] != '\n' && p->src[e] != '\r')
-        e++;
+    while (e < p->len && !brk_len(p->src, e, p->len))
+        e++; /* libyaml also breaks lines at NEL, LS and PS */
     if (p->ncm == p->capcm) {
         size_t nc = p->capcm ? p->capcm * 2 : 64;
         cmt *n = realloc(p->cm, nc * sizeof *n);
@@ -178,6 +189,24 @@ static int add_comment(pctx *p, size_t at)
             c->trailing = true;
     c->text = p->src + at;
     c->len = e - at;
+    if (c->trailing && p->last.node && p->last.line == c->line && p->last.ecol <= c->col) {
+        /* a line comment: everything it can belong to has been parsed already */
+        size_t l = c->len;
+        while (l > 0 && c->text[l - 1] == '\r')
+            l--;
+        char **slot = &krm_node_x(p->s, p->last.node)->line_c;
+        size_t ol = *slot ? strlen(*slot) : 0;
+        char *r = krm_alloc(p->s, ol + l + 2);
+        if (!r)
+            return porch_error_set(500, "out of memory");
+        if (ol) {
+            memcpy(r, *slot, ol);
+            r[ol++] = '\n';
+        }
+        memcpy(r + ol, c->text, l);
+        *slot = r;
+        p->ncm--;
+    }
     return 0;
 }
 
@@ -193,7 +222,7 @@ static int scan_gap(pctx *p, size_t from, size_t to)
             continue;
         if (add_comment(p, i) < 0)
             return -1;
-        while (i < to && p->src[i] != '\n' && p->src[i] != '\r')
+        while (i < to && !brk_len(p->src, i, p->len))
             i++;
     }
     return 0;
@@ -241,6 +270,7 @@ static int push_frame(pctx *p, krm_node *n)
     }
     p->stack[p->depth].node = n;
     p->stack[p->depth].weight = 1;
+    p->stack[p->depth].kids0 = p->nkids;
     p->depth++;
     return 0;
 }
@@ -270,15 +300,48 @@ static int attach(pctx *p, krm_doc *doc, krm_node *n, size_t w)
     }
     frame *f = &p->stack[p->depth - 1];
     f->weight = f->weight + w > f->weight ? f->weight + w : SIZE_MAX / 2;
-    return krm_node_push(p->s, f->node, n);
+    if (p->nkids == p->capkids) {
+        size_t nc = p->capkids ? p->capkids * 2 : 256;
+        krm_node **k = realloc(p->kids, nc * sizeof *k);
+        if (!k)
+            return porch_error_set(500, "out of memory");
+        p->kids = k;
+        p->capkids = nc;
+    }
+    p->kids[p->nkids++] = n;
+    return 0;
+}
+
+/* Moves the children of the collection ending now into an exact-size array. */
+static int close_frame(pctx *p, frame *f)
+{
+    size_t n = p->nkids - f->kids0;
+    if (n > UINT32_MAX / 2)
+        return porch_error_set(400, "%s: collection too large", p->name);
+    if (n) {
+        krm_node **it = krm_alloc(p->s, n * sizeof *it);
+        if (!it)
+            return porch_error_set(500, "out of memory");
+        memcpy(it, p->kids + f->kids0, n * sizeof *it);
+        f->node->items = it;
+    }
+    f->node->n = (uint32_t)n;
+    f->node->flow |= KRM_EXACT;
+    p->nkids = f->kids0;
+    return 0;
 }
 
 static void set_pos(krm_node *n, const yaml_event_t *e)
 {
     n->line = (int)e->start_mark.line + 1;
     n->col = (int)e->start_mark.column + 1;
-    n->eline = (int)e->end_mark.line + 1;
-    n->ecol = (int)e->end_mark.column + 1;
+}
+
+static int add_tgt(pctx *p, const yaml_mark_t *end, krm_node *n)
+{
+    if (p->flow_depth == 0)
+        p->last = (tgt){(int)end->line + 1, (int)end->column + 1, n};
+    return 0;
 }
 
 static int parse_error(pctx *p, yaml_parser_t *yp)
@@ -335,17 +398,10 @@ typedef struct ent {
     int parent;
 } ent;
 
-typedef struct tgt {
-    int line, ecol;
-    krm_node *node;
-} tgt;
-
 typedef struct actx {
     pctx *p;
     ent *e;
     size_t ne, cape;
-    tgt *t;
-    size_t nt, capt;
 } actx;
 
 static int add_ent(actx *a, int line, int col, krm_node *owner, krm_node *item, int parent)
@@ -362,51 +418,25 @@ static int add_ent(actx *a, int line, int col, krm_node *owner, krm_node *item, 
     return (int)a->ne++;
 }
 
-static int add_tgt(actx *a, int line, int ecol, krm_node *n)
-{
-    if (a->nt == a->capt) {
-        size_t nc = a->capt ? a->capt * 2 : 64;
-        tgt *t = realloc(a->t, nc * sizeof *t);
-        if (!t)
-            return -1;
-        a->t = t;
-        a->capt = nc;
-    }
-    a->t[a->nt++] = (tgt){line, ecol, n};
-    return 0;
-}
-
-static bool is_block_coll(const krm_node *n)
-{
-    return n && (n->kind == KRM_MAP || n->kind == KRM_SEQ) && !n->flow && n->n > 0;
-}
 
 static int walk(actx *a, krm_node *n, int parent, int depth)
 {
     if (depth > 10000)
         return 0;
-    if (n->kind == KRM_MAP && !n->flow) {
+    if (n->kind == KRM_MAP && !(n->flow & 1)) {
         for (size_t i = 0; i + 1 < n->n; i += 2) {
             krm_node *k = n->items[i], *v = n->items[i + 1];
             int e = add_ent(a, k->line, k->col, k, NULL, parent);
             if (e < 0)
                 return -1;
-            if (is_block_coll(v) || (v->kind == KRM_SCALAR && v->len == 0 && v->style == KRM_PLAIN && !v->anchor && !v->tag)) {
-                if (add_tgt(a, k->eline, k->ecol, k) < 0)
-                    return -1;
-            } else if (add_tgt(a, v->eline, v->ecol, v) < 0) {
-                return -1;
-            }
             if (walk(a, v, e, depth + 1) < 0)
                 return -1;
         }
-    } else if (n->kind == KRM_SEQ && !n->flow) {
+    } else if (n->kind == KRM_SEQ && !(n->flow & 1)) {
         for (size_t i = 0; i < n->n; i++) {
             krm_node *it = n->items[i];
             int e = add_ent(a, it->line, n->col, it, it, parent);
             if (e < 0)
-                return -1;
-            if (!is_block_coll(it) && add_tgt(a, it->eline, it->ecol, it) < 0)
                 return -1;
             if (walk(a, it, e, depth + 1) < 0)
                 return -1;
@@ -518,24 +548,10 @@ static int first_ent_after_line(actx *a, int line)
 static int attach_trailing(actx *a, krm_doc *doc, const cmt *m)
 {
     krm_stream *s = a->p->s;
-    tgt *best = NULL;
-    size_t lo = 0, hi = a->nt;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (a->t[mid].line < m->line)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (size_t i = lo; i < a->nt && a->t[i].line == m->line; i++)
-        if (a->t[i].ecol <= m->col)
-            best = &a->t[i];
     acc c = {0};
     acc_add(&c, m, false);
     int rc = 0;
-    if (best) {
-        rc = add_to(s, &best->node->line_c, &c);
-    } else {
+    {
         /* "- # comment": a head for what follows the dash */
         const pctx *p = a->p;
         size_t ls = p->lines[m->line - 1];
@@ -546,9 +562,9 @@ static int attach_trailing(actx *a, krm_doc *doc, const cmt *m)
             if (nx < (int)a->ne) {
                 ent *e = &a->e[nx];
                 if (e->item && e->item->kind == KRM_MAP && nx + 1 < (int)a->ne)
-                    rc = add_to(s, &a->e[nx + 1].owner->head, &c);
+                    rc = add_to(s, &krm_node_x(s, a->e[nx + 1].owner)->head, &c);
                 else
-                    rc = add_to(s, &e->owner->head, &c);
+                    rc = add_to(s, &krm_node_x(s, e->owner)->head, &c);
             }
         }
         (void)doc;
@@ -585,7 +601,7 @@ static int attach_block(actx *a, krm_doc *doc, const cmt *b, size_t nb)
                 if (e->item && e->item->kind == KRM_MAP && next + 1 < (int)a->ne &&
                     a->e[next + 1].line == e->line && a->e[next].item == NULL)
                     o = a->e[next + 1].owner;
-                rc = add_to(s, &o->head, &c);
+                rc = add_to(s, &krm_node_x(s, o)->head, &c);
             } else {
                 rc = add_to(s, &doc->head, &c);
             }
@@ -618,7 +634,7 @@ static int attach_block(actx *a, krm_doc *doc, const cmt *b, size_t nb)
         if (c.any && blank) {
             if (first_empty && (c.start_line == b[0].line || c.col < I)) {
                 krm_node *o = c.col < I ? foot_owner_pos(a, prev, c.col, next) : prior;
-                if (o && add_to(s, &o->foot, &c) < 0)
+                if (o && add_to(s, &krm_node_x(s, o)->foot, &c) < 0)
                     goto fail;
                 prior_mode = false;
             }
@@ -626,7 +642,7 @@ static int attach_block(actx *a, krm_doc *doc, const cmt *b, size_t nb)
         }
         if (c.any && col >= 1 && col < I && col != c.col) {
             krm_node *o = prior_mode ? prior : foot_owner_pos(a, prev, c.col, next);
-            if (o && add_to(s, &o->foot, &c) < 0)
+            if (o && add_to(s, &krm_node_x(s, o)->foot, &c) < 0)
                 goto fail;
             prior_mode = false;
         }
@@ -637,10 +653,10 @@ static int attach_block(actx *a, krm_doc *doc, const cmt *b, size_t nb)
         if (!c.any)
             break;
         if (next < (int)a->ne) {
-            rc = add_to(s, &a->e[next].owner->head, &c);
+            rc = add_to(s, &krm_node_x(s, a->e[next].owner)->head, &c);
         } else {
             krm_node *o = foot_owner_pos(a, prev, c.col, -1);
-            rc = o ? add_to(s, &o->foot, &c) : add_to(s, &doc->foot, &c);
+            rc = o ? add_to(s, &krm_node_x(s, o)->foot, &c) : add_to(s, &doc->foot, &c);
         }
     }
     krm_buf_free(&c.b);
@@ -657,8 +673,6 @@ static int attach_comments(pctx *p, krm_doc *doc, size_t c0, size_t c1)
     actx a = {.p = p};
     int rc = -1;
     if (walk(&a, doc->root, -1, 0) < 0)
-        goto out;
-    if (!is_block_coll(doc->root) && add_tgt(&a, doc->root->eline, doc->root->ecol, doc->root) < 0)
         goto out;
     for (size_t i = c0; i < c1;) {
         if (p->cm[i].trailing) {
@@ -678,7 +692,6 @@ static int attach_comments(pctx *p, krm_doc *doc, size_t c0, size_t c1)
     rc = 0;
 out:
     free(a.e);
-    free(a.t);
     return rc;
 }
 
@@ -687,12 +700,12 @@ static int on_node_start(pctx *p, krm_doc *doc, krm_node *n, const yaml_char_t *
 {
     set_pos(n, e);
     if (anchor) {
-        n->anchor = krm_strndup(p->s, (const char *)anchor, strlen((const char *)anchor));
-        if (!n->anchor || add_anchor(p, n->anchor, n) < 0)
+        krm_node_x(p->s, n)->anchor = krm_strndup(p->s, (const char *)anchor, strlen((const char *)anchor));
+        if (!KX(n, anchor) || add_anchor(p, KX(n, anchor), n) < 0)
             return -1;
     }
     if (tag)
-        n->tag = short_tag(p->s, (const char *)tag);
+        krm_node_x(p->s, n)->tag = short_tag(p->s, (const char *)tag);
     (void)doc;
     return 0;
 }
@@ -754,9 +767,13 @@ static int run(pctx *p, yaml_parser_t *yp)
                                     e.data.scalar.plain_implicit || e.data.scalar.quoted_implicit ? (e.data.scalar.tag && strcmp((const char *)e.data.scalar.tag, "!") ? e.data.scalar.tag : NULL) : e.data.scalar.tag, &e) < 0)
                 goto ev_fail;
             if (e.data.scalar.tag && !strcmp((const char *)e.data.scalar.tag, "!"))
-                n->tag = krm_strndup(p->s, "!", 1);
+                krm_node_x(p->s, n)->tag = krm_strndup(p->s, "!", 1);
+            if (e.data.scalar.length > UINT32_MAX / 2) {
+                porch_error_set(400, "%s:%zu: scalar too large", p->name, e.start_mark.line + 1);
+                goto ev_fail;
+            }
             n->value = krm_strndup(p->s, (const char *)e.data.scalar.value, e.data.scalar.length);
-            n->len = e.data.scalar.length;
+            n->len = (uint32_t)e.data.scalar.length;
             switch (e.data.scalar.style) {
             case YAML_SINGLE_QUOTED_SCALAR_STYLE: n->style = KRM_SINGLE; break;
             case YAML_DOUBLE_QUOTED_SCALAR_STYLE: n->style = KRM_DOUBLE; break;
@@ -766,7 +783,7 @@ static int run(pctx *p, yaml_parser_t *yp)
             }
             if ((n->style == KRM_LITERAL || n->style == KRM_FOLDED) && scan_block_header(p, so) < 0)
                 goto ev_fail;
-            if (attach(p, doc, n, 1) < 0)
+            if (attach(p, doc, n, 1) < 0 || add_tgt(p, &e.end_mark, n) < 0)
                 goto ev_fail;
             break;
         }
@@ -791,14 +808,14 @@ static int run(pctx *p, yaml_parser_t *yp)
             set_pos(n, &e);
             n->value = krm_strndup(p->s, nm, strlen(nm));
             n->len = strlen(nm);
-            n->target = target;
+            krm_node_x(p->s, n)->target = target;
             p->alias_total += w;
             if (p->alias_total > p->lim.max_alias_nodes) {
                 porch_error_set(400, "%s:%zu:%zu: aliases expand to more than %zu nodes", p->name,
                                 e.start_mark.line + 1, e.start_mark.column + 1, p->lim.max_alias_nodes);
                 goto ev_fail;
             }
-            if (attach(p, doc, n, w) < 0)
+            if (attach(p, doc, n, w) < 0 || add_tgt(p, &e.end_mark, n) < 0)
                 goto ev_fail;
             break;
         }
@@ -813,6 +830,8 @@ static int run(pctx *p, yaml_parser_t *yp)
                 goto ev_fail;
             n->flow = map ? e.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
                           : e.data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
+            if (n->flow)
+                p->flow_depth++;
             if (push_frame(p, n) < 0)
                 goto ev_fail;
             break;
@@ -820,15 +839,20 @@ static int run(pctx *p, yaml_parser_t *yp)
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT: {
             frame f = p->stack[--p->depth];
-            f.node->eline = (int)e.end_mark.line + 1;
-            f.node->ecol = (int)e.end_mark.column + 1;
+            if (close_frame(p, &f) < 0)
+                goto ev_fail;
+            if (f.node->flow & 1) {
+                p->flow_depth--;
+                if (add_tgt(p, &e.end_mark, f.node) < 0)
+                    goto ev_fail;
+            }
             /* remember the expanded size for aliases to this collection */
             size_t w = f.weight;
             if (p->depth > 0 || doc) {
                 if (attach(p, doc, f.node, w) < 0)
                     goto ev_fail;
             }
-            if (f.node->anchor) {
+            if (KX(f.node, anchor)) {
                 for (size_t i = p->nanchors; i-- > 0;)
                     if (p->anchors[i].node == f.node) {
                         p->anchors[i].weight = w;
@@ -907,6 +931,7 @@ int krm_stream_parse(const char *buf, size_t len, const char *name, const krm_li
     free(p.cm);
     free(p.anchors);
     free(p.stack);
+    free(p.kids);
     if (rc < 0) {
         krm_stream_free(p.s);
         return -1;
