@@ -293,6 +293,17 @@ int fn_exec_run(const fn_exec_spec *spec, const fn_exec_limits *limits, const ch
     res->timed_out = pump(pid, limits, input, input_len, in_fd, out_fd, err_fd, &out, &err,
                           &status, &reaped);
     res->stdout_overflow = out.overflow;
+    /* Its outputs closed: let the function finish exiting before the group
+     * is killed, or a clean exit would read as a SIGKILL (137). */
+    if (!reaped && !res->timed_out && !out.overflow) {
+        int64_t until = now_ms() + FN_EXEC_EXIT_GRACE_MS;
+        while (!reaped && now_ms() < until) {
+            if (waitpid(pid, &status, WNOHANG) == pid)
+                reaped = 1;
+            else
+                usleep(1000);
+        }
+    }
     /* Whatever happened, nothing of the function outlives the call. */
     kill(-pid, SIGKILL);
     if (!reaped)

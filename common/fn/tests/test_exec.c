@@ -160,11 +160,24 @@ static void function_ignoring_stdin_still_completes(void **state)
     free(input);
 }
 
+/* Regression: a function that exits as soon as its outputs close used to be
+ * killed by the group kill before it was reaped, reading as exit code 137. */
+static void clean_exit_right_after_eof_is_not_a_kill(void **state)
+{
+    for (int i = 0; i < 30; i++) {
+        fn_exec_result res;
+        assert_int_equal(run_sh("exec cat", NULL, "items: []\n", &res), 0);
+        assert_int_equal(res.exit_code, 0);
+        fn_exec_result_free(&res);
+    }
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(large_input_round_trips_without_deadlock),
+        cmocka_unit_test(clean_exit_right_after_eof_is_not_a_kill),
         cmocka_unit_test(failure_reports_exit_code_and_stderr),
         cmocka_unit_test(missing_executable_is_404),
         cmocka_unit_test(sleeper_is_killed_at_deadline),
