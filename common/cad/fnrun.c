@@ -165,8 +165,9 @@ static int run_exec(const cad_fnspec *fn, const krm_buf *in, fn_exec_result *res
 
 /* "- # a\n  # b\n  key: v" (an item whose head comment has several lines,
  * as kpt writes it) is one head comment for go-yaml; the krm parser gives
- * the lines after the first to the previous item's foot, so such items are
- * first rewritten as "-\n  # a\n  # b\n  key: v" (same data, same comments). */
+ * the lines after the first to the previous item's foot. Such blocks are
+ * dropped before parsing ("- key: v") and healed back from the original
+ * item. The echoed functionConfig is dropped too (kpt ignores it). */
 static char *unfold_item_comments(const char *out, size_t len, size_t *nlen)
 {
     char *b = malloc(len * 2 + 1);
@@ -188,10 +189,17 @@ static char *unfold_item_comments(const char *out, size_t len, size_t *nlen)
             continue;
         }
         if (l > 3 && !memcmp(out + i, "- #", 3) && i + l + 3 < len && !memcmp(next, "  #", 3)) {
-            memcpy(b + n, "-\n  ", 4);
-            n += 4;
-            memcpy(b + n, out + i + 2, l - 2);
-            n += l - 2;
+            /* drop the block; healing restores it from the original item */
+            i += l;
+            while (i + 3 < len && !memcmp(out + i, "  #", 3)) {
+                const char *e = memchr(out + i, '\n', len - i);
+                i = e ? (size_t)(e - out) + 1 : len;
+            }
+            memcpy(b + n, "- ", 2);
+            n += 2;
+            if (i + 2 <= len && !memcmp(out + i, "  ", 2))
+                i += 2;
+            continue;
         } else {
             memcpy(b + n, out + i, l);
             n += l;
