@@ -140,6 +140,14 @@ try:
         "unknown image is a 404 listing what can run", r)
     r = req("function-runner.evaluate", {"image": "set-labels", "resourceList": "items: ["})
     (ok if (r.get("error") or {}).get("code") == 400 else ko)("bad ResourceList is a 400", r)
+    r = req("function-runner.evaluate", {"resourceList": RL, "functions": [
+        {"image": "set-namespace", "functionConfig": {"apiVersion": "v1", "kind": "ConfigMap",
+                                                      "data": {"namespace": "prod"}}},
+        {"image": "ghcr.io/kptdev/krm-functions-catalog/set-labels:latest",
+         "functionConfig": "apiVersion: v1\nkind: ConfigMap\ndata:\n  tier: backend\n"}]})
+    out = (r.get("result") or {}).get("resourceList", "")
+    (ok if "namespace: prod" in out and "tier: backend" in out and "# keep" in out else ko)(
+        "a pipeline of two functions runs in one evaluate", r)
     r = req("function-runner.functions", {})
     fr = r.get("result") or {}
     (ok if "set-namespace" in fr.get("builtins", []) and len(fr.get("images", [])) == 5 else ko)(

@@ -95,14 +95,36 @@ static json_t *results_json(const fn_results *r)
 
 /* ---- evaluate ---- */
 
+/* Sets rl.functionConfig from a JSON object or YAML text (NULL/null: left as is). */
+static int set_config(fr_service *fr, krm_stream *s, krm_node *rl, const json_t *fc)
+{
+    krm_limits lim = {.max_stream_bytes = fr->max_input_bytes, .max_doc_bytes = fr->max_input_bytes};
+    if (fc && json_is_object(fc)) {
+        krm_map_set(s, rl, "functionConfig", json_to_krm(s, fc));
+    } else if (fc && json_is_string(fc)) {
+        krm_stream *cs = NULL;
+        const char *ct = json_string_value(fc);
+        if (krm_stream_parse(ct, strlen(ct), "functionConfig", &lim, &cs) < 0) {
+            porch_error e = *porch_error_last();
+            return porch_error_set(400, "functionConfig is not valid YAML: %s", e.message);
+        }
+        krm_node *root = krm_stream_count(cs) ? krm_doc_root(krm_stream_doc(cs, 0)) : NULL;
+        if (root)
+            krm_map_set(s, rl, "functionConfig", krm_node_copy(s, root));
+        krm_stream_free(cs);
+    }
+    return 0;
+}
+
 static int parse_input(fr_service *fr, const char *text, size_t len, const json_t *fc,
                        krm_stream **s_out, krm_node **rl_out)
 {
     krm_limits lim = {.max_stream_bytes = fr->max_input_bytes, .max_doc_bytes = fr->max_input_bytes};
     krm_stream *s = NULL;
-    if (krm_stream_parse(text, len, "resourceList", &lim, &s) < 0)
-        return porch_error_set(400, "args.resourceList is not valid YAML: %s",
-                               porch_error_last()->message);
+    if (krm_stream_parse(text, len, "resourceList", &lim, &s) < 0) {
+        porch_error e = *porch_error_last(); /* the message is formatted into the same slot */
+        return porch_error_set(400, "args.resourceList is not valid YAML: %s", e.message);
+    }
     krm_node *rl = krm_stream_count(s) ? krm_doc_root(krm_stream_doc(s, 0)) : NULL;
     const char *kind = rl ? krm_res_kind(rl) : NULL;
     if (!rl || krm_node_kind(rl) != KRM_MAP || !kind || strcmp(kind, "ResourceList")) {
@@ -110,37 +132,54 @@ static int parse_input(fr_service *fr, const char *text, size_t len, const json_
         return porch_error_set(400, "args.resourceList must be a ResourceList "
                                     "(kind: ResourceList, items: [...])");
     }
-    if (fc && json_is_object(fc)) {
-        krm_map_set(s, rl, "functionConfig", json_to_krm(s, fc));
-    } else if (fc && json_is_string(fc)) {
-        krm_stream *cs = NULL;
-        const char *ct = json_string_value(fc);
-        if (krm_stream_parse(ct, strlen(ct), "functionConfig", &lim, &cs) < 0) {
-            krm_stream_free(s);
-            return porch_error_set(400, "args.functionConfig is not valid YAML: %s",
-                                   porch_error_last()->message);
-        }
-        krm_node *root = krm_stream_count(cs) ? krm_doc_root(krm_stream_doc(cs, 0)) : NULL;
-        if (root)
-            krm_map_set(s, rl, "functionConfig", krm_node_copy(s, root));
-        krm_stream_free(cs);
+    if (set_config(fr, s, rl, fc) < 0) {
+        krm_stream_free(s);
+        return -1;
     }
     *s_out = s;
     *rl_out = rl;
     return 0;
 }
 
-static json_t *run(fr_service *fr, const char *image, const char *text, size_t len,
-                   const json_t *fc, int *exit_code)
+/* Runs the steps (image + functionConfig each) in order over one parsed
+ * list: the first failure stops the pipeline. */
+static json_t *run(fr_service *fr, const json_t *steps, const char *text, size_t len,
+                   int *exit_code)
 {
     krm_stream *s = NULL;
     krm_node *rl = NULL;
-    if (parse_input(fr, text, len, fc, &s, &rl) < 0)
+    if (parse_input(fr, text, len, NULL, &s, &rl) < 0)
         return NULL;
     fn_results res = {0};
     char *err = NULL;
-    fn_call call = {.image = image};
-    int rc = fn_runtime_eval(fr->rt, &call, s, rl, &res, &err);
+    int rc = 0;
+    size_t i;
+    json_t *step;
+    json_array_foreach(steps, i, step)
+    {
+        fn_call call = {.image = json_string_value(json_object_get(step, "image"))};
+        const json_t *fc = json_object_get(step, "functionConfig");
+        if (fc && !json_is_null(fc)) {
+            krm_map_delete(rl, "functionConfig");
+            if (set_config(fr, s, rl, fc) < 0) {
+                fn_results_free(&res);
+                krm_stream_free(s);
+                return NULL;
+            }
+        }
+        char *step_err = NULL;
+        rc = fn_runtime_eval(fr->rt, &call, s, rl, &res, &step_err);
+        if (step_err && *step_err) {
+            char *joined = NULL;
+            if (asprintf(&joined, "%s%s", err ? err : "", step_err) >= 0) {
+                free(err);
+                err = joined;
+            }
+        }
+        free(step_err);
+        if (rc < 0 || fn_results_has_error(&res))
+            break;
+    }
     json_t *out = NULL;
     if (rc < 0 && (porch_error_last()->code == 404 || porch_error_last()->code == 403)) {
         fn_results_free(&res);
@@ -182,46 +221,83 @@ static json_t *run(fr_service *fr, const char *image, const char *text, size_t l
     return out;
 }
 
+/* args.functions ([{image, functionConfig}]) or args.image + args.functionConfig. */
+static json_t *steps_of(const json_t *args)
+{
+    json_t *fns = json_object_get(args, "functions");
+    if (fns) {
+        if (!json_is_array(fns) || json_array_size(fns) == 0) {
+            porch_error_set(400, "args.functions must be a non-empty list of {image, functionConfig}");
+            return NULL;
+        }
+        size_t i;
+        json_t *f;
+        json_array_foreach(fns, i, f)
+        {
+            json_t *im = json_object_get(f, "image"), *fc = json_object_get(f, "functionConfig");
+            if (!json_is_string(im) || !*json_string_value(im)) {
+                porch_error_set(400, "args.functions[%zu].image must be a non-empty string", i);
+                return NULL;
+            }
+            if (fc && !json_is_object(fc) && !json_is_string(fc) && !json_is_null(fc)) {
+                porch_error_set(400, "args.functions[%zu].functionConfig must be an object or "
+                                     "YAML text", i);
+                return NULL;
+            }
+        }
+        return json_incref(fns);
+    }
+    json_t *ji = json_object_get(args, "image"), *fc = json_object_get(args, "functionConfig");
+    if (!json_is_string(ji) || !*json_string_value(ji)) {
+        porch_error_set(400, "args.image must be a non-empty string (e.g. "
+                             "\"gcr.io/kpt-fn/set-labels:v0.2\"), or give args.functions");
+        return NULL;
+    }
+    if (fc && !json_is_object(fc) && !json_is_string(fc) && !json_is_null(fc)) {
+        porch_error_set(400, "args.functionConfig must be an object or YAML text");
+        return NULL;
+    }
+    json_t *step = json_pack("{s:O}", "image", ji);
+    if (fc)
+        json_object_set(step, "functionConfig", fc);
+    return json_pack("[o]", step);
+}
+
 static int handle_evaluate(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
     fr_service *fr = ud;
-    json_t *ji = json_object_get(req->args, "image");
     json_t *jr = json_object_get(req->args, "resourceList");
-    json_t *fc = json_object_get(req->args, "functionConfig");
-    if (!json_is_string(ji) || !*json_string_value(ji))
-        return porch_error_set(400, "args.image must be a non-empty string (e.g. "
-                                    "\"gcr.io/kpt-fn/set-labels:v0.2\")");
     if (!json_is_string(jr))
         return porch_error_set(400, "args.resourceList must be the ResourceList as YAML text");
-    if (fc && !json_is_object(fc) && !json_is_string(fc) && !json_is_null(fc))
-        return porch_error_set(400, "args.functionConfig must be an object or YAML text");
-    const char *image = json_string_value(ji);
     const char *text = json_string_value(jr);
     size_t len = json_string_length(jr);
     if (len > fr->max_input_bytes)
         return porch_error_set(413, "args.resourceList is %zu bytes, over the %zu-byte limit",
                                len, fr->max_input_bytes);
-    char *fc_text = fc && json_is_object(fc) ? json_dumps(fc, JSON_SORT_KEYS | JSON_COMPACT)
-                                             : NULL;
-    const char *fcs = fc_text ? fc_text : (fc && json_is_string(fc) ? json_string_value(fc) : "");
-    const char *parts[] = {image, fcs, text};
-    size_t lens[] = {strlen(image), strlen(fcs), len};
+    json_t *steps = steps_of(req->args);
+    if (!steps)
+        return -1;
+    char *st = json_dumps(steps, JSON_SORT_KEYS | JSON_COMPACT);
+    const char *parts[] = {st ? st : "", text};
+    size_t lens[] = {st ? strlen(st) : 0, len};
     unsigned char key[FR_KEY_LEN];
-    fr_cache_key(parts, lens, 3, key);
-    free(fc_text);
+    fr_cache_key(parts, lens, 2, key);
+    free(st);
     size_t hl;
     char *hit = fr_cache_get(fr->cache, key, &hl);
     if (hit) {
         json_t *r = json_loadb(hit, hl, 0, NULL);
         free(hit);
         if (r) {
+            json_decref(steps);
             json_object_set_new(r, "cached", json_true());
             *result = r;
             return 0;
         }
     }
     int exit_code = 0;
-    json_t *r = run(fr, image, text, len, fc, &exit_code);
+    json_t *r = run(fr, steps, text, len, &exit_code);
+    json_decref(steps);
     if (!r)
         return -1;
     if (exit_code == 0) {
