@@ -92,8 +92,10 @@ static void update_checks_resource_version(void **state)
     json_t *got;
     assert_int_equal(cache_store_get(f->store, "secrets", "ns1", "s1", &got), 0);
     assert_true(json_equal(got, v2));
+    json_decref(v2);
     assert_int_equal(cache_store_put(f->store, "secrets", "ns1", "nope", changed, CACHE_PUT_UPDATE,
                                      NULL, &v2), -1);
+    assert_null(v2);
     assert_int_equal(porch_error_last()->code, 404);
     json_decref(got);
     json_decref(v1);
@@ -171,8 +173,9 @@ static void delete_honours_preconditions(void **state)
     assert_int_equal(cache_store_delete(f->store, "secrets", "n", "s", meta(stored, "resourceVersion"),
                                         meta(stored, "uid"), &deleted), 0);
     assert_string_equal(meta(deleted, "resourceVersion"), "2");
-    assert_int_equal(cache_store_delete(f->store, "secrets", "n", "s", NULL, NULL, &deleted), -1);
     json_decref(deleted);
+    assert_int_equal(cache_store_delete(f->store, "secrets", "n", "s", NULL, NULL, &deleted), -1);
+    assert_null(deleted);
     assert_int_equal(porch_error_last()->code, 404);
     json_decref(stored);
     json_decref(obj);
