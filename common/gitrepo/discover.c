@@ -520,7 +520,8 @@ int gitrepo_list(gitrepo *repo, json_t **out)
     if (have_head)
         discover_branch(&ctx, &head);
     mark_latest(&ctx.revs);
-    qsort(ctx.revs.items, ctx.revs.n, sizeof *ctx.revs.items, cmp_rev);
+    if (ctx.revs.n > 1) /* qsort's base may not be NULL, even for zero items */
+        qsort(ctx.revs.items, ctx.revs.n, sizeof *ctx.revs.items, cmp_rev);
     json_t *arr = json_array();
     for (size_t i = 0; i < ctx.revs.n; i++) {
         json_array_append_new(arr, rev_json(repo, &ctx.revs.items[i]));
