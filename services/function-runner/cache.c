@@ -12,7 +12,7 @@
 
 typedef struct fr_entry {
     unsigned char key[FR_KEY_LEN];
-    char *value;
+    json_t *value;
     size_t len;
     struct fr_entry *prev, *next; /* LRU list: head = most recent */
     struct fr_entry *chain;       /* hash bucket */
@@ -53,7 +53,7 @@ void fr_cache_free(fr_cache *c)
         return;
     for (fr_entry *e = c->head, *n; e; e = n) {
         n = e->next;
-        free(e->value);
+        json_decref(e->value);
         free(e);
     }
     free(c->buckets);
@@ -126,54 +126,42 @@ static void drop(fr_cache *c, fr_entry *e)
     lru_unlink(c, e);
     c->st.entries--;
     c->st.bytes -= e->len;
-    free(e->value);
+    json_decref(e->value);
     free(e);
 }
 
-char *fr_cache_get(fr_cache *c, const unsigned char key[FR_KEY_LEN], size_t *len)
+json_t *fr_cache_get(fr_cache *c, const unsigned char key[FR_KEY_LEN])
 {
-    char *copy = NULL;
+    json_t *v = NULL;
     pthread_mutex_lock(&c->mu);
     fr_entry *e = c->max_entries ? find(c, key) : NULL;
     if (e) {
         lru_unlink(c, e);
         lru_push_front(c, e);
-        copy = malloc(e->len + 1);
-        if (copy) {
-            memcpy(copy, e->value, e->len);
-            copy[e->len] = '\0';
-            if (len)
-                *len = e->len;
-        }
+        v = json_incref(e->value);
         c->st.hits++;
     } else {
         c->st.misses++;
     }
     pthread_mutex_unlock(&c->mu);
-    return copy;
+    return v;
 }
 
-void fr_cache_put(fr_cache *c, const unsigned char key[FR_KEY_LEN], const char *value, size_t len)
+void fr_cache_put(fr_cache *c, const unsigned char key[FR_KEY_LEN], json_t *value, size_t bytes)
 {
-    if (!c->max_entries || len > c->max_bytes)
+    if (!c->max_entries || bytes > c->max_bytes || !value)
         return;
     fr_entry *n = calloc(1, sizeof *n);
-    char *v = malloc(len + 1);
-    if (!n || !v) {
-        free(n);
-        free(v);
+    if (!n)
         return;
-    }
     memcpy(n->key, key, FR_KEY_LEN);
-    memcpy(v, value, len);
-    v[len] = '\0';
-    n->value = v;
-    n->len = len;
+    n->value = json_incref(value);
+    n->len = bytes;
     pthread_mutex_lock(&c->mu);
     fr_entry *old = find(c, key);
     if (old)
         drop(c, old);
-    while (c->tail && (c->st.entries + 1 > c->max_entries || c->st.bytes + len > c->max_bytes)) {
+    while (c->tail && (c->st.entries + 1 > c->max_entries || c->st.bytes + bytes > c->max_bytes)) {
         drop(c, c->tail);
         c->st.evictions++;
     }
@@ -182,7 +170,7 @@ void fr_cache_put(fr_cache *c, const unsigned char key[FR_KEY_LEN], const char *
     c->buckets[b] = n;
     lru_push_front(c, n);
     c->st.entries++;
-    c->st.bytes += len;
+    c->st.bytes += bytes;
     pthread_mutex_unlock(&c->mu);
 }
 

@@ -1,9 +1,11 @@
-/* The function-runner's result cache: evaluate replies (serialized JSON)
- * keyed by sha256 of (image, functionConfig, ResourceList), bounded both in
- * entries and in bytes with least-recently-used eviction. Thread-safe. */
+/* The function-runner's result cache: evaluate results (immutable jansson
+ * values, shared by reference: a hit costs no JSON parsing) keyed by sha256
+ * of (functions, ResourceList), bounded both in entries and in bytes (the
+ * caller's size estimate) with least-recently-used eviction. Thread-safe. */
 #ifndef PORCH_FR_CACHE_H
 #define PORCH_FR_CACHE_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,10 +26,11 @@ void fr_cache_free(fr_cache *c);
 void fr_cache_key(const char *const *parts, const size_t *lens, size_t n,
                   unsigned char key[FR_KEY_LEN]);
 
-/* A malloc'd copy of the value (NUL-terminated) or NULL on a miss; marks it recently used. */
-char *fr_cache_get(fr_cache *c, const unsigned char key[FR_KEY_LEN], size_t *len);
-/* Stores a copy; a value larger than max_bytes is not stored. */
-void fr_cache_put(fr_cache *c, const unsigned char key[FR_KEY_LEN], const char *value, size_t len);
+/* A new reference to the value, or NULL on a miss; marks it recently used.
+ * Values are shared: never modify one (json_copy it first). */
+json_t *fr_cache_get(fr_cache *c, const unsigned char key[FR_KEY_LEN]);
+/* Keeps a reference to `value` (counted as `bytes`); larger than max_bytes: not stored. */
+void fr_cache_put(fr_cache *c, const unsigned char key[FR_KEY_LEN], json_t *value, size_t bytes);
 void fr_cache_stats_get(fr_cache *c, fr_cache_stats *st);
 
 #endif

@@ -221,6 +221,18 @@ static json_t *run(fr_service *fr, const json_t *steps, const char *text, size_t
     return out;
 }
 
+/* What a cached result costs: its text and messages, roughly. */
+static size_t result_bytes(const json_t *r)
+{
+    size_t n = 256 + json_string_length(json_object_get(r, "resourceList")) +
+               json_string_length(json_object_get(r, "stderr"));
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(r, "results"), i, x) n +=
+        64 + json_string_length(json_object_get(x, "message"));
+    return n;
+}
+
 /* args.functions ([{image, functionConfig}]) or args.image + args.functionConfig. */
 static json_t *steps_of(const json_t *args)
 {
@@ -283,11 +295,10 @@ static int handle_evaluate(const bus_request *req, json_t **result, json_t **det
     unsigned char key[FR_KEY_LEN];
     fr_cache_key(parts, lens, 2, key);
     free(st);
-    size_t hl;
-    char *hit = fr_cache_get(fr->cache, key, &hl);
+    json_t *hit = fr_cache_get(fr->cache, key);
     if (hit) {
-        json_t *r = json_loadb(hit, hl, 0, NULL);
-        free(hit);
+        json_t *r = json_copy(hit); /* shallow: the big strings stay shared */
+        json_decref(hit);
         if (r) {
             json_decref(steps);
             json_object_set_new(r, "cached", json_true());
@@ -300,13 +311,8 @@ static int handle_evaluate(const bus_request *req, json_t **result, json_t **det
     json_decref(steps);
     if (!r)
         return -1;
-    if (exit_code == 0) {
-        char *ser = json_dumps(r, JSON_COMPACT);
-        if (ser) {
-            fr_cache_put(fr->cache, key, ser, strlen(ser));
-            free(ser);
-        }
-    }
+    if (exit_code == 0)
+        fr_cache_put(fr->cache, key, r, result_bytes(r));
     *result = r;
     return 0;
 }

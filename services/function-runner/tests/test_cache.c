@@ -11,6 +11,13 @@
 
 #include "cache.h"
 
+static void put_str(fr_cache *c, const unsigned char *k, const char *s)
+{
+    json_t *v = json_string(s);
+    fr_cache_put(c, k, v, strlen(s));
+    json_decref(v);
+}
+
 static void key_of(const char *a, const char *b, unsigned char k[FR_KEY_LEN])
 {
     const char *p[] = {a, b};
@@ -24,13 +31,13 @@ static void hit_returns_value_and_counts(void **state)
     assert_int_equal(fr_cache_new(4, 1024, &c), 0);
     unsigned char k[FR_KEY_LEN];
     key_of("img", "x", k);
-    size_t len = 0;
-    assert_null(fr_cache_get(c, k, &len));
-    fr_cache_put(c, k, "value", 5);
-    char *v = fr_cache_get(c, k, &len);
-    assert_string_equal(v, "value");
-    assert_int_equal(len, 5);
-    free(v);
+    assert_null(fr_cache_get(c, k));
+    json_t *val = json_string("value");
+    fr_cache_put(c, k, val, 5);
+    json_decref(val);
+    json_t *v = fr_cache_get(c, k);
+    assert_string_equal(json_string_value(v), "value");
+    json_decref(v);
     fr_cache_stats st;
     fr_cache_stats_get(c, &st);
     assert_int_equal(st.hits, 1);
@@ -54,14 +61,14 @@ static void entry_bound_evicts_least_recently_used(void **state)
     key_of("1", "", k1);
     key_of("2", "", k2);
     key_of("3", "", k3);
-    fr_cache_put(c, k1, "one", 3);
-    fr_cache_put(c, k2, "two", 3);
-    free(fr_cache_get(c, k1, NULL)); /* 1 is now more recent than 2 */
-    fr_cache_put(c, k3, "three", 5);
-    char *v1 = fr_cache_get(c, k1, NULL), *v2 = fr_cache_get(c, k2, NULL);
+    put_str(c, k1, "one");
+    put_str(c, k2, "two");
+    json_decref(fr_cache_get(c, k1)); /* 1 is now more recent than 2 */
+    put_str(c, k3, "three");
+    json_t *v1 = fr_cache_get(c, k1), *v2 = fr_cache_get(c, k2);
     assert_non_null(v1);
     assert_null(v2);
-    free(v1);
+    json_decref(v1);
     fr_cache_stats st;
     fr_cache_stats_get(c, &st);
     assert_int_equal(st.entries, 2);
@@ -78,15 +85,15 @@ static void byte_bound_holds_and_oversize_is_skipped(void **state)
     for (int i = 0; i < 5; i++) {
         snprintf(name, sizeof name, "%d", i);
         key_of(name, "", k);
-        fr_cache_put(c, k, "abcd", 4);
+        put_str(c, k, "abcd");
     }
     fr_cache_stats st;
     fr_cache_stats_get(c, &st);
     assert_true(st.bytes <= 10);
     assert_int_equal(st.entries, 2);
     key_of("big", "", k);
-    fr_cache_put(c, k, "0123456789abc", 13);
-    assert_null(fr_cache_get(c, k, NULL));
+    put_str(c, k, "0123456789abc");
+    assert_null(fr_cache_get(c, k));
     fr_cache_free(c);
 }
 
@@ -96,8 +103,8 @@ static void zero_entries_disables(void **state)
     assert_int_equal(fr_cache_new(0, 1024, &c), 0);
     unsigned char k[FR_KEY_LEN];
     key_of("a", "b", k);
-    fr_cache_put(c, k, "v", 1);
-    assert_null(fr_cache_get(c, k, NULL));
+    put_str(c, k, "v");
+    assert_null(fr_cache_get(c, k));
     fr_cache_free(c);
 }
 
