@@ -19,6 +19,10 @@
 struct mg_context;
 struct mg_connection;
 typedef struct apiserver_discovery apiserver_discovery;
+typedef struct apiserver_watch_hub apiserver_watch_hub;
+typedef struct apiserver_authz apiserver_authz;
+typedef struct apiserver_tokens apiserver_tokens;
+typedef struct apiserver_openapi apiserver_openapi;
 
 /* Everything the HTTP handlers need; one per process, owned by main.c. */
 typedef struct apiserver_ctx {
@@ -32,6 +36,21 @@ typedef struct apiserver_ctx {
     bus_client *engine;
     bus_client *cache;
     apiserver_discovery *discovery;
+    apiserver_watch_hub *watch;
+    apiserver_openapi *openapi;
+    struct apiserver_authn *authn;
+    apiserver_authz *authz;
+    char *token_auth_file;           /* --token-auth-file */
+    char *requestheader_ca_file;     /* --requestheader-client-ca-file */
+    char *requestheader_allowed;     /* --requestheader-allowed-names */
+    char *policy_file;               /* --authorization-policy-file */
+    char *webhook_url;               /* --authorization-webhook-url */
+    char *webhook_ca_file;           /* --authorization-webhook-ca-file */
+    char *webhook_token_file;        /* --authorization-webhook-token-file */
+    char *max_header_bytes;          /* --max-header-bytes */
+    char *request_timeout_ms;        /* --request-timeout-ms */
+    char *max_body_bytes;            /* --max-request-body-bytes */
+    size_t body_max;
     struct mg_context *http;
 } apiserver_ctx;
 
@@ -43,6 +62,9 @@ void apiserver_http_stop(apiserver_ctx *ctx);
 /* Writes a complete response; `body` is borrowed. Returns the status code. */
 int apiserver_http_reply(struct mg_connection *conn, int code, const char *content_type,
                          const char *body, size_t len);
+/* Same, with extra header lines ("Name: value\r\n"...), which may be NULL. */
+int apiserver_http_reply_headers(struct mg_connection *conn, int code, const char *content_type,
+                                 const char *headers, const char *body, size_t len);
 /* Dumps `doc` (borrowed) as the JSON response body. */
 int apiserver_http_reply_json(struct mg_connection *conn, int code, json_t *doc);
 /* A Kubernetes Status response for an error code and message. */
@@ -64,6 +86,12 @@ const char *apiserver_discovery_lookup(const apiserver_discovery *d, const char 
 /* The Kubernetes-style /version document. Returns a new reference. */
 json_t *apiserver_discovery_version(void);
 
+/* ---- openapi.c ---- */
+int apiserver_openapi_new(apiserver_openapi **out);
+void apiserver_openapi_free(apiserver_openapi *o);
+/* The OpenAPI document at `path` (/openapi/v2, /openapi/v3[/...]) or NULL. Borrowed. */
+const char *apiserver_openapi_lookup(const apiserver_openapi *o, const char *path);
+
 /* ---- health.c ---- */
 /* /healthz and /livez: the process is alive. */
 int apiserver_health_live(struct mg_connection *conn, apiserver_ctx *ctx);
@@ -71,18 +99,152 @@ int apiserver_health_live(struct mg_connection *conn, apiserver_ctx *ctx);
 int apiserver_health_ready(struct mg_connection *conn, apiserver_ctx *ctx);
 
 /* ---- auth.c ---- */
+#define APISERVER_MAX_GROUPS 16
+#define APISERVER_MAX_EXTRA 8
 typedef struct apiserver_user {
     char name[256];
-    char groups[8][128];
+    char uid[128];
+    char groups[APISERVER_MAX_GROUPS][128];
     int n_groups;
+    char extra_keys[APISERVER_MAX_EXTRA][64];
+    char extra_values[APISERVER_MAX_EXTRA][256];
+    int n_extra;
+    const char *method; /* "x509", "token" or "front-proxy", for logs */
 } apiserver_user;
 
 /* Parses an OpenSSL one-line subject ("/CN=porch-admin/O=system:masters")
  * into a user: CN is the name, each O a group (as Kubernetes does). 0, or
  * -1 with a 401 error when there is no CN. */
 int apiserver_auth_from_subject(const char *subject, apiserver_user *out);
-/* The bus `caller` object for a user: {"user":..,"groups":[..]}. New reference. */
+/* The bus `caller` object for a user: {"user":..,"groups":[..],"extra":{..}}. New reference. */
 json_t *apiserver_auth_caller(const apiserver_user *user);
+/* Adds a group if there is room (and it is not there yet). */
+void apiserver_auth_add_group(apiserver_user *user, const char *group, size_t len);
+
+/* Bearer tokens from a kube-apiserver style CSV file: token,user,uid,"g1,g2". */
+int apiserver_tokens_load(const char *path, apiserver_tokens **out);
+void apiserver_tokens_free(apiserver_tokens *t);
+/* 0 and *out for a known token (compared in constant time), -1 with 401. */
+int apiserver_tokens_lookup(const apiserver_tokens *t, const char *token, apiserver_user *out);
+
+/* ---- authn.c: who is calling ---- */
+typedef struct apiserver_authn apiserver_authn;
+typedef struct apiserver_authn_opts {
+    const char *client_ca_file;         /* client certificates (CN user, O groups) */
+    const char *token_auth_file;        /* optional bearer tokens */
+    const char *requestheader_ca_file;  /* optional front-proxy CA */
+    const char *requestheader_allowed;  /* comma-separated CNs; empty = any from that CA */
+} apiserver_authn_opts;
+int apiserver_authn_new(const apiserver_authn_opts *opts, apiserver_authn **out);
+void apiserver_authn_free(apiserver_authn *a);
+/* Authenticates one request from its verified peer certificate (X509 *,
+ * may be NULL) and headers (`header` looks one up by name, NULL when absent;
+ * `each_header` visits all). 0 and *out, or -1 with a 401 error. */
+typedef const char *(*apiserver_header_fn)(void *conn, const char *name);
+typedef void (*apiserver_header_visit_fn)(void *conn, void (*fn)(const char *name,
+                                                                  const char *value, void *ud),
+                                          void *ud);
+int apiserver_authn_request(const apiserver_authn *a, void *peer_cert, void *conn,
+                            apiserver_header_fn header, apiserver_header_visit_fn each_header,
+                            apiserver_user *out);
+
+/* ---- authz.c: may they do it ---- */
+typedef struct apiserver_attrs {
+    const char *verb; /* get list watch create update patch delete, or the HTTP verb for paths */
+    const char *group;
+    const char *resource;
+    const char *subresource;
+    const char *ns;
+    const char *name;
+    const char *path; /* non-resource requests: /version, /apis ... (resource NULL) */
+} apiserver_attrs;
+typedef struct apiserver_authz_opts {
+    const char *policy_file;     /* standalone: JSON rules; NULL = admin-only default */
+    const char *webhook_url;     /* cluster: SubjectAccessReview endpoint base URL */
+    const char *webhook_ca_file; /* CA for the webhook's serving certificate */
+    const char *webhook_token_file;
+    const char *webhook_client_cert;
+    const char *webhook_client_key;
+} apiserver_authz_opts;
+int apiserver_authz_new(const apiserver_authz_opts *opts, apiserver_authz **out);
+void apiserver_authz_free(apiserver_authz *a);
+/* 0 when allowed, -1 with a 403 (or 500/503 when the webhook cannot answer). */
+int apiserver_authz_check(apiserver_authz *a, const apiserver_user *user,
+                          const apiserver_attrs *attrs);
+
+/* ---- resources.c: the served kinds and their REST verbs ---- */
+typedef enum {
+    APISERVER_STORE_CACHE,  /* namespaces, secrets, repositories: cache.* */
+    APISERVER_STORE_PR,     /* packagerevisions: reads from the cache, writes to engine.* */
+    APISERVER_STORE_PRR,    /* packagerevisionresources: engine.*-resources */
+    APISERVER_STORE_PKG,    /* packages: read-only from the cache */
+} apiserver_store;
+
+typedef struct apiserver_kind {
+    const char *group; /* "" for core */
+    const char *version;
+    const char *resource;
+    const char *kind;
+    const char *list_kind;
+    const char *bus_kind; /* the cache's name for the kind */
+    int namespaced;
+    apiserver_store store;
+    const char *verbs;       /* " get list watch create update patch delete " */
+    const char *subresource; /* "status", "approval" or NULL */
+} apiserver_kind;
+
+typedef struct apiserver_route apiserver_route;
+typedef struct apiserver_query apiserver_query;
+
+/* One HTTP request on a resource path, as the handlers see it. */
+typedef struct apiserver_request {
+    struct mg_connection *conn;
+    apiserver_ctx *ctx;
+    const char *method;
+    const char *rid;
+    const struct apiserver_route *route;
+    const struct apiserver_query *query;
+    const apiserver_kind *kind;
+    const char *verb; /* get list watch create update patch delete deletecollection */
+    json_t *caller;   /* borrowed {"user","groups"} for every bus call */
+    int as_table;     /* Accept asked for meta.k8s.io Table */
+    json_t *details;  /* Status details for the error being replied (owned) */
+    char warning[512];
+} apiserver_request;
+
+/* The kind served at a route, or NULL. */
+const apiserver_kind *apiserver_kind_find(const struct apiserver_route *r);
+/* The Kubernetes verb of a request on a route (for authorization). */
+const char *apiserver_request_verb(const char *method, const struct apiserver_route *r,
+                                   const struct apiserver_query *q);
+/* Serves a resource request completely; returns the HTTP status sent. */
+int apiserver_resource_serve(apiserver_request *req);
+/* Replies with the Status of porch_error_last() (+ req->details); returns the code. */
+int apiserver_resource_reply_error(apiserver_request *req);
+/* Parsed selectors of a list/watch request, vetted for the kind. */
+typedef struct apiserver_filter {
+    const apiserver_kind *kind;
+    char ns[64];
+    struct apiserver_selector *labels;
+    struct apiserver_selector *fields;
+} apiserver_filter;
+int apiserver_filter_init(apiserver_filter *f, const apiserver_kind *kind, const char *ns,
+                          const char *label_selector, const char *field_selector);
+void apiserver_filter_clear(apiserver_filter *f);
+int apiserver_filter_match(const apiserver_filter *f, json_t *obj);
+
+/* ---- table.c ---- */
+/* A meta.k8s.io/v1 Table for `items` (borrowed array) of `kind`; `include`
+ * is "Object", "None" or anything else for metadata only. New reference. */
+json_t *apiserver_table_new(const apiserver_kind *kind, json_t *items, const char *include);
+
+/* ---- watch.c ---- */
+/* Starts the one background pump that long-polls cache.events for this process. */
+int apiserver_watch_hub_new(bus_client *cache, apiserver_watch_hub **out);
+void apiserver_watch_hub_free(apiserver_watch_hub *hub);
+/* Serves ?watch=true on a kind: initial events (or resume from
+ * resourceVersion; 410 when expired), then live ones, bookmarks; returns the code. */
+int apiserver_watch_serve(apiserver_request *req, apiserver_filter *filter);
 
 /* ---- router.c ---- */
 #define APISERVER_PATH_MAX 2048
@@ -90,6 +252,7 @@ json_t *apiserver_auth_caller(const apiserver_user *user);
 #define APISERVER_NAME_MAX 254
 
 /* A parsed resource path; empty strings for absent parts. */
+struct apiserver_selector;
 typedef struct apiserver_route {
     int core; /* /api/v1 rather than /apis/GROUP/VERSION */
     char group[64];

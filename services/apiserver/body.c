@@ -258,11 +258,12 @@ int apiserver_body_protobuf(const char *buf, size_t len, json_t **out)
                         "metadata");
         rc = k[0] == 'S' ? pb_secret(raw, obj) : pb_namespace(raw, obj);
     } else if (rc == 0) {
+        porch_error_set(415, "protobuf is accepted only for v1 Namespace and Secret "
+                             "(got kind \"%.64s\"); send JSON",
+                        k);
         json_decref(api_version);
-        json_decref(kind);
-        return porch_error_set(415, "protobuf is accepted only for v1 Namespace and Secret "
-                                    "(got kind \"%.64s\"); send JSON",
-                               k);
+        json_decref(kind); /* after the message: k points into it */
+        return -1;
     }
     json_decref(api_version);
     json_decref(kind);

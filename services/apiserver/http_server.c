@@ -41,17 +41,23 @@ static const route routes[] = {
     {"/healthz", 1, apiserver_health_live},
     {"/livez", 1, apiserver_health_live},
     {"/readyz", 1, apiserver_health_ready},
-    {"/version", 0, serve_version},
 };
 
 int apiserver_http_reply(struct mg_connection *conn, int code, const char *content_type,
                          const char *body, size_t len)
 {
+    return apiserver_http_reply_headers(conn, code, content_type, NULL, body, len);
+}
+
+int apiserver_http_reply_headers(struct mg_connection *conn, int code, const char *content_type,
+                                 const char *headers, const char *body, size_t len)
+{
     const struct mg_request_info *ri = mg_get_request_info(conn);
     mg_printf(conn,
               "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-              "Cache-Control: no-cache, private\r\nX-Content-Type-Options: nosniff\r\n\r\n",
-              code, mg_get_response_code_text(conn, code), content_type, len);
+              "Cache-Control: no-cache, private\r\nX-Content-Type-Options: nosniff\r\n%s\r\n",
+              code, mg_get_response_code_text(conn, code), content_type, len,
+              headers ? headers : "");
     if (strcmp(ri->request_method, "HEAD") != 0 && len > 0)
         mg_write(conn, body, len);
     return code;
@@ -131,29 +137,121 @@ static void normalise_path(const char *uri, char *out, size_t cap)
         out[--len] = '\0';
 }
 
-/* 0 when the caller presented a certificate OpenSSL verified, else a 401 reply. */
-static int authenticate(struct mg_connection *conn, apiserver_user *user)
+static const char *conn_header(void *conn, const char *name)
+{
+    return mg_get_header(conn, name);
+}
+
+static void conn_each_header(void *conn, void (*fn)(const char *, const char *, void *), void *ud)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
-    if (ri->client_cert == NULL) {
-        apiserver_http_reply_status(
-            conn, 401,
-            "Unauthorized: this endpoint needs a client certificate signed by the server's "
-            "client CA (--client-ca-file); use the kubeconfig written by porch-up");
-        return -1;
-    }
-    if (apiserver_auth_from_subject(ri->client_cert->subject, user) != 0) {
+    for (int i = 0; i < ri->num_headers; i++)
+        fn(ri->http_headers[i].name, ri->http_headers[i].value, ud);
+}
+
+/* 0 and *user, else a 401 Status has been sent. */
+static int authenticate(struct mg_connection *conn, apiserver_ctx *ctx, apiserver_user *user)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    void *cert = ri->client_cert ? ri->client_cert->peer_cert : NULL;
+    if (apiserver_authn_request(ctx->authn, cert, conn, conn_header, conn_each_header, user) != 0) {
         apiserver_http_reply_status(conn, 401, porch_error_last()->message);
         return -1;
     }
     return 0;
 }
 
+/* Non-resource GETs: /version, discovery and OpenAPI. Returns the code sent. */
+static int serve_static(struct mg_connection *conn, apiserver_ctx *ctx, const char *path)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0) {
+        char msg[APISERVER_PATH_MAX + 100];
+        snprintf(msg, sizeof(msg), "the server does not allow method %s on %s",
+                 ri->request_method, path);
+        return apiserver_http_reply_status(conn, 405, msg);
+    }
+    if (strcmp(path, "/version") == 0)
+        return serve_version(conn, ctx);
+    const char *doc = apiserver_discovery_lookup(ctx->discovery, path);
+    if (doc == NULL)
+        doc = apiserver_openapi_lookup(ctx->openapi, path);
+    if (doc != NULL)
+        return apiserver_http_reply(conn, 200, "application/json", doc, strlen(doc));
+    char msg[APISERVER_PATH_MAX + 100];
+    snprintf(msg, sizeof(msg), "the server could not find the requested resource (%s)", path);
+    return apiserver_http_reply_status(conn, 404, msg);
+}
+
+static int is_resource_path(const char *path)
+{
+    if (strncmp(path, "/api/v1/", 8) == 0)
+        return 1;
+    if (strncmp(path, "/apis/", 6) != 0)
+        return 0;
+    int slashes = 0;
+    for (const char *p = path; *p; p++)
+        slashes += *p == '/';
+    return slashes >= 4; /* /apis/G/V/RES... */
+}
+
+/* A resource request: route, authorise, serve. Returns the code sent. */
+static int serve_resource(struct mg_connection *conn, apiserver_ctx *ctx, const char *path,
+                          const apiserver_user *user, const char *rid)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    apiserver_route route;
+    apiserver_query query;
+    if (apiserver_route_parse(path, &route) != 0 ||
+        apiserver_query_parse(ri->query_string, &query) != 0)
+        return apiserver_http_reply_status(conn, porch_error_last()->code,
+                                           porch_error_last()->message);
+    apiserver_request req;
+    memset(&req, 0, sizeof(req));
+    req.conn = conn;
+    req.ctx = ctx;
+    req.method = ri->request_method;
+    req.rid = rid;
+    req.route = &route;
+    req.query = &query;
+    req.kind = apiserver_kind_find(&route);
+    req.verb = apiserver_request_verb(ri->request_method, &route, &query);
+    const char *accept = mg_get_header(conn, "Accept");
+    req.as_table = accept != NULL && strstr(accept, "as=Table") != NULL;
+    apiserver_attrs attrs = {.verb = req.verb[0] ? req.verb : "unknown",
+                             .group = route.core ? "" : route.group,
+                             .resource = route.resource,
+                             .subresource = route.subresource,
+                             .ns = route.ns,
+                             .name = route.name,
+                             .path = path};
+    if (route.core && strcmp(route.resource, "namespaces") == 0)
+        attrs.ns = route.name; /* a namespace is authorised in itself */
+    int code;
+    if (apiserver_authz_check(ctx->authz, user, &attrs) != 0) {
+        int ecode = porch_error_last()->code;
+        json_t *st = apiserver_status_new(ecode, NULL, porch_error_last()->message);
+        json_object_set_new(st, "details",
+                            json_pack("{s:s, s:s, s:s}", "name", route.name, "group",
+                                      attrs.group, "kind", route.resource));
+        code = apiserver_http_reply_json(conn, ecode, st);
+        json_decref(st);
+        return code;
+    }
+    req.caller = apiserver_auth_caller(user);
+    code = apiserver_resource_serve(&req);
+    json_decref(req.caller);
+    json_decref(req.details);
+    return code;
+}
+
 static int handle_request(struct mg_connection *conn, void *cbdata)
 {
     apiserver_ctx *ctx = cbdata;
     const struct mg_request_info *ri = mg_get_request_info(conn);
-    char path[1024];
+    char path[APISERVER_PATH_MAX + 2];
+    if (ri->local_uri == NULL || strlen(ri->local_uri) > APISERVER_PATH_MAX)
+        return apiserver_http_reply_status(conn, 414, "request path is too long");
     normalise_path(ri->local_uri, path, sizeof(path));
     char rid[40];
     bus_new_request_id(rid, sizeof(rid));
@@ -164,28 +262,24 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
         if (strcmp(routes[i].path, path) == 0)
             rt = &routes[i];
     apiserver_user user;
-    if ((rt == NULL || !rt->anonymous) && authenticate(conn, &user) != 0) {
-        code = 401;
-    } else if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0) {
-        char msg[1200];
-        snprintf(msg, sizeof(msg), "the server does not allow method %s on %s", ri->request_method,
-                 path);
-        code = apiserver_http_reply_status(conn, 405, msg);
-    } else if (rt != NULL) {
+    memset(&user, 0, sizeof(user));
+    if (rt != NULL && rt->anonymous) {
         code = rt->fn(conn, ctx);
+    } else if (authenticate(conn, ctx, &user) != 0) {
+        code = 401;
+    } else if (is_resource_path(path)) {
+        code = serve_resource(conn, ctx, path, &user, rid);
     } else {
-        const char *doc = apiserver_discovery_lookup(ctx->discovery, path);
-        if (doc != NULL) {
-            code = apiserver_http_reply(conn, 200, "application/json", doc, strlen(doc));
-        } else {
-            char msg[1200];
-            snprintf(msg, sizeof(msg), "the server could not find the requested resource (%s)",
-                     path);
-            code = apiserver_http_reply_status(conn, 404, msg);
-        }
+        apiserver_attrs attrs = {.verb = "get", .path = path};
+        if (apiserver_authz_check(ctx->authz, &user, &attrs) != 0)
+            code = apiserver_http_reply_status(conn, porch_error_last()->code,
+                                               porch_error_last()->message);
+        else
+            code = serve_static(conn, ctx, path);
     }
+    /* Never the body: Secrets' data must not reach the logs. */
     log_debug("http request", "method", json_string(ri->request_method), "path", json_string(path),
-              "code", json_integer(code));
+              "user", json_string(user.name), "code", json_integer(code));
     log_set_rid(NULL);
     return code;
 }
@@ -199,6 +293,16 @@ static int tls_error(const char *what, const char *file)
         ERR_error_string_n(e, buf, sizeof(buf));
     ERR_clear_error();
     return porch_error_set(400, "%s %s: %s", what, file, buf);
+}
+
+/* The handshake takes any client certificate (the client still proves it holds
+ * the key); authn.c then checks which CA it chains to, so an unknown
+ * certificate gets a 401 Status rather than a TLS alert. */
+static int accept_any_cert(int preverify_ok, X509_STORE_CTX *store)
+{
+    (void)preverify_ok;
+    (void)store;
+    return 1;
 }
 
 /* Builds the server SSL_CTX; 0 and *out, or negative naming the bad file. */
@@ -218,13 +322,15 @@ static int tls_context_new(const apiserver_ctx *ctx, SSL_CTX **out)
         rc = tls_error("--tls-key-file does not match --tls-cert-file", ctx->tls_key_file);
     if (rc == 0 && ctx->client_ca_file != NULL && ctx->client_ca_file[0] != '\0') {
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ctx->client_ca_file);
+        if (names != NULL && ctx->requestheader_ca_file && *ctx->requestheader_ca_file)
+            SSL_add_file_cert_subjects_to_stack(names, ctx->requestheader_ca_file);
         if (SSL_CTX_load_verify_locations(ssl, ctx->client_ca_file, NULL) != 1 || names == NULL) {
             rc = tls_error("cannot load --client-ca-file", ctx->client_ca_file);
         } else {
             /* Ask for a certificate, but let anonymous clients reach /healthz. */
             SSL_CTX_set_client_CA_list(ssl, names);
             names = NULL;
-            SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+            SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, accept_any_cert);
             SSL_CTX_set_verify_depth(ssl, 8);
             static const unsigned char sid[] = "porch-apiserver";
             SSL_CTX_set_session_id_context(ssl, sid, sizeof(sid) - 1);
@@ -334,10 +440,13 @@ int apiserver_http_start(apiserver_ctx *ctx)
     /* clang-format off */
     const char *options[] = {
         "listening_ports", ports,
-        "num_threads", ctx->http_threads,
+        "num_threads", ctx->http_threads, /* = concurrent connections served */
+        "listen_backlog", "256",
         "ssl_protocol_version", "4", /* TLS 1.2+; the SSL_CTX enforces it too */
         "enable_keep_alive", "yes",
-        "request_timeout_ms", "60000", /* a stalled client frees its thread */
+        "keep_alive_timeout_ms", "30000",
+        "request_timeout_ms", ctx->request_timeout_ms, /* a stalled client frees its thread */
+        "max_request_size", ctx->max_header_bytes, /* request line + headers */
         "decode_url", "yes",
         NULL,
     };
