@@ -12,6 +12,8 @@
 
 typedef struct em {
     krm_buf *out;
+    int (*sink)(void *ctx, const char *p, size_t n); /* optional: drain `out` as it fills */
+    void *sink_ctx;
     int column;
     bool whitespace, indention;
     int foot_indent;
@@ -21,18 +23,52 @@ typedef struct em {
     int err;
 } em;
 
-static void put(em *e, char c)
+#define EM_SINK_CHUNK (64 * 1024)
+
+/* Slow path of the byte writers: drain to the sink or grow the buffer. */
+static void room(em *e, size_t n)
 {
-    if (krm_buf_put(e->out, &c, 1) < 0)
-        e->err = -1;
+    krm_buf *b = e->out;
+    if (e->sink && b->len >= EM_SINK_CHUNK) {
+        if (e->sink(e->sink_ctx, b->data, b->len) < 0)
+            e->err = -1;
+        b->len = 0;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap + b->cap / 2 : 64 * 1024;
+        while (nc < b->len + n + 1)
+            nc += nc / 2;
+        char *d = realloc(b->data, nc);
+        if (!d) {
+            e->err = -1;
+            return;
+        }
+        b->data = d;
+        b->cap = nc;
+    }
+}
+
+static inline void put(em *e, char c)
+{
+    if (e->out->len + 2 > e->out->cap || (e->sink && e->out->len >= EM_SINK_CHUNK)) {
+        room(e, 1);
+        if (e->err)
+            return;
+    }
+    e->out->data[e->out->len++] = c;
     if (((unsigned char)c & 0xC0) != 0x80)
         e->column++;
 }
 
 static void put_n(em *e, const char *s, size_t n)
 {
-    if (krm_buf_put(e->out, s, n) < 0)
-        e->err = -1;
+    if (e->out->len + n + 1 > e->out->cap || (e->sink && e->out->len >= EM_SINK_CHUNK)) {
+        room(e, n);
+        if (e->err)
+            return;
+    }
+    memcpy(e->out->data + e->out->len, s, n);
+    e->out->len += n;
     for (size_t i = 0; i < n; i++)
         if (((unsigned char)s[i] & 0xC0) != 0x80)
             e->column++;
@@ -40,10 +76,25 @@ static void put_n(em *e, const char *s, size_t n)
 
 static void put_break(em *e)
 {
-    if (krm_buf_put(e->out, "\n", 1) < 0)
-        e->err = -1;
+    put(e, '\n');
     e->column = 0;
     e->indention = true;
+}
+
+/* Ends an emission: NUL-terminates the buffer, drains it to the sink if any. */
+static int em_finish(em *e)
+{
+    if (!e->err) {
+        room(e, 0);
+        if (e->out->data)
+            e->out->data[e->out->len] = '\0';
+    }
+    if (!e->err && e->sink && e->out->len) {
+        if (e->sink(e->sink_ctx, e->out->data, e->out->len) < 0)
+            e->err = -1;
+        e->out->len = 0;
+    }
+    return e->err ? porch_error_set(500, "emit failed (out of memory, output error or too deep)") : 0;
 }
 
 static void write_indent(em *e, int indent)
@@ -152,6 +203,13 @@ static void write_plain(em *e, const char *v, size_t n, int indent)
 {
     if (n > 0 && !e->whitespace)
         put(e, ' ');
+    if (!memchr(v, '\n', n) && !memchr(v, '\r', n) && !memchr(v, 0xC2, n) && !memchr(v, 0xE2, n)) {
+        put_n(e, v, n); /* the common case: one line */
+        if (n > 0)
+            e->whitespace = false;
+        e->indention = false;
+        return;
+    }
     bool breaks = false;
     for (size_t i = 0; i < n;) {
         if (isbrk(v, i, n)) {
@@ -257,11 +315,15 @@ static void write_double(em *e, const char *sv, size_t n)
                 put_n(e, tmp, strlen(tmp));
             }
         } else {
-            size_t w = wid(v[i]);
-            if (i + w > n)
-                w = n - i;
-            put_n(e, sv + i, w);
-            i += w;
+            size_t j = i + 1;
+            while (j < n && v[j] >= 0x20 && v[j] < 0x7F && v[j] != '"' && v[j] != '\\')
+                j++; /* a run of plain ASCII */
+            if (j == i + 1) {
+                size_t w = wid(v[i]);
+                j = i + w > n ? n : i + w;
+            }
+            put_n(e, sv + i, j - i);
+            i = j;
         }
     }
     write_indicator(e, "\"", false, false, false);
@@ -581,9 +643,13 @@ static void emit_node(em *e, const krm_node *n, int indent, int ctx)
     e->depth--;
 }
 
-static int emit_root(krm_buf *out, const krm_node *n, krm_seqindent si, const char *foot)
+static int emit_root_em(em *ep, const krm_node *n, krm_seqindent si, const char *foot)
 {
-    em e = {.out = out, .whitespace = true, .indention = true, .foot_indent = -1, .wide = si == KRM_SEQ_WIDE};
+    em e = *ep;
+    e.column = 0;
+    e.whitespace = e.indention = true;
+    e.foot_indent = -1;
+    e.wide = si == KRM_SEQ_WIDE;
     if (KX(n, head) && is_block(&e, n)) {
         write_indent(&e, 0);
         write_comment(&e, KX(n, head), 0);
@@ -605,12 +671,15 @@ static int emit_root(krm_buf *out, const krm_node *n, krm_seqindent si, const ch
     }
     if (e.column != 0)
         put_break(&e);
-    return e.err ? porch_error_set(500, "emit failed (out of memory or too deep)") : 0;
+    ep->err = e.err;
+    return e.err ? -1 : 0;
 }
 
 int krm_node_emit(const krm_node *n, krm_seqindent si, krm_buf *out)
 {
-    return emit_root(out, n, si, NULL);
+    em e = {.out = out};
+    emit_root_em(&e, n, si, NULL);
+    return em_finish(&e);
 }
 
 static bool doc_empty(const krm_doc *d)
@@ -619,20 +688,35 @@ static bool doc_empty(const krm_doc *d)
     return !r || (r->kind == KRM_SCALAR && r->len == 0 && r->style == KRM_PLAIN && !KX(r, anchor) && !KX(r, tag));
 }
 
-int krm_stream_emit(const krm_stream *s, krm_buf *out)
+static int stream_emit(em *e, const krm_stream *s)
 {
     bool first = true;
-    for (size_t i = 0; i < s->ndocs; i++) {
+    for (size_t i = 0; i < s->ndocs && !e->err; i++) {
         const krm_doc *d = s->docs[i];
         if (doc_empty(d))
             continue;
-        if (!first && krm_buf_put(out, "---\n", 4) < 0)
-            return -1;
+        if (!first)
+            put_n(e, "---\n", 4);
         first = false;
-        if (emit_root(out, d->root, (krm_seqindent)d->seqindent, d->foot) < 0)
-            return -1;
+        emit_root_em(e, d->root, (krm_seqindent)d->seqindent, d->foot);
     }
-    return 0;
+    return em_finish(e);
+}
+
+int krm_stream_emit(const krm_stream *s, krm_buf *out)
+{
+    em e = {.out = out};
+    return stream_emit(&e, s);
+}
+
+int krm_stream_emit_to(const krm_stream *s, int (*write)(void *ctx, const char *p, size_t n),
+                       void *ctx)
+{
+    krm_buf b = {0};
+    em e = {.out = &b, .sink = write, .sink_ctx = ctx};
+    int rc = stream_emit(&e, s);
+    krm_buf_free(&b);
+    return rc;
 }
 
 int krm_emit_resource_list(krm_node *const *items, size_t n, const krm_node *fn_config,
@@ -668,7 +752,7 @@ int krm_emit_resource_list(krm_node *const *items, size_t n, const krm_node *fn_
     }
     if (e.column != 0)
         put_break(&e);
-    return e.err ? porch_error_set(500, "out of memory") : 0;
+    return em_finish(&e);
 }
 
 /* ---- JSON ---- */

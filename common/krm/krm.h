@@ -54,6 +54,10 @@ void krm_doc_set_seqindent(krm_doc *d, krm_seqindent si);
 const char *krm_doc_comment(const krm_doc *d, krm_comment which); /* head or foot, NULL if none */
 bool krm_doc_explicit_start(const krm_doc *d);
 
+/* Same, handing the text to `write` in chunks of about 64 KiB instead of keeping it
+ * all in memory; `write` returns 0, or negative to stop with an error. */
+int krm_stream_emit_to(const krm_stream *s, int (*write)(void *ctx, const char *p, size_t n),
+                       void *ctx);
 /* Writes one node as a whole document (no "---"). */
 int krm_node_emit(const krm_node *n, krm_seqindent si, krm_buf *out);
 /* Writes a node as indented JSON with sorted keys (what kpt writes for *.json). */

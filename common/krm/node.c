@@ -145,9 +145,9 @@ bool krm_doc_explicit_start(const krm_doc *d)
 
 krm_node *krm_node_alloc(krm_stream *s, krm_kind kind)
 {
-    krm_node *n = krm_alloc(s, sizeof *n);
+    krm_node *n = arena_take(s, sizeof *n);
     if (n)
-        n->kind = (uint8_t)kind;
+        *n = (krm_node){.kind = (uint8_t)kind};
     return n;
 }
 

@@ -58,6 +58,11 @@ typedef struct pctx {
     krm_node **kids; /* children of the open collections, copied out exact-size at their end */
     size_t nkids, capkids;
     tgt last; /* the latest scalar / alias / flow end outside flow collections */
+    struct intern {
+        char *str;
+        uint32_t len, hash;
+    } *itab; /* short scalar texts are shared: keys and values repeat a lot in KRM */
+    size_t icap, icount;
     int flow_depth;
 } pctx;
 
@@ -335,6 +340,46 @@ static void set_pos(krm_node *n, const yaml_event_t *e)
 {
     n->line = (int)e->start_mark.line + 1;
     n->col = (int)e->start_mark.column + 1;
+}
+
+#define INTERN_MAX 40
+
+static char *intern(pctx *p, const char *v, size_t len)
+{
+    if (len > INTERN_MAX)
+        return krm_strndup(p->s, v, len);
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)v[i]) * 16777619u;
+    if (p->icount * 2 >= p->icap) {
+        size_t nc = p->icap ? p->icap * 2 : 4096;
+        struct intern *nt = calloc(nc, sizeof *nt);
+        if (!nt)
+            return krm_strndup(p->s, v, len);
+        for (size_t i = 0; i < p->icap; i++) {
+            if (!p->itab[i].str)
+                continue;
+            size_t j = p->itab[i].hash & (nc - 1);
+            while (nt[j].str)
+                j = (j + 1) & (nc - 1);
+            nt[j] = p->itab[i];
+        }
+        free(p->itab);
+        p->itab = nt;
+        p->icap = nc;
+    }
+    size_t j = h & (p->icap - 1);
+    while (p->itab[j].str) {
+        if (p->itab[j].hash == h && p->itab[j].len == len && !memcmp(p->itab[j].str, v, len))
+            return p->itab[j].str;
+        j = (j + 1) & (p->icap - 1);
+    }
+    char *d = krm_strndup(p->s, v, len);
+    if (d) {
+        p->itab[j] = (struct intern){d, (uint32_t)len, h};
+        p->icount++;
+    }
+    return d;
 }
 
 static int add_tgt(pctx *p, const yaml_mark_t *end, krm_node *n)
@@ -772,7 +817,9 @@ static int run(pctx *p, yaml_parser_t *yp)
                 porch_error_set(400, "%s:%zu: scalar too large", p->name, e.start_mark.line + 1);
                 goto ev_fail;
             }
-            n->value = krm_strndup(p->s, (const char *)e.data.scalar.value, e.data.scalar.length);
+            n->value = intern(p, (const char *)e.data.scalar.value, e.data.scalar.length);
+            if (!n->value)
+                goto ev_fail;
             n->len = (uint32_t)e.data.scalar.length;
             switch (e.data.scalar.style) {
             case YAML_SINGLE_QUOTED_SCALAR_STYLE: n->style = KRM_SINGLE; break;
@@ -785,6 +832,8 @@ static int run(pctx *p, yaml_parser_t *yp)
                 goto ev_fail;
             if (attach(p, doc, n, 1) < 0 || add_tgt(p, &e.end_mark, n) < 0)
                 goto ev_fail;
+            if (n->style == KRM_LITERAL || n->style == KRM_FOLDED)
+                p->last.node = NULL; /* its end mark sits on the next line, which is not its own */
             break;
         }
         case YAML_ALIAS_EVENT: {
@@ -932,6 +981,7 @@ int krm_stream_parse(const char *buf, size_t len, const char *name, const krm_li
     free(p.anchors);
     free(p.stack);
     free(p.kids);
+    free(p.itab);
     if (rc < 0) {
         krm_stream_free(p.s);
         return -1;
