@@ -810,9 +810,9 @@ static const krm_node *json_deref(const krm_node *n, const jctx *j)
 static int key_cmp(const void *a, const void *b)
 {
     const krm_node *ka = **(const krm_node *const *const *)a, *kb = **(const krm_node *const *const *)b;
-    size_t n = ka->len < kb->len ? ka->len : kb->len;
+    size_t la = KLEN(ka), lb = KLEN(kb), n = la < lb ? la : lb;
     int c = memcmp(krm_node_value(ka), krm_node_value(kb), n);
-    return c ? c : (ka->len > kb->len) - (ka->len < kb->len);
+    return c ? c : (la > lb) - (la < lb);
 }
 
 static int json_node(krm_buf *b, const krm_node *n, int ind, jctx *j)
@@ -859,6 +859,10 @@ static int json_node(krm_buf *b, const krm_node *n, int ind, jctx *j)
         json_indent(b, ind + 2);
         if (map) {
             const krm_node *k = keys[i][0];
+            if (k->kind != KRM_SCALAR) {
+                rc = porch_error_set(400, "line %d: a non-scalar mapping key cannot be written as JSON", k->line);
+                break;
+            }
             json_str(b, krm_node_value(k), k->len);
             krm_buf_put(b, ": ", 2);
             rc = json_node(b, keys[i][1], ind + 2, j);

@@ -41,6 +41,8 @@ struct krm_node {
  * krm_node_push have a power-of-two capacity. KRM_EXACT marks the former. */
 #define KRM_EXACT 0x80
 
+/* Text length of a scalar or alias; 0 for collections (whose `n` shares the slot). */
+#define KLEN(node) ((node)->kind == KRM_SCALAR || (node)->kind == KRM_ALIAS ? (node)->len : 0u)
 #define KX(node, field) ((node)->x ? (node)->x->field : NULL)
 krm_extra *krm_node_x(krm_stream *s, krm_node *n); /* allocates on first use */
 

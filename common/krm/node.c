@@ -213,7 +213,7 @@ krm_extra *krm_node_x(krm_stream *s, krm_node *n)
 }
 size_t krm_node_len(const krm_node *n)
 {
-    return n->len;
+    return KLEN(n);
 }
 const char *krm_node_tag(const krm_node *n)
 {
@@ -373,7 +373,7 @@ static bool equal_at(const krm_node *a, const krm_node *b, int depth)
     for (size_t i = 0; i + 1 < a->n; i += 2) {
         const krm_node *ak = a->items[i], *bk = b->items[i];
         const krm_node *bv;
-        if (ak->len == bk->len && !memcmp(krm_node_value(ak), krm_node_value(bk), ak->len))
+        if (KLEN(ak) == KLEN(bk) && !memcmp(krm_node_value(ak), krm_node_value(bk), KLEN(ak)))
             bv = b->items[i + 1]; /* same position: also right for duplicate keys */
         else
             bv = krm_map_get(b, krm_node_value(ak));
