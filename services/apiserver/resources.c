@@ -557,6 +557,7 @@ static int invalid(apiserver_request *req, const char *name, json_t *causes)
         snprintf(q, sizeof(q), "%s", kind);
     porch_error_set_reason(422, "Invalid", "%s \"%s\" is invalid: %s", q, name ? name : "", text);
     set_details(req, name, causes);
+    json_object_set_new(req->details, "kind", json_string(req->kind->kind));
     return -1;
 }
 
@@ -1056,8 +1057,12 @@ static int apply_patch(apiserver_request *req, json_t *current, json_t *patch, j
 {
     const char *ct = mg_get_header(req->conn, "Content-Type");
     if (ct == NULL || strncmp(ct, "application/merge-patch+json", 28) == 0 ||
-        strncmp(ct, "application/strategic-merge-patch+json", 38) == 0)
-        return apiserver_patch_merge(current, patch, out);
+        strncmp(ct, "application/strategic-merge-patch+json", 38) == 0) {
+        json_t *copy = json_deep_copy(current); /* the merge works in place */
+        int rc = apiserver_patch_merge(copy, patch, out);
+        json_decref(copy);
+        return rc;
+    }
     if (strncmp(ct, "application/json-patch+json", 27) == 0)
         return apiserver_patch_json(current, patch, out);
     return porch_error_set(415,
