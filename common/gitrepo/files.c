@@ -306,3 +306,29 @@ int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *
     git_treebuilder_free(tb);
     return rc;
 }
+
+int gitrepo_read_revision(gitrepo *repo, const char *name, json_t **item, json_t **resources,
+                          json_t **binary)
+{
+    json_t *it = NULL, *res = NULL, *bin = NULL;
+    int rc = gitrepo_find(repo, name, &it);
+    if (rc == 0) {
+        json_t *spec = json_object_get(it, "spec");
+        const char *sha =
+            json_string_value(json_object_get(json_object_get(it, "metadata"), "resourceVersion"));
+        char path[2048];
+        gitrepo_full_path(repo, json_string_value(json_object_get(spec, "packageName")), path,
+                          sizeof path);
+        rc = gitrepo_read_files(repo, sha, path, &res, &bin);
+    }
+    if (rc == 0 && item)
+        *item = json_incref(it);
+    if (rc == 0 && resources)
+        *resources = json_incref(res);
+    if (rc == 0 && binary)
+        *binary = json_incref(bin);
+    json_decref(it);
+    json_decref(res);
+    json_decref(bin);
+    return rc;
+}

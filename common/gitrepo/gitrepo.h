@@ -109,6 +109,11 @@ int gitrepo_find(gitrepo *repo, const char *name, json_t **out);
 int gitrepo_read_files(gitrepo *repo, const char *sha, const char *path, json_t **resources,
                        json_t **binary);
 
+/* One revision by object name: *item (its PackageRevision, new reference)
+ * and its files as gitrepo_read_files gives them; any out may be NULL. */
+int gitrepo_read_revision(gitrepo *repo, const char *name, json_t **item, json_t **resources,
+                          json_t **binary);
+
 /* ---- writes (write.c) ---- */
 
 typedef struct gitrepo_author {

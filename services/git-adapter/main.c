@@ -1,8 +1,9 @@
 /* porch-git-adapter: everything libgit2 — local mirrors of remote
- * repositories under DATA/git, package trees, commits, refs, pushes. This
- * foundation initialises libgit2 and the mirror directory and serves health
- * (with the libgit2 version) and describe; the repository ops come later. */
+ * repositories under DATA/git, package trees, commits, refs, pushes, through
+ * common/gitrepo. Serves health (libgit2 version, mirror directory), describe,
+ * and the repository ops of ops.c over the table of open repositories. */
 #include "error/error.h"
+#include "ops.h"
 #include "svc/svc.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 typedef struct git_adapter {
     svc_context svc;
     char mirrors_dir[4096];
+    ga_table repos;
 } git_adapter;
 
 static int check_health(void *userdata, json_t *result)
@@ -45,9 +47,13 @@ int main(int argc, char **argv)
     }
     if (rc == 0) {
         git_libgit2_init();
+        ga_table_init(&ga.repos, ga.mirrors_dir);
         ga.svc.health_check = check_health;
         ga.svc.health_userdata = &ga;
-        rc = svc_run(&ga.svc);
+        rc = ga_ops_register(ga.svc.bus, &ga.repos);
+        if (rc == 0)
+            rc = svc_run(&ga.svc);
+        ga_table_free(&ga.repos);
         git_libgit2_shutdown();
     }
     svc_free(&ga.svc);

@@ -1,0 +1,378 @@
+/* The git-adapter's bus ops: thin handlers that decode args, take the
+ * repository's lock, call common/gitrepo and shape the result. Policy (who may
+ * do what, metadata, the cache) lives in the engine; this is the mechanism. */
+#include "ops.h"
+
+#include "error/error.h"
+#include "log/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void ga_table_init(ga_table *t, const char *mirrors_dir)
+{
+    pthread_mutex_init(&t->lock, NULL);
+    t->head = NULL;
+    t->mirrors_dir = mirrors_dir;
+}
+
+static void entry_free(ga_repo *r)
+{
+    gitrepo_free(r->repo);
+    json_decref(r->config);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+void ga_table_free(ga_table *t)
+{
+    ga_repo *r = t->head;
+    while (r) {
+        ga_repo *next = r->next;
+        entry_free(r);
+        r = next;
+    }
+    t->head = NULL;
+    pthread_mutex_destroy(&t->lock);
+}
+
+/* ---- args ---- */
+
+static const char *arg_str(json_t *args, const char *key)
+{
+    json_t *v = json_object_get(args, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int need_str(json_t *args, const char *key, const char **out)
+{
+    *out = arg_str(args, key);
+    if (!*out || !**out)
+        return porch_error_set(400, "args.%s is required (a non-empty string)", key);
+    return 0;
+}
+
+static int repo_key(json_t *args, char *key, size_t len)
+{
+    const char *ns, *name;
+    if (need_str(args, "namespace", &ns) != 0 || need_str(args, "repository", &name) != 0)
+        return -1;
+    snprintf(key, len, "%s/%s", ns, name);
+    return 0;
+}
+
+/* ---- the table: acquire an entry locked, release it ---- */
+
+static ga_repo *table_find(ga_table *t, const char *key)
+{
+    for (ga_repo *r = t->head; r; r = r->next)
+        if (!r->closed && strcmp(r->key, key) == 0)
+            return r;
+    return NULL;
+}
+
+/* The entry for args' repository, locked; 404 when it was never opened. */
+static int acquire(ga_table *t, json_t *args, int create, ga_repo **out)
+{
+    char key[512];
+    *out = NULL;
+    if (repo_key(args, key, sizeof key) != 0)
+        return -1;
+    pthread_mutex_lock(&t->lock);
+    ga_repo *r = table_find(t, key);
+    if (!r && create) {
+        r = calloc(1, sizeof *r);
+        snprintf(r->key, sizeof r->key, "%s", key);
+        pthread_mutex_init(&r->lock, NULL);
+        r->next = t->head;
+        t->head = r;
+    }
+    if (r)
+        r->refs++;
+    pthread_mutex_unlock(&t->lock);
+    if (!r)
+        return porch_error_set(404, "repository %s is not open in the git adapter; open it first",
+                               key);
+    pthread_mutex_lock(&r->lock);
+    if (r->closed || (!create && !r->repo)) {
+        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_lock(&t->lock);
+        r->refs--;
+        pthread_mutex_unlock(&t->lock);
+        return porch_error_set(404, "repository %s is not open in the git adapter", key);
+    }
+    *out = r;
+    return 0;
+}
+
+static void release(ga_table *t, ga_repo *r)
+{
+    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_lock(&t->lock);
+    r->refs--;
+    int dead = r->closed && r->refs == 0;
+    if (dead) {
+        for (ga_repo **p = &t->head; *p; p = &(*p)->next)
+            if (*p == r) {
+                *p = r->next;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (dead)
+        entry_free(r);
+}
+
+/* ---- open / close ---- */
+
+/* What identifies a mirror configuration (credentials excluded from comparison). */
+static json_t *config_identity(json_t *args)
+{
+    return json_pack("{s:s?, s:s?, s:s?, s:b, s:b}", "url", arg_str(args, "url"), "branch",
+                     arg_str(args, "branch"), "directory", arg_str(args, "directory"),
+                     "createBranch", json_is_true(json_object_get(args, "createBranch")),
+                     "deployment", json_is_true(json_object_get(args, "deployment")));
+}
+
+static int op_open(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    ga_table *t = ud;
+    const char *url;
+    if (need_str(req->args, "url", &url) != 0)
+        return -1;
+    ga_repo *r;
+    if (acquire(t, req->args, 1, &r) != 0)
+        return -1;
+    json_t *ident = config_identity(req->args);
+    int rc = 0;
+    json_t *auth = json_object_get(req->args, "auth");
+    if (r->repo && json_equal(ident, r->config) && !json_object_size(auth)) {
+        rc = gitrepo_fetch(r->repo); /* refresh */
+    } else {
+        gitrepo_free(r->repo);
+        r->repo = NULL;
+        json_decref(r->config);
+        r->config = NULL;
+        gitrepo_config cfg = {
+            .name = arg_str(req->args, "repository"),
+            .namespace_ = arg_str(req->args, "namespace"),
+            .url = url,
+            .branch = arg_str(req->args, "branch"),
+            .directory = arg_str(req->args, "directory"),
+            .create_branch = json_is_true(json_object_get(req->args, "createBranch")),
+            .deployment = json_is_true(json_object_get(req->args, "deployment")),
+            .username = arg_str(auth, "username"),
+            .password = arg_str(auth, "password"),
+            .bearer_token = arg_str(auth, "bearerToken"),
+            .cache_dir = t->mirrors_dir,
+        };
+        rc = gitrepo_open(&cfg, &r->repo);
+        if (rc == 0)
+            r->config = json_incref(ident);
+    }
+    json_decref(ident);
+    if (rc == 0) {
+        char head[GITREPO_SHA_HEX], version[65];
+        gitrepo_branch_head(r->repo, head);
+        gitrepo_version(r->repo, version);
+        *result = json_pack("{s:b, s:s, s:s, s:s, s:s, s:s}", "ready", 1, "reason", "Ready",
+                            "message", "Repository Ready", "gitCommitHash", head, "version",
+                            version, "mirror", gitrepo_mirror_path(r->repo));
+    } else {
+        const porch_error *e = porch_error_last();
+        *details = json_pack("{s:b, s:s, s:s}", "ready", 0, "reason", "Error", "message",
+                             e->message);
+        if (!r->repo) {
+            /* a failed first open leaves nothing registered */
+            pthread_mutex_lock(&t->lock);
+            r->closed = 1;
+            pthread_mutex_unlock(&t->lock);
+        }
+    }
+    release(t, r);
+    return rc;
+}
+
+static int op_close(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    ga_table *t = ud;
+    ga_repo *r;
+    if (acquire(t, req->args, 0, &r) != 0)
+        return -1;
+    char mirror[4096];
+    snprintf(mirror, sizeof mirror, "%s", gitrepo_mirror_path(r->repo));
+    const char *url = json_string_value(json_object_get(r->config, "url"));
+    /* the mirror goes too unless another open repository shares the URL */
+    int shared = 0;
+    pthread_mutex_lock(&t->lock);
+    r->closed = 1;
+    for (ga_repo *o = t->head; o; o = o->next)
+        if (o != r && !o->closed && o->config &&
+            json_equal(json_object_get(o->config, "url"), json_object_get(r->config, "url")))
+            shared = 1;
+    pthread_mutex_unlock(&t->lock);
+    gitrepo_free(r->repo);
+    r->repo = NULL;
+    int removed = 0;
+    if (!shared && strncmp(mirror, t->mirrors_dir, strlen(t->mirrors_dir)) == 0) {
+        char cmd[8300];
+        snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", mirror);
+        removed = system(cmd) == 0;
+    }
+    log_info("repository closed", "repository", json_string(r->key), "url", json_string(url ? url : ""));
+    release(t, r);
+    *result = json_pack("{s:b, s:b}", "closed", 1, "mirrorRemoved", removed);
+    return 0;
+}
+
+/* ---- reads ---- */
+
+static int op_list(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    ga_table *t = ud;
+    ga_repo *r;
+    if (acquire(t, req->args, 0, &r) != 0)
+        return -1;
+    int rc = 0;
+    json_t *fetch = json_object_get(req->args, "fetch");
+    if (!json_is_false(fetch))
+        rc = gitrepo_fetch(r->repo);
+    json_t *items = NULL;
+    if (rc == 0)
+        rc = gitrepo_list(r->repo, &items);
+    if (rc == 0) {
+        char version[65];
+        gitrepo_version(r->repo, version);
+        *result = json_pack("{s:o, s:s}", "items", items, "version", version);
+    }
+    release(t, r);
+    return rc;
+}
+
+static int op_read(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    ga_table *t = ud;
+    const char *name;
+    if (need_str(req->args, "name", &name) != 0)
+        return -1;
+    ga_repo *r;
+    if (acquire(t, req->args, 0, &r) != 0)
+        return -1;
+    json_t *item = NULL, *res = NULL, *bin = NULL;
+    int rc = gitrepo_read_revision(r->repo, name, &item, &res, &bin);
+    if (rc == 0) {
+        json_t *meta = json_object_get(item, "metadata"), *spec = json_object_get(item, "spec");
+        *result = json_pack("{s:s, s:O, s:O, s:o}", "name", name, "resourceVersion",
+                            json_object_get(meta, "resourceVersion"), "packageName",
+                            json_object_get(spec, "packageName"), "resources", res);
+        if (json_object_size(bin))
+            json_object_set(*result, "binary", bin);
+        json_object_set(*result, "item", item);
+    }
+    json_decref(bin);
+    json_decref(item);
+    release(t, r);
+    return rc;
+}
+
+/* ---- writes ---- */
+
+static gitrepo_author author_of(const bus_request *req)
+{
+    json_t *a = json_object_get(req->args, "author");
+    gitrepo_author au = {arg_str(a, "name"), arg_str(a, "email")};
+    return au;
+}
+
+static int op_write_draft(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    ga_table *t = ud;
+    const char *pkg, *ws;
+    if (need_str(req->args, "packageName", &pkg) != 0 ||
+        need_str(req->args, "workspaceName", &ws) != 0)
+        return -1;
+    json_t *resources = json_object_get(req->args, "resources");
+    if (!json_is_object(resources))
+        return porch_error_set(400, "args.resources is required (path → file content)");
+    ga_repo *r;
+    if (acquire(t, req->args, 0, &r) != 0)
+        return -1;
+    json_t *task = json_object_get(req->args, "task");
+    gitrepo_draft_spec spec = {
+        .package = pkg,
+        .workspace = ws,
+        .resources = resources,
+        .binary = json_object_get(req->args, "binary"),
+        .task = json_is_object(task) ? task : NULL,
+        .message = arg_str(req->args, "message"),
+        .expect = arg_str(req->args, "expect"),
+        .author = author_of(req),
+    };
+    char sha[GITREPO_SHA_HEX], name[GITREPO_NAME_MAX];
+    int rc = gitrepo_write_draft(r->repo, &spec, sha);
+    json_t *item = NULL;
+    if (rc == 0)
+        rc = gitrepo_name_compose(arg_str(req->args, "repository"), pkg, ws, name, sizeof name);
+    if (rc == 0)
+        rc = gitrepo_find(r->repo, name, &item);
+    if (rc == 0)
+        *result = json_pack("{s:s, s:s, s:o}", "name", name, "resourceVersion", sha, "item", item);
+    release(t, r);
+    return rc;
+}
+
+static int op_set_lifecycle(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    ga_table *t = ud;
+    const char *name, *lifecycle;
+    if (need_str(req->args, "name", &name) != 0 || need_str(req->args, "lifecycle", &lifecycle) != 0)
+        return -1;
+    ga_repo *r;
+    if (acquire(t, req->args, 0, &r) != 0)
+        return -1;
+    gitrepo_author au = author_of(req);
+    json_t *item = NULL;
+    int rc = gitrepo_set_lifecycle(r->repo, name, lifecycle,
+                                   (int)json_integer_value(json_object_get(req->args, "revision")),
+                                   arg_str(req->args, "expect"), &au, &item);
+    if (rc == 0)
+        *result = json_pack("{s:o}", "item", item);
+    release(t, r);
+    return rc;
+}
+
+static int op_delete(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    ga_table *t = ud;
+    const char *name;
+    if (need_str(req->args, "name", &name) != 0)
+        return -1;
+    ga_repo *r;
+    if (acquire(t, req->args, 0, &r) != 0)
+        return -1;
+    gitrepo_author au = author_of(req);
+    int rc = gitrepo_delete(r->repo, name, arg_str(req->args, "expect"), &au);
+    if (rc == 0)
+        *result = json_pack("{s:s}", "deleted", name);
+    release(t, r);
+    return rc;
+}
+
+int ga_ops_register(bus_server *srv, ga_table *t)
+{
+    static const struct {
+        const char *verb;
+        bus_handler_fn fn;
+    } ops[] = {
+        {"open", op_open},           {"close", op_close},
+        {"list", op_list},           {"read", op_read},
+        {"write_draft", op_write_draft}, {"set_lifecycle", op_set_lifecycle},
+        {"delete", op_delete},
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+        if (bus_server_register(srv, ops[i].verb, ops[i].fn, t) != 0)
+            return -1;
+    return 0;
+}
