@@ -28,7 +28,7 @@ int fn_builtin_remove_local_config_resources(fn_ctx *c)
         snprintf(msg, sizeof msg, "Resource name: [%s]", name ? name : "");
         fn_result r = {.message = msg, .severity = FN_SEV_INFO, .file_index = -1};
         r.file_path = (char *)krm_res_path(o);
-        r.file_index = r.file_path ? krm_res_index(o) : -1;
+        r.file_index = -1; /* the catalog reports the file only */
         fn_results_add_full(c->results, &r);
         krm_seq_delete(c->items, i);
     }

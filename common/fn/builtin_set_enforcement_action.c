@@ -37,7 +37,7 @@ int fn_builtin_set_enforcement_action(fn_ctx *c)
         snprintf(msg, sizeof msg, "Policy name: [%s]", name ? name : "");
         r.message = msg;
         r.file_path = (char *)krm_res_path(o);
-        r.file_index = r.file_path ? krm_res_index(o) : -1;
+        r.file_index = -1; /* the catalog reports the file only */
         fn_results_add_full(c->results, &r);
     }
     return 0;

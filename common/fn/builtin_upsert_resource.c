@@ -25,37 +25,62 @@ static bool same_id(const krm_node *a, const krm_node *b)
            !strcmp(fn_res_group(a, ga, sizeof ga), fn_res_group(b, gb, sizeof gb));
 }
 
+static bool bookkeeping(const char *k)
+{
+    return !strncmp(k, "internal.config.", 16) || !strncmp(k, "config.k8s.io/", 14) ||
+           !strcmp(k, KRM_ANNO_PATH) || !strcmp(k, KRM_ANNO_INDEX);
+}
+
+/* The orchestrator's annotations (path, index, ids) stay with the replacement. */
+static void keep_bookkeeping(fn_ctx *c, const krm_node *old, krm_node *nn)
+{
+    const krm_node *an = krm_path_get(old, "metadata.annotations");
+    for (size_t i = 0; an && krm_node_kind(an) == KRM_MAP && i < krm_map_len(an); i++) {
+        const char *k = fn_scalar(krm_map_key_at(an, i));
+        const char *v = fn_scalar(krm_map_value_at(an, i));
+        if (k && v && bookkeeping(k))
+            krm_res_set_annotation(c->s, nn, k, v);
+    }
+}
+
+/* Puts nn at position i of the items (delete, append, rotate back into place). */
+static void replace_at(fn_ctx *c, size_t i, krm_node *nn)
+{
+    krm_seq_delete(c->items, i);
+    krm_seq_append(c->s, c->items, nn);
+    size_t last = krm_seq_len(c->items) - 1;
+    for (size_t k = last; k > i; k--) {
+        krm_node *a = krm_seq_at(c->items, k - 1);
+        krm_seq_delete(c->items, k - 1);
+        krm_seq_append(c->s, c->items, a);
+    }
+}
+
 static int upsert(fn_ctx *c, const krm_node *res)
 {
     if (krm_node_kind(res) != KRM_MAP || !krm_res_kind(res))
         return fn_fail(c, "upsert-resource: the resource to upsert needs a kind");
-    krm_node *nn = krm_node_copy(c->s, res);
-    if (!nn)
-        return porch_error_set(500, "out of memory");
+    bool replaced = false;
     for (size_t i = 0; i < krm_seq_len(c->items); i++) {
         krm_node *old = krm_seq_at(c->items, i);
         const char *want = krm_res_annotation(res, TARGET_PATH);
         if (!same_id(old, res) || (want && !streq(krm_res_path(old), want)))
             continue;
-        const char *path = krm_res_path(old);
-        int idx = krm_res_index(old);
-        const char *si = krm_res_annotation(old, KRM_ANNO_SEQINDENT);
-        krm_seqindent sq = si && !strcmp(si, "wide") ? KRM_SEQ_WIDE : KRM_SEQ_COMPACT;
+        /* every match is replaced: the same resource may sit in several files */
+        krm_node *nn = krm_node_copy(c->s, res);
+        if (!nn)
+            return porch_error_set(500, "out of memory");
         krm_res_delete_annotation(nn, TARGET_PATH);
-        if (path)
-            krm_res_set_kpt_annotations(c->s, nn, path, idx < 0 ? 0 : idx, sq);
+        keep_bookkeeping(c, old, nn);
         krm_heal_comments(c->s, old, nn);
-        /* replace in place */
-        krm_seq_delete(c->items, i);
-        krm_seq_append(c->s, c->items, nn);
-        size_t last = krm_seq_len(c->items) - 1;
-        for (size_t k = last; k > i; k--) {
-            krm_node *a = krm_seq_at(c->items, k - 1);
-            krm_seq_delete(c->items, k - 1);
-            krm_seq_append(c->s, c->items, a);
-        }
-        return 0;
+        replace_at(c, i, nn);
+        replaced = true;
     }
+    if (replaced)
+        return 0;
+    krm_node *nn = krm_node_copy(c->s, res);
+    if (!nn)
+        return porch_error_set(500, "out of memory");
     char path[1024];
     const char *tp = krm_res_annotation(nn, TARGET_PATH);
     if (tp) {
