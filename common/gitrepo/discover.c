@@ -40,6 +40,7 @@ typedef struct list_ctx {
     rev_list revs;
     json_t *deletion_proposed; /* set: "<full path>/<vN or ws>" → true */
     json_t *latest_commit;     /* branch walk: full path → sha of the newest annotating commit */
+    const char *only;          /* NULL, or the one package path to discover (gitrepo_find) */
 } list_ctx;
 
 static rev *rev_add(rev_list *l)
@@ -292,6 +293,8 @@ static void index_branch_history(list_ctx *ctx, const git_oid *head)
         }
         json_decref(anns);
         git_commit_free(c);
+        if (ctx->only && json_object_get(ctx->latest_commit, ctx->only))
+            break; /* the one package we look for is found */
     }
     git_revwalk_free(walk);
 }
@@ -301,9 +304,14 @@ static void discover_branch(list_ctx *ctx, const git_oid *head_oid)
     git_commit *head = NULL;
     if (git_commit_lookup(&head, ctx->repo->git, head_oid) != 0)
         return;
-    index_branch_history(ctx, head_oid);
     git_tree *t = NULL;
-    if (gitrepo_commit_subtree(ctx->repo->git, head_oid, ctx->repo->dir, &t) == 0) {
+    if (ctx->only) {
+        if (has_package(ctx->repo, head_oid, ctx->only)) {
+            index_branch_history(ctx, head_oid);
+            add_placeholder(ctx, ctx->only, head);
+        }
+    } else if (gitrepo_commit_subtree(ctx->repo->git, head_oid, ctx->repo->dir, &t) == 0) {
+        index_branch_history(ctx, head_oid);
         discover_tree(ctx, t, ctx->repo->dir, head);
         git_tree_free(t);
     } else {
@@ -323,7 +331,8 @@ static void discover_tag(list_ctx *ctx, const char *refname)
     char path[2048];
     snprintf(path, sizeof path, "%.*s", (int)(slash - name), name);
     const char *version = slash + 1;
-    if (!in_directory(path, ctx->repo->dir) || !*relative(ctx->repo, path))
+    if (!in_directory(path, ctx->repo->dir) || !*relative(ctx->repo, path) ||
+        (ctx->only && strcmp(ctx->only, path) != 0))
         return;
     git_reference *ref = NULL;
     git_object *obj = NULL;
@@ -375,7 +384,8 @@ static void discover_draft(list_ctx *ctx, const char *refname, const char *lifec
         return;
     char path[2048];
     snprintf(path, sizeof path, "%.*s", (int)(slash - suffix), suffix);
-    if (!in_directory(path, ctx->repo->dir) || !*relative(ctx->repo, path))
+    if (!in_directory(path, ctx->repo->dir) || !*relative(ctx->repo, path) ||
+        (ctx->only && strcmp(ctx->only, path) != 0))
         return;
     git_oid oid;
     if (git_reference_name_to_id(&oid, ctx->repo->git, refname) != 0)
@@ -479,9 +489,9 @@ static json_t *rev_json(const gitrepo *repo, const rev *r)
                      "PackageRevision", "metadata", meta, "spec", spec, "status", status);
 }
 
-int gitrepo_list(gitrepo *repo, json_t **out)
+static int list_filtered(gitrepo *repo, const char *only, json_t **out)
 {
-    list_ctx ctx = {repo, {0}, json_object(), json_object()};
+    list_ctx ctx = {repo, {0}, json_object(), json_object(), only};
     char branch_ref[1024];
     snprintf(branch_ref, sizeof branch_ref, ORIGIN "%s", repo->branch);
     git_reference_iterator *it = NULL;
@@ -534,11 +544,26 @@ int gitrepo_list(gitrepo *repo, json_t **out)
     return 0;
 }
 
+int gitrepo_list(gitrepo *repo, json_t **out)
+{
+    return list_filtered(repo, NULL, out);
+}
+
 int gitrepo_find(gitrepo *repo, const char *name, json_t **out)
 {
-    json_t *all = NULL;
     *out = NULL;
-    int rc = gitrepo_list(repo, &all);
+    gitrepo_name_parts parts;
+    if (gitrepo_name_parse(name, &parts) != 0 || strcmp(parts.repository, repo->name) != 0)
+        return porch_error_set(404, "packagerevisions.porch.kpt.dev \"%s\" not found", name);
+    /* Names map back to one package path: '.' cannot occur in its DNS-label segments. */
+    char pkg[2 * GITREPO_NAME_MAX], full[3 * GITREPO_NAME_MAX];
+    if (parts.path[0])
+        snprintf(pkg, sizeof pkg, "%s/%s", parts.path, parts.package);
+    else
+        snprintf(pkg, sizeof pkg, "%s", parts.package);
+    gitrepo_full_path(repo, pkg, full, sizeof full);
+    json_t *all = NULL;
+    int rc = list_filtered(repo, full, &all);
     if (rc != 0)
         return rc;
     size_t i;

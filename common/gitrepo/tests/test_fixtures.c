@@ -188,10 +188,31 @@ static void empty_repository_needs_create_branch(void **state)
     fixture_cleanup(tmp);
 }
 
+/* gitrepo_find discovers one package only; it must agree with the full listing. */
+static void find_agrees_with_list(opened *o)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(o->items, i, item)
+    {
+        json_t *one = NULL;
+        const char *name = sget(item, "metadata", "name");
+        if (gitrepo_find(o->repo, name, &one) != 0)
+            fail_msg("find %s: %s", name, porch_error_last()->message);
+        if (!json_equal(one, item))
+            fail_msg("find %s differs from list", name);
+        json_decref(one);
+    }
+    json_t *none = NULL;
+    assert_int_equal(gitrepo_find(o->repo, "nested.catalog.nope.v1", &none), -1);
+    assert_int_equal(porch_error_last()->code, 404);
+}
+
 static void nested_repository(void **state)
 {
     opened o;
     open_fixture(&o, "nested-repository", "nested", "/");
+    find_agrees_with_list(&o);
     const char *want[] = {
         "nested.catalog.empty.v1|catalog/empty|v1|1|Published|latest",
         "nested.catalog.gcp.bucket.v1|catalog/gcp/bucket|v1|1|Published|latest",
@@ -238,6 +259,7 @@ static void publishinfo_repository(void **state)
 {
     opened o;
     open_fixture(&o, "publishinfo-repository", "directory", "");
+    find_agrees_with_list(&o);
     const char *want[] = {
         "directory.draft-pkg.v1|draft-pkg|v1|0|Draft",
         "directory.pkg-with-anno.v1|pkg-with-anno|v1|1|Published|latest",
@@ -288,6 +310,7 @@ static void invalid_annotation_is_ignored(void **state)
 {
     opened o;
     open_fixture(&o, "nested-repository-with-invalid-kpt-annotation", "blueprint", "blueprint");
+    find_agrees_with_list(&o);
     const char *want[] = {
         "blueprint.bp1.main|bp1|main|-1|Published",
         "blueprint.bp1.v1|bp1|v1|1|Published",
