@@ -289,3 +289,62 @@ int krm_res_clear_kpt_annotations(krm_node *root)
         krm_res_delete_annotation(root, keys[i]);
     return 0;
 }
+
+/* ---- legacy/new migration ---- */
+
+static const char *const pair_new[] = {KRM_ANNO_IPATH, KRM_ANNO_IINDEX, KRM_ANNO_ID};
+static const char *const pair_old[] = {KRM_ANNO_PATH, KRM_ANNO_INDEX, KRM_ANNO_LEGACY_ID};
+
+static bool same(const char *a, const char *b)
+{
+    return a && b && !strcmp(a, b);
+}
+
+int krm_res_migrate_pre(krm_stream *s, krm_node *root, int seq, krm_anno_format *fmt)
+{
+    bool any_new = false, any_old = false;
+    for (int i = 0; i < 3; i++) {
+        const char *a = krm_res_annotation(root, pair_new[i]), *b = krm_res_annotation(root, pair_old[i]);
+        any_new |= a != NULL;
+        any_old |= b != NULL;
+        if (a && b && strcmp(a, b))
+            return porch_error_set(400, "annotations %s (%s) and %s (%s) differ on %s/%s", pair_new[i], a,
+                                   pair_old[i], b, krm_res_kind(root) ? krm_res_kind(root) : "",
+                                   krm_res_name(root) ? krm_res_name(root) : "");
+        if (a && !b && set_quoted(s, root, pair_old[i], a) < 0)
+            return -1;
+        if (b && !a && set_quoted(s, root, pair_new[i], b) < 0)
+            return -1;
+    }
+    if (fmt)
+        *fmt = any_new && any_old ? KRM_ANNO_BOTH : any_new ? KRM_ANNO_INTERNAL_ONLY
+                                             : any_old ? KRM_ANNO_LEGACY_ONLY : KRM_ANNO_NONE;
+    char id[32];
+    snprintf(id, sizeof id, "%d", seq);
+    return set_quoted(s, root, KRM_ANNO_MIGRATION_ID, id);
+}
+
+int krm_res_migrate_post(krm_stream *s, krm_node *after, const krm_node *before, krm_anno_format fmt)
+{
+    for (int i = 0; i < 3; i++) {
+        const char *a = krm_res_annotation(after, pair_new[i]), *b = krm_res_annotation(after, pair_old[i]);
+        const char *orig = before ? krm_res_annotation(before, pair_new[i]) : NULL;
+        char keep[1024] = "";
+        if (a && b && strcmp(a, b)) {
+            /* the function changed one half: the changed one wins */
+            snprintf(keep, sizeof keep, "%s", same(a, orig) ? b : a);
+        } else if (a || b) {
+            snprintf(keep, sizeof keep, "%s", a ? a : b);
+        } else {
+            continue;
+        }
+        if (set_quoted(s, after, pair_new[i], keep) < 0 || set_quoted(s, after, pair_old[i], keep) < 0)
+            return -1;
+        if (fmt == KRM_ANNO_INTERNAL_ONLY)
+            krm_res_delete_annotation(after, pair_old[i]);
+        else if (fmt == KRM_ANNO_LEGACY_ONLY)
+            krm_res_delete_annotation(after, pair_new[i]);
+    }
+    krm_res_delete_annotation(after, KRM_ANNO_MIGRATION_ID);
+    return 0;
+}

@@ -156,6 +156,37 @@ static void test_heal_comments(void **st)
     krm_stream_free(o);
 }
 
+static void test_migration_follows_changed_half(void **st)
+{
+    (void)st;
+    krm_stream *s = parse("kind: ConfigMap\nmetadata:\n  name: a\n  annotations:\n"
+                          "    config.kubernetes.io/path: a.yaml\n");
+    krm_node *r = krm_doc_root(krm_stream_doc(s, 0));
+    krm_anno_format fmt;
+    assert_int_equal(krm_res_migrate_pre(s, r, 0, &fmt), 0);
+    assert_int_equal(fmt, KRM_ANNO_LEGACY_ONLY);
+    assert_string_equal(krm_res_annotation(r, KRM_ANNO_IPATH), "a.yaml");
+    krm_stream *d = krm_stream_new();
+    krm_node *before = krm_node_copy(d, r);
+    /* the function moves the resource by editing only the internal path */
+    assert_int_equal(krm_res_set_annotation(s, r, KRM_ANNO_IPATH, "b.yaml"), 0);
+    assert_int_equal(krm_res_migrate_post(s, r, before, fmt), 0);
+    assert_string_equal(krm_res_annotation(r, KRM_ANNO_PATH), "b.yaml");
+    assert_null(krm_res_annotation(r, KRM_ANNO_IPATH));
+    assert_null(krm_res_annotation(r, KRM_ANNO_MIGRATION_ID));
+    krm_stream_free(d);
+    krm_stream_free(s);
+}
+
+static void test_migration_rejects_differing_halves(void **st)
+{
+    (void)st;
+    krm_stream *s = parse("metadata:\n  annotations:\n    config.kubernetes.io/path: a.yaml\n"
+                          "    internal.config.kubernetes.io/path: b.yaml\n");
+    assert_int_equal(krm_res_migrate_pre(s, krm_doc_root(krm_stream_doc(s, 0)), 0, NULL), -1);
+    krm_stream_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +197,8 @@ int main(void)
         cmocka_unit_test(test_legacy_path_annotation_fallback),
         cmocka_unit_test(test_copy_and_equal),
         cmocka_unit_test(test_heal_comments),
+        cmocka_unit_test(test_migration_follows_changed_half),
+        cmocka_unit_test(test_migration_rejects_differing_halves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
