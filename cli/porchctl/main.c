@@ -12,6 +12,7 @@ static const porchctl_command commands[] = {
     {"fn", "eval", "Execute a function on a package's resources", porchctl_cmd_fn_eval},
     {"fn", "render", "Render a package: run its pipelines, subpackages first", porchctl_cmd_fn_render},
     {"pkg", "init", "Initialize an empty package", porchctl_cmd_pkg_init},
+    {"pkg", "get", "Fetch a package from a git repository", porchctl_cmd_pkg_get},
 };
 
 static const size_t n_commands = sizeof commands / sizeof commands[0];

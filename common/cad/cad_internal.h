@@ -103,4 +103,10 @@ int cad_resultlist_write(cad_resultlist *l, const char *dir, FILE *log);
 void cad_resultlist_free(cad_resultlist *l);
 krm_node *cad_configmap(krm_stream *s, krm_node *data_map, bool eval_order);
 
+/* ---- get.c, shared with update ---- */
+int cad_kptfile_set_upstream(krm_stream *s, krm_node *root, krm_node *up, krm_node *lock);
+void cad_res_identifier(const krm_node *r, char *out, size_t cap);
+int cad_mark_resources(const char *dest);
+int cad_fetch_into(const cad_get_opts *o, const char *dest, const char *name);
+
 #endif
