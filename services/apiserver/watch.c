@@ -433,11 +433,28 @@ int apiserver_watch_serve(apiserver_request *req, apiserver_filter *filter)
             return apiserver_resource_reply_error(req);
         }
         w.cursor = v;
-        /* Check the version is still served before committing to a 200. */
+        /* Check the version is still served before committing to a 200; a
+         * version from the future gets 3 s to appear, as in Kubernetes. */
         apiserver_watch_hub *hub = req->ctx->watch;
         pthread_mutex_lock(&hub->mu);
+        for (int i = 0; i < 3 && (!hub->ready || w.cursor > hub->last); i++) {
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&hub->cond, &hub->mu, &until);
+        }
         int in_ring = hub->ready && w.cursor >= hub->base;
+        int too_large = hub->ready && w.cursor > hub->last;
+        long long last = (long long)hub->last;
         pthread_mutex_unlock(&hub->mu);
+        if (too_large) {
+            porch_error_set_reason(504, "Timeout",
+                                   "Too large resource version: %lld, current: %lld", v, last);
+            req->details = json_pack("{s:[{s:s, s:s}], s:i}", "causes", "reason",
+                                     "ResourceVersionTooLarge", "message",
+                                     "Too large resource version", "retryAfterSeconds", 1);
+            return apiserver_resource_reply_error(req);
+        }
         if (!in_ring) {
             json_t *args = json_pack("{s:s, s:[s], s:i, s:i}", "since", rv, "kinds",
                                      req->kind->bus_kind, "limit", 1, "wait_ms", 0);

@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# The Kubernetes API surface of porch-apiserver with the real kubectl and curl
+# on a porch-up stack: discovery, explain, get (table, wide, yaml, json,
+# jsonpath), describe, create/apply/edit/patch/delete, bounded watch on
+# repositories (and packagerevisions when the engine serves them), core
+# namespaces/secrets (protobuf from kubectl create), and the protocol's
+# security and limits: 401, 403, untrusted front-proxy headers, 413, 400, 409.
+# Usage: api_test.sh [BIN_DIR]   (last line: N passed, M failed)
+set -u
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$(cd "${1:-$SRC/build/bin}" && pwd)
+UP="$SRC/deploy/local/porch-up"
+DOWN="$SRC/deploy/local/porch-down"
+DIR=$(mktemp -d /tmp/porch-api-XXXXXX)
+export KUBECONFIG="$DIR/kubeconfig"
+passed=0 failed=0
+ok() { echo "PASS $1"; passed=$((passed + 1)); }
+ko() { echo "FAIL $1${2:+: $2}"; failed=$((failed + 1)); }
+check() { # NAME COMMAND... : passes when the command succeeds
+  local name=$1
+  shift
+  local out
+  if out=$("$@" 2>&1); then ok "$name"; else ko "$name" "$(echo "$out" | tail -3)"; fi
+}
+
+cleanup() {
+  "$DOWN" --data-dir "$DIR" >/dev/null 2>&1
+  if [ "$failed" != 0 ]; then
+    echo "--- apiserver log of $DIR (kept for a failed run):"
+    tail -n 20 "$DIR"/logs/apiserver.log 2>/dev/null
+  else
+    rm -rf "$DIR"
+  fi
+}
+trap cleanup EXIT
+
+for _ in $(seq 20); do
+  PORT=$((20000 + RANDOM % 20000))
+  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || break
+done
+if ! out=$(PORCH_UP_TIMEOUT=60 "$UP" --data-dir "$DIR" --bin-dir "$BIN" --port "$PORT" 2>&1); then
+  ko "porch-up" "$out"
+  echo "$passed passed, $failed failed"
+  exit 1
+fi
+ok "porch-up"
+
+PKI="$DIR/pki"
+URL="https://127.0.0.1:$PORT"
+ADMIN=(--cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key")
+REPOS="/apis/config.porch.kpt.dev/v1alpha1/namespaces/api-test/repositories"
+kc() { timeout 30 kubectl "$@"; }
+# code METHOD PATH [curl args...] : prints the HTTP status; the body goes to $DIR/body
+code() {
+  local method=$1 path=$2
+  shift 2
+  curl -s -o "$DIR/body" -w '%{http_code}' -X "$method" "$@" "$URL$path"
+}
+
+# ---- discovery and OpenAPI ----------------------------------------------------
+out=$(kc api-resources 2>&1)
+if grep -q "^repositories .*repo .*config.porch.kpt.dev/v1alpha1 .*true .*Repository" <<<"$out" &&
+  grep -q "^packagerevisions .*porch.kpt.dev/v1alpha1" <<<"$out" &&
+  grep -q "^secrets .*v1 .*true .*Secret" <<<"$out"; then
+  ok "api-resources lists repositories, packagerevisions and secrets"
+else
+  ko "api-resources" "$out"
+fi
+out=$(kc explain repositories.spec.git 2>&1)
+if grep -q "KIND:.*Repository" <<<"$out" && grep -q "branch" <<<"$out"; then
+  ok "explain repositories.spec.git"
+else ko "explain repositories" "$out"; fi
+out=$(kc explain packagerevisions.spec 2>&1)
+if grep -q "lifecycle" <<<"$out" && grep -q "workspaceName" <<<"$out"; then
+  ok "explain packagerevisions.spec"
+else ko "explain packagerevisions" "$out"; fi
+
+# ---- core kinds as kubectl sends them (protobuf) --------------------------------
+check "create namespace (protobuf)" kc create namespace api-test
+check "create secret generic --type=kubernetes.io/basic-auth (protobuf)" \
+  kc -n api-test create secret generic git-auth --type=kubernetes.io/basic-auth \
+  --from-literal=username=alice --from-literal=password=s3cret
+out=$(kc -n api-test get secret git-auth -o jsonpath='{.type} {.data.username}' 2>&1)
+[ "$out" = "kubernetes.io/basic-auth YWxpY2U=" ] && ok "secret stored with type and base64 data" ||
+  ko "secret content" "$out"
+if grep -q "s3cret\|czNjcmV0" "$DIR"/logs/apiserver.log "$DIR"/logs/cache.log 2>/dev/null; then
+  ko "secret data stays out of the logs"
+else ok "secret data stays out of the logs"; fi
+
+# ---- repositories: create, apply twice, get in every format ----------------------
+cat >"$DIR/repo.yaml" <<EOF
+apiVersion: config.porch.kpt.dev/v1alpha1
+kind: Repository
+metadata:
+  name: blueprints
+  namespace: api-test
+  labels: {team: a}
+spec:
+  description: first
+  type: git
+  git:
+    repo: https://example.invalid/blueprints.git
+    directory: /
+    secretRef: {name: git-auth}
+EOF
+check "create -f repository" kc create -f "$DIR/repo.yaml"
+check "apply -f (first)" kc apply -f "$DIR/repo.yaml"
+sed -i 's/description: first/description: applied/' "$DIR/repo.yaml"
+check "apply -f (second, changed)" kc apply -f "$DIR/repo.yaml"
+out=$(kc -n api-test get repo blueprints -o jsonpath='{.spec.description}/{.spec.git.branch}/{.metadata.annotations.kubectl\.kubernetes\.io/last-applied-configuration}' 2>&1)
+[[ "$out" == applied/main/*'"applied"'* ]] && ok "apply kept the change, branch defaulted to main, last-applied annotation" ||
+  ko "apply result" "$out"
+out=$(kc -n api-test get repositories 2>&1)
+if head -1 <<<"$out" | grep -q "NAME *TYPE *CONTENT *SYNC SCHEDULE *DEPLOYMENT *READY *ADDRESS *BRANCH *AGE" &&
+  grep -q "^blueprints *git *Package .*https://example.invalid/blueprints.git *main" <<<"$out"; then
+  ok "get repositories prints the CRD printer columns"
+else ko "get table" "$out"; fi
+out=$(kc -n api-test get repo -o wide 2>&1)
+grep -q "^blueprints" <<<"$out" && ok "get -o wide" || ko "get -o wide" "$out"
+out=$(kc -n api-test get repo blueprints -o yaml 2>&1)
+grep -q "^kind: Repository" <<<"$out" && grep -q "resourceVersion:" <<<"$out" && ok "get -o yaml" ||
+  ko "get -o yaml" "$out"
+out=$(kc -n api-test get repo -o json 2>&1 | jq -r '.items[0].metadata.name' 2>&1)
+[ "$out" = blueprints ] && ok "get -o json (list)" || ko "get -o json" "$out"
+out=$(kc get repo -A -o jsonpath='{.items[*].metadata.namespace}' 2>&1)
+[ "$out" = api-test ] && ok "cluster-wide list (-A) with jsonpath" || ko "get -A" "$out"
+out=$(kc -n api-test get repo -l team=a -o name 2>&1; kc -n api-test get repo -l team=b -o name 2>&1)
+[ "$out" = "repository.config.porch.kpt.dev/blueprints" ] && ok "label selector" || ko "label selector" "$out"
+out=$(kc -n api-test get repo --field-selector metadata.name=blueprints -o name 2>&1)
+[ "$out" = "repository.config.porch.kpt.dev/blueprints" ] && ok "field selector metadata.name" ||
+  ko "field selector" "$out"
+out=$(kc -n api-test get repo --field-selector spec.type=git 2>&1)
+grep -q "BadRequest\|not a known field" <<<"$out" && ok "unknown field selector -> 400" ||
+  ko "unknown field selector" "$out"
+out=$(kc -n api-test describe repo blueprints 2>&1)
+grep -q "^Name: *blueprints" <<<"$out" && grep -q "Repo: *https://example.invalid" <<<"$out" &&
+  ok "describe" || ko "describe" "$out"
+
+# ---- edit, patch, validation ----------------------------------------------------
+cat >"$DIR/editor.sh" <<'EOF'
+#!/bin/sh
+sed -i 's/description: applied/description: edited/' "$1"
+EOF
+chmod +x "$DIR/editor.sh"
+check "edit with a scripted KUBE_EDITOR" env KUBE_EDITOR="$DIR/editor.sh" kubectl -n api-test edit repo blueprints
+out=$(kc -n api-test get repo blueprints -o jsonpath='{.spec.description}' 2>&1)
+[ "$out" = edited ] && ok "edit stored" || ko "edit stored" "$out"
+check "patch --type=merge" kc -n api-test patch repo blueprints --type=merge -p '{"spec":{"description":"merged"}}'
+check "patch --type=json" kc -n api-test patch repo blueprints --type=json \
+  -p '[{"op":"replace","path":"/spec/description","value":"jsonpatched"},{"op":"add","path":"/metadata/labels/x","value":"y"}]'
+out=$(kc -n api-test get repo blueprints -o jsonpath='{.spec.description} {.metadata.labels.x}' 2>&1)
+[ "$out" = "jsonpatched y" ] && ok "patches stored" || ko "patches stored" "$out"
+out=$(kc -n api-test patch repo blueprints --type=merge -p '{"spec":{"git":{"repo":"https://elsewhere"}}}' 2>&1)
+grep -q "immutable" <<<"$out" && ok "immutable spec.git.repo -> 422" || ko "immutable field" "$out"
+st=$(code POST "$REPOS" "${ADMIN[@]}" -H 'Content-Type: application/json' \
+  --data '{"apiVersion":"config.porch.kpt.dev/v1alpha1","kind":"Repository","metadata":{"name":"Bad_Name"},"spec":{"type":"git","git":{}}}')
+[ "$st" = 422 ] && jq -e '.reason=="Invalid" and (.details.causes|length)>=2' "$DIR/body" >/dev/null &&
+  ok "invalid repository -> 422 with causes" || ko "invalid repository" "$st $(cat "$DIR/body")"
+st=$(code POST "$REPOS?dryRun=All" "${ADMIN[@]}" -H 'Content-Type: application/json' \
+  --data '{"apiVersion":"config.porch.kpt.dev/v1alpha1","kind":"Repository","metadata":{"name":"dry"},"spec":{"type":"git","git":{"repo":"https://x"}}}')
+st2=$(code GET "$REPOS/dry" "${ADMIN[@]}")
+[ "$st" = 201 ] && [ "$st2" = 404 ] && ok "dryRun=All creates nothing" || ko "dryRun" "$st $st2"
+st=$(code POST "$REPOS?fieldValidation=Strict" "${ADMIN[@]}" -H 'Content-Type: application/json' \
+  --data '{"apiVersion":"config.porch.kpt.dev/v1alpha1","kind":"Repository","metadata":{"name":"strict"},"spec":{"type":"git","bogus":1,"git":{"repo":"https://x"}}}')
+[ "$st" = 400 ] && grep -q 'unknown field \\"spec.bogus\\"' "$DIR/body" && ok "fieldValidation=Strict -> 400" ||
+  ko "fieldValidation" "$st $(cat "$DIR/body")"
+
+# ---- watch (bounded) ------------------------------------------------------------
+timeout 8 kubectl -n api-test get repo --watch --output-watch-events -o json >"$DIR/watch.json" 2>&1 &
+wpid=$!
+sleep 2
+kc -n api-test patch repo blueprints --type=merge -p '{"spec":{"description":"watched"}}' >/dev/null 2>&1
+kc -n api-test create -f - >/dev/null 2>&1 <<EOF
+{"apiVersion":"config.porch.kpt.dev/v1alpha1","kind":"Repository","metadata":{"name":"short-lived","namespace":"api-test"},"spec":{"type":"git","git":{"repo":"https://example.invalid/s.git"}}}
+EOF
+kc -n api-test delete repo short-lived >/dev/null 2>&1
+wait $wpid
+events=$(jq -r 'select(.object.metadata.name=="short-lived") | .type' "$DIR/watch.json" 2>/dev/null | tr '\n' ' ')
+desc=$(jq -r 'select(.object.metadata.name=="blueprints") | .object.spec.description' "$DIR/watch.json" 2>/dev/null | tr '\n' ' ')
+[[ "$events" == ADDED*DELETED* ]] && [[ "$desc" == *watched* ]] &&
+  ok "get --watch sees ADDED, MODIFIED and DELETED" || ko "watch" "events=$events desc=$desc"
+rv=$(kc -n api-test get repo blueprints -o jsonpath='{.metadata.resourceVersion}')
+kc -n api-test patch repo blueprints --type=merge -p '{"spec":{"description":"after"}}' >/dev/null 2>&1
+out=$(curl -s -m 3 "${ADMIN[@]}" "$URL$REPOS?watch=true&resourceVersion=$rv&fieldSelector=metadata.name%3Dblueprints" 2>/dev/null)
+first=$(head -1 <<<"$out" | jq -r '.type + " " + .object.spec.description' 2>/dev/null)
+[ "$first" = "MODIFIED after" ] && ok "watch resumes from a resourceVersion" || ko "watch resume" "$out"
+st=$(code GET "$REPOS?watch=true&resourceVersion=999999999" "${ADMIN[@]}" -m 8)
+[ "$st" = 504 ] && grep -q ResourceVersionTooLarge "$DIR/body" &&
+  ok "watch from a future resourceVersion -> 504 ResourceVersionTooLarge" || ko "watch future rv" "$st"
+
+# ---- Kubernetes status codes ------------------------------------------------------
+kc -n api-test get repo blueprints -o json | jq '.metadata.resourceVersion="1"' >"$DIR/stale.json"
+st=$(code PUT "$REPOS/blueprints" "${ADMIN[@]}" -H 'Content-Type: application/json' --data-binary @"$DIR/stale.json")
+[ "$st" = 409 ] && jq -e '.reason=="Conflict"' "$DIR/body" >/dev/null && ok "stale resourceVersion -> 409 Conflict" ||
+  ko "stale rv" "$st $(cat "$DIR/body")"
+kc -n api-test get repo blueprints -o json | jq 'del(.metadata.resourceVersion)' >"$DIR/norv.json"
+st=$(code PUT "$REPOS/blueprints" "${ADMIN[@]}" -H 'Content-Type: application/json' --data-binary @"$DIR/norv.json")
+[ "$st" = 409 ] && ok "update without resourceVersion -> 409" || ko "missing rv" "$st"
+kc -n api-test get repo blueprints -o json | jq '.spec.description="raw"' >"$DIR/raw.json"
+st=$(code PUT "$REPOS/blueprints" "${ADMIN[@]}" -H 'Transfer-Encoding: chunked' -H 'Content-Type:' --data-binary @"$DIR/raw.json")
+[ "$st" = 200 ] && ok "chunked body without Content-Type is JSON" || ko "chunked no content-type" "$st $(cat "$DIR/body")"
+st=$(code POST "$REPOS" "${ADMIN[@]}" -H 'Content-Type: application/json' --data '{"kind": "Repository",')
+[ "$st" = 400 ] && grep -q "line 1, column" "$DIR/body" && ok "malformed JSON -> 400 with the position" ||
+  ko "malformed json" "$st $(cat "$DIR/body")"
+head -c $((6 * 1024 * 1024 + 10)) /dev/zero | tr '\0' ' ' >"$DIR/big.json"
+st=$(code POST "$REPOS" "${ADMIN[@]}" -H 'Content-Type: application/json' --data-binary @"$DIR/big.json")
+[ "$st" = 413 ] && ok "body over 6 MiB -> 413" || ko "413" "$st"
+st=$(code GET "$REPOS/nope" "${ADMIN[@]}")
+[ "$st" = 404 ] && jq -e '.reason=="NotFound"' "$DIR/body" >/dev/null && ok "missing object -> 404 NotFound" || ko "404" "$st"
+st=$(code GET "/apis/porch.kpt.dev/v1alpha1/namespaces/api-test/packagerevisions/not..a..name" "${ADMIN[@]}")
+[ "$st" = 404 ] && ok "unparseable package revision name -> 404" || ko "unparseable name" "$st"
+st=$(code POST "/apis/porch.kpt.dev/v1alpha1/namespaces/api-test/packages" "${ADMIN[@]}" --data '{}')
+[ "$st" = 405 ] && ok "create packages -> 405" || ko "packages 405" "$st"
+out=$(kc -n api-test get packagerevisions --field-selector spec.lifecycle!=Draft 2>&1)
+grep -q "BadRequest\|only the operators" <<<"$out" && ok "packagerevisions field selector != -> 400" ||
+  ko "pr selector !=" "$out"
+out=$(kc -n api-test get packagerevisions 2>&1)
+grep -q "No resources found\|^NAME *PACKAGE *WORKSPACENAME *REVISION *LATEST *LIFECYCLE *REPOSITORY" <<<"$out" &&
+  ok "get packagerevisions (table)" || ko "get packagerevisions" "$out"
+
+# ---- authentication and authorization ---------------------------------------------
+st=$(code GET "$REPOS" --cacert "$PKI/ca.crt")
+[ "$st" = 401 ] && ok "no client certificate -> 401" || ko "anonymous" "$st"
+st=$(code GET /healthz --cacert "$PKI/ca.crt")
+[ "$st" = 200 ] && ok "health endpoints stay anonymous" || ko "healthz" "$st"
+openssl req -new -newkey rsa:2048 -nodes -keyout "$DIR/bob.key" -subj "/CN=bob/O=dev" \
+  -out "$DIR/bob.csr" 2>/dev/null &&
+  openssl x509 -req -in "$DIR/bob.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 1 -out "$DIR/bob.crt" 2>/dev/null
+st=$(code GET "$REPOS" --cacert "$PKI/ca.crt" --cert "$DIR/bob.crt" --key "$DIR/bob.key")
+[ "$st" = 403 ] && jq -e '.reason=="Forbidden"' "$DIR/body" >/dev/null && ok "user outside the policy -> 403" ||
+  ko "403" "$st $(cat "$DIR/body")"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$DIR/evil-ca.key" -subj "/CN=evil-ca" -days 1 \
+  -out "$DIR/evil-ca.crt" 2>/dev/null
+openssl req -new -newkey rsa:2048 -nodes -keyout "$DIR/proxy.key" -subj "/CN=front-proxy-client" \
+  -out "$DIR/proxy.csr" 2>/dev/null &&
+  openssl x509 -req -in "$DIR/proxy.csr" -CA "$DIR/evil-ca.crt" -CAkey "$DIR/evil-ca.key" \
+    -CAcreateserial -days 1 -out "$DIR/proxy.crt" 2>/dev/null
+st=$(code GET "$REPOS" --cacert "$PKI/ca.crt" --cert "$DIR/proxy.crt" --key "$DIR/proxy.key" \
+  -H "X-Remote-User: admin" -H "X-Remote-Group: system:masters")
+[ "$st" = 401 ] && ok "front-proxy headers from a certificate outside the requestheader CA -> 401" ||
+  ko "front proxy" "$st"
+st=$(code GET "$REPOS" "${ADMIN[@]}" -H "X-Remote-User: someone")
+[ "$st" = 401 ] && ok "X-Remote-User from an ordinary client certificate -> 401" || ko "x-remote from client" "$st"
+
+# ---- delete ---------------------------------------------------------------------
+uid=$(kc -n api-test get repo blueprints -o jsonpath='{.metadata.uid}')
+st=$(code DELETE "$REPOS/blueprints" "${ADMIN[@]}" -H 'Content-Type: application/json' \
+  --data '{"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":"not-the-uid"}}')
+[ "$st" = 409 ] && ok "delete with a failing uid precondition -> 409" || ko "delete precondition" "$st"
+check "delete repository" kc -n api-test delete repo blueprints
+st=$(code GET "$REPOS/blueprints" "${ADMIN[@]}")
+[ "$st" = 404 ] && [ -n "$uid" ] && ok "deleted repository is gone" || ko "deleted" "$st"
+check "delete secret" kc -n api-test delete secret git-auth
+check "delete namespace" kc delete namespace api-test
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
