@@ -90,25 +90,7 @@ static int visit(fn_ctx *c, const fn_setter_site *site, void *ud)
         return set_seq(c, item, value, pat, path, data);
     krm_buf out = {0};
     if (substitute(data, pat, &out)) {
-        const char *cur = krm_node_value(value);
-        bool plain_typed = krm_node_style(value) == KRM_PLAIN && cur && !krm_node_tag(value) &&
-                           fn_plain_type(cur) != NULL && fn_plain_type(out.data) != NULL;
-        if (!cur || strcmp(cur, out.data)) {
-            if (plain_typed && site->parent && site->key) {
-                /* a number or bool stays one: a new plain scalar, same comments */
-                krm_node *nv = krm_node_new_scalar(c->s, out.data, strlen(out.data), KRM_PLAIN);
-                krm_comment which[] = {KRM_COMMENT_HEAD, KRM_COMMENT_LINE, KRM_COMMENT_FOOT};
-                for (int w = 0; nv && w < 3; w++)
-                    if (krm_node_comment(value, which[w]))
-                        krm_node_set_comment(c->s, nv, which[w], krm_node_comment(value, which[w]));
-                char key[512];
-                snprintf(key, sizeof key, "%s", site->key);
-                if (nv)
-                    krm_map_set(c->s, site->parent, key, nv);
-            } else {
-                krm_scalar_set(c->s, value, out.data);
-            }
-        }
+        fn_scalar_replace(c->s, site->parent, site->key, value, out.data);
         report(c, item, path, out.data);
     }
     krm_buf_free(&out);

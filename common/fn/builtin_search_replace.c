@@ -99,7 +99,8 @@ static void report(sr *x, krm_node *item, const char *path, const char *what, co
     fn_results_add_full(x->c->results, &r);
 }
 
-static void visit_scalar(sr *x, krm_node *item, krm_node *v, char *const *segs, size_t ns)
+static void visit_scalar(sr *x, krm_node *item, krm_node *parent, krm_node *v, char *const *segs,
+                         size_t ns)
 {
     if (x->npat && !path_match(x->pat, x->npat, segs, ns))
         return;
@@ -124,8 +125,7 @@ static void visit_scalar(sr *x, krm_node *item, krm_node *v, char *const *segs, 
     if (x->put_value) {
         krm_buf nv = {0};
         expand(x, x->put_value, orig, m, &nv);
-        if (strcmp(nv.data, orig))
-            krm_scalar_set(x->c->s, v, nv.data);
+        fn_scalar_replace(x->c->s, parent, parent ? segs[ns - 1] : NULL, v, nv.data);
         report(x, item, path, "value", nv.data);
         krm_buf_free(&nv);
     }
@@ -144,27 +144,27 @@ static void visit_scalar(sr *x, krm_node *item, krm_node *v, char *const *segs, 
     free(orig);
 }
 
-static void walk(sr *x, krm_node *item, krm_node *n, char **segs, size_t ns)
+static void walk(sr *x, krm_node *item, krm_node *parent, krm_node *n, char **segs, size_t ns)
 {
     if (ns >= MAX_SEGS)
         return;
     if (krm_node_kind(n) == KRM_SCALAR) {
         if (ns)
-            visit_scalar(x, item, n, segs, ns);
+            visit_scalar(x, item, parent, n, segs, ns);
         return;
     }
     if (krm_node_kind(n) == KRM_MAP) {
         for (size_t i = 0; i < krm_map_len(n); i++) {
             const char *k = fn_scalar(krm_map_key_at(n, i));
             segs[ns] = (char *)(k ? k : "");
-            walk(x, item, krm_map_value_at(n, i), segs, ns + 1);
+            walk(x, item, n, krm_map_value_at(n, i), segs, ns + 1);
         }
     } else if (krm_node_kind(n) == KRM_SEQ) {
         for (size_t i = 0; i < krm_seq_len(n); i++) {
             char idx[32];
             snprintf(idx, sizeof idx, "[%zu]", i);
             segs[ns] = idx;
-            walk(x, item, krm_seq_at(n, i), segs, ns + 1);
+            walk(x, item, NULL, krm_seq_at(n, i), segs, ns + 1);
         }
     }
 }
@@ -228,7 +228,7 @@ int fn_builtin_search_replace(fn_ctx *c)
             continue;
         char *segs[MAX_SEGS];
         int before = x.matches;
-        walk(&x, o, o, segs, 0);
+        walk(&x, o, NULL, o, segs, 0);
         /* a plain by-path with put-value and no value matcher creates the field */
         if (x.matches == before && x.put_value && simple_path(x.by_path) && !x.by_value &&
             !x.has_re && !krm_path_get(o, x.by_path)) {

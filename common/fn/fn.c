@@ -188,6 +188,14 @@ const char *fn_image_function_name(const char *image, char *buf, size_t len)
     return buf;
 }
 
+const char *fn_image_expand(const char *image, char *buf, size_t len)
+{
+    if (!image)
+        image = "";
+    snprintf(buf, len, "%s%s", strchr(image, '/') || !*image ? "" : catalog_prefixes[1], image);
+    return buf;
+}
+
 /* "repo/img:tag" → length of "repo/img" (the tag starts after the last '/'). */
 static size_t image_base_len(const char *image)
 {
@@ -414,6 +422,55 @@ static int run_builtin(const fn_builtin *b, const char *image, krm_stream *s, kr
     return rc;
 }
 
+/* ---- wire text ---- */
+
+/* "- # a\n  # b\n  key: v": an item whose head comment has several lines,
+ * as kpt writes a ResourceList. The krm parser hands the lines after the
+ * first to the previous item, so such blocks are dropped before parsing
+ * ("- key: v"); comments are healed back from the input item afterwards (by
+ * the orchestrator's ids, or by ours for exec functions). Returns a new
+ * buffer (malloc'd) and its length. */
+static char *unfold_item_comments(const char *in, size_t len, size_t *nlen)
+{
+    char *b = malloc(len + 1);
+    size_t n = 0;
+    if (!b)
+        return NULL;
+    for (size_t i = 0; i < len;) {
+        const char *eol = memchr(in + i, '\n', len - i);
+        size_t l = eol ? (size_t)(eol - (in + i)) + 1 : len - i;
+        if (l > 3 && !memcmp(in + i, "- #", 3) && i + l + 3 < len && !memcmp(in + i + l, "  #", 3)) {
+            i += l;
+            while (i + 3 < len && !memcmp(in + i, "  #", 3)) {
+                const char *e = memchr(in + i, '\n', len - i);
+                i = e ? (size_t)(e - in) + 1 : len;
+            }
+            memcpy(b + n, "- ", 2);
+            n += 2;
+            if (i + 2 <= len && !memcmp(in + i, "  ", 2))
+                i += 2;
+            continue;
+        }
+        memcpy(b + n, in + i, l);
+        n += l;
+        i += l;
+    }
+    b[n] = '\0';
+    *nlen = n;
+    return b;
+}
+
+static int parse_wire(const char *text, size_t len, const char *name, krm_stream **out)
+{
+    size_t n;
+    char *u = unfold_item_comments(text, len, &n);
+    if (!u)
+        return porch_error_set(500, "out of memory");
+    int rc = krm_stream_parse(u, n, name, NULL, out);
+    free(u);
+    return rc;
+}
+
 /* ---- exec functions ---- */
 
 #define FN_ID_ANNO "config.k8s.io/id"
@@ -541,7 +598,7 @@ static int run_exec(fn_runtime *rt, const char *name, const char *path, char *co
     if (fn_exec_check(&spec, &rt->opts.limits, &res) < 0) {
         /* keep the function's own results when it printed a ResourceList */
         porch_error saved = *porch_error_last();
-        if (res.out_len && krm_stream_parse(res.out, res.out_len, name, NULL, &os) == 0 &&
+        if (res.out_len && parse_wire(res.out, res.out_len, name, &os) == 0 &&
             check_output(name, os, &oroot, &oitems) == 0)
             collect_results(oroot, results);
         krm_stream_free(os);
@@ -550,7 +607,7 @@ static int run_exec(fn_runtime *rt, const char *name, const char *path, char *co
         rc = -1;
         goto strip;
     }
-    if (krm_stream_parse(res.out ? res.out : "", res.out_len, name, NULL, &os) < 0) {
+    if (parse_wire(res.out ? res.out : "", res.out_len, name, &os) < 0) {
         porch_error saved = *porch_error_last();
         fn_exec_result_free(&res);
         rc = porch_error_set(500, "function %s: output is not valid YAML: %s", name,
@@ -616,7 +673,7 @@ int fn_runtime_eval_text(fn_runtime *rt, const fn_call *call, const char *in, si
 {
     memset(res, 0, sizeof *res);
     krm_stream *s = NULL;
-    if (krm_stream_parse(in ? in : "", len, "ResourceList", NULL, &s) < 0)
+    if (parse_wire(in ? in : "", len, "ResourceList", &s) < 0)
         return -1;
     krm_node *rl = krm_stream_count(s) ? krm_doc_root(krm_stream_doc(s, 0)) : NULL;
     fn_results results = {0};

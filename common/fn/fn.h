@@ -102,4 +102,9 @@ const char *fn_runtime_mapped_image(const fn_runtime *rt, size_t i, const char *
  * "set-labels:latest" → "set-labels" (copied into buf). */
 const char *fn_image_function_name(const char *image, char *buf, size_t len);
 
+/* kpt's expansion of a short image name: "set-labels:v1" →
+ * "ghcr.io/kptdev/krm-functions-catalog/set-labels:v1"; any image with a '/'
+ * is copied as is. Returns buf. */
+const char *fn_image_expand(const char *image, char *buf, size_t len);
+
 #endif

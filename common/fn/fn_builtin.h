@@ -79,6 +79,12 @@ typedef struct fn_setter_site {
 } fn_setter_site;
 typedef int (*fn_setter_visit)(fn_ctx *c, const fn_setter_site *site, void *ud);
 int fn_walk_setters(fn_ctx *c, krm_node *item, fn_setter_visit fn, void *ud);
+/* Sets the scalar `node` (the value of `key` in mapping `parent`, or a
+ * list item when parent is NULL) to text: a plain number or bool stays a
+ * plain scalar when the new text is one too (kyaml keeps the tag); anything
+ * else keeps the node's style and comments. */
+int fn_scalar_replace(krm_stream *s, krm_node *parent, const char *key, krm_node *node,
+                      const char *text);
 /* "int", "float" or "bool" when a plain scalar with this text is one, else NULL. */
 const char *fn_plain_type(const char *v);
 /* A scalar's value or NULL when `n` is not a scalar. */

@@ -272,3 +272,25 @@ const char *fn_plain_type(const char *v)
         return "float";
     return NULL;
 }
+
+int fn_scalar_replace(krm_stream *s, krm_node *parent, const char *key, krm_node *node,
+                      const char *text)
+{
+    const char *cur = krm_node_value(node);
+    if (cur && !strcmp(cur, text))
+        return 0;
+    bool typed = cur && krm_node_style(node) == KRM_PLAIN && !krm_node_tag(node) &&
+                 fn_plain_type(cur) && fn_plain_type(text);
+    if (!typed || !parent || !key)
+        return krm_scalar_set(s, node, text);
+    krm_node *nv = krm_node_new_scalar(s, text, strlen(text), KRM_PLAIN);
+    if (!nv)
+        return porch_error_set(500, "out of memory");
+    static const krm_comment which[] = {KRM_COMMENT_HEAD, KRM_COMMENT_LINE, KRM_COMMENT_FOOT};
+    for (int w = 0; w < 3; w++)
+        if (krm_node_comment(node, which[w]))
+            krm_node_set_comment(s, nv, which[w], krm_node_comment(node, which[w]));
+    char k[512];
+    snprintf(k, sizeof k, "%s", key); /* key may live in the node being replaced */
+    return krm_map_set(s, parent, k, nv);
+}
