@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The package lifecycle through the bus, without the HTTP layer: a Repository
+# stored in the cache is synced from a real bare git repository; the engine
+# creates a Draft (init), proposes, approves (publish) and deletes it, and
+# updates its resources — and git holds exactly Porch's refs at each step.
+# Every traced bus message must validate against schemas/bus/.
+# Usage: lifecycle_test.sh BIN_DIR
+set -u
+BIN=$(cd "${1:-build/bin}" && pwd)
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+DIR=$(mktemp -d /tmp/porch-lc-XXXXXX)
+TRACE=$DIR/bus-trace.jsonl
+SERVICES="engine cache git-adapter function-runner"
+passed=0 failed=0
+ok() { echo "PASS $1"; passed=$((passed + 1)); }
+ko() { echo "FAIL $1${2:+: $2}"; failed=$((failed + 1)); }
+cleanup() { pkill -KILL -f "data-dir $DIR" 2>/dev/null; rm -rf "$DIR"; }
+trap cleanup EXIT
+export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.com GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.com
+
+req() { nngcat --req0 --dial "ipc://$DIR/$1.sock" --data "$2" --ascii --recv-timeout 60 2>&1; }
+field() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); exec("r=d"+sys.argv[1]); print(r if not isinstance(r,(dict,list)) else json.dumps(r))' "$1" 2>/dev/null; }
+
+# A bare repository with an initial commit on main.
+git init -q --bare -b main "$DIR/repo.git"
+git clone -q "$DIR/repo.git" "$DIR/seed" 2>/dev/null
+echo seed >"$DIR/seed/README.md"
+git -C "$DIR/seed" add README.md && git -C "$DIR/seed" commit -qm init && git -C "$DIR/seed" push -q origin HEAD:main
+
+for s in $SERVICES; do
+  (PORCH_TRACE_BUS=$TRACE "$BIN/porch-$s" --data-dir "$DIR" --log-level info 2>"$DIR/$s.log" &)
+done
+for _ in $(seq 50); do
+  n=0; for s in $SERVICES; do [ -S "$DIR/$s.sock" ] && n=$((n + 1)); done
+  [ "$n" = 4 ] && break; sleep 0.1
+done
+
+repo='{"apiVersion":"config.porch.kpt.dev/v1alpha1","kind":"Repository","metadata":{"name":"blue","namespace":"ns1"},"spec":{"type":"git","git":{"repo":"file://'$DIR'/repo.git","branch":"main"}}}'
+out=$(req cache '{"v":1,"op":"cache.put","id":"r1","args":{"kind":"repositories.config.porch.kpt.dev","namespace":"ns1","name":"blue","object":'"$repo"'}}')
+case "$out" in *'"ok":true'*) ok "Repository stored";; *) ko "Repository stored" "$out";; esac
+
+ready=
+for _ in $(seq 100); do
+  out=$(req cache '{"v":1,"op":"cache.get","id":"g","args":{"kind":"repositories.config.porch.kpt.dev","namespace":"ns1","name":"blue"}}')
+  ready=$(field '["result"]["object"]["status"]["conditions"][0]["status"]' <<<"$out")
+  [ "$ready" = True ] && break; sleep 0.1
+done
+[ "$ready" = True ] && ok "Repository becomes Ready" || ko "Repository Ready" "$out"
+
+pr='{"apiVersion":"porch.kpt.dev/v1alpha1","kind":"PackageRevision","metadata":{"namespace":"ns1","labels":{"team":"a"}},"spec":{"packageName":"app","workspaceName":"ws1","repository":"blue","tasks":[{"type":"init","init":{"description":"my app"}}]}}'
+out=$(req engine '{"v":1,"op":"engine.create","id":"c1","args":{"namespace":"ns1","object":'"$pr"'}}')
+name=$(field '["result"]["object"]["metadata"]["name"]' <<<"$out")
+[ "$name" = blue.app.ws1 ] && ok "init creates blue.app.ws1" || ko "engine.create" "$out"
+[ "$(field '["result"]["object"]["spec"]["lifecycle"]' <<<"$out")" = Draft ] && ok "it is a Draft" || ko "Draft" "$out"
+[ "$(field '["result"]["object"]["metadata"]["labels"]["team"]' <<<"$out")" = a ] && ok "user labels kept" || ko "labels" "$out"
+git -C "$DIR/repo.git" rev-parse -q --verify refs/heads/drafts/app/ws1 >/dev/null && ok "git: drafts/app/ws1" || ko "draft branch"
+git -C "$DIR/repo.git" show refs/heads/drafts/app/ws1:app/Kptfile 2>/dev/null | grep -q 'description: my app' && ok "git: Kptfile with the init info" || ko "Kptfile on draft"
+out2=$(req engine '{"v":1,"op":"engine.create","id":"c2","args":{"namespace":"ns1","object":'"$pr"'}}')
+case "$out2" in *'"code":409'*'already exists'*) ok "duplicate workspace is a 409";; *) ko "duplicate" "$out2";; esac
+out2=$(req engine '{"v":1,"op":"engine.create","id":"c3","args":{"namespace":"ns1","object":{"spec":{"packageName":"x","workspaceName":"w","repository":"nope"}}}}')
+case "$out2" in *'"code":404'*'nope'*'not found'*) ok "unknown repository is a 404";; *) ko "unknown repo" "$out2";; esac
+
+rv=$(field '["result"]["object"]["metadata"]["resourceVersion"]' <<<"$out")
+out=$(req engine '{"v":1,"op":"engine.get-resources","id":"gr","args":{"namespace":"ns1","name":"blue.app.ws1"}}')
+[ -n "$(field '["result"]["object"]["spec"]["resources"]["README.md"]' <<<"$out")" ] && ok "resources read" || ko "get-resources" "$out"
+prr=$(field '["result"]["object"]' <<<"$out")
+prr=$(python3 -c 'import json,sys; o=json.loads(sys.argv[1]); o["spec"]["resources"]["cm.yaml"]="apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  k: v\n"; print(json.dumps(o))' "$prr")
+out=$(req engine '{"v":1,"op":"engine.update-resources","id":"ur","args":{"namespace":"ns1","name":"blue.app.ws1","object":'"$prr"'}}')
+case "$out" in *'"ok":true'*) ok "resources updated";; *) ko "update-resources" "$out";; esac
+git -C "$DIR/repo.git" show refs/heads/drafts/app/ws1:app/cm.yaml 2>/dev/null | grep -q 'name: cm' && ok "git: cm.yaml on the draft" || ko "cm.yaml on draft"
+out=$(req engine '{"v":1,"op":"engine.update-resources","id":"ur2","args":{"namespace":"ns1","name":"blue.app.ws1","object":'"$prr"'}}')
+case "$out" in *'"code":409'*) ok "stale resources update is a 409";; *) ko "stale PRR" "$out";; esac
+
+out=$(req cache '{"v":1,"op":"cache.get","id":"g2","args":{"kind":"packagerevisions.porch.kpt.dev","namespace":"ns1","name":"blue.app.ws1"}}')
+cur=$(field '["result"]["object"]' <<<"$out")
+prop=$(python3 -c 'import json,sys; o=json.loads(sys.argv[1]); o["spec"]["lifecycle"]=sys.argv[2]; print(json.dumps(o))' "$cur" Proposed)
+out=$(req engine '{"v":1,"op":"engine.update","id":"u1","args":{"namespace":"ns1","name":"blue.app.ws1","object":'"$prop"'}}')
+[ "$(field '["result"]["object"]["spec"]["lifecycle"]' <<<"$out")" = Proposed ] && ok "proposed" || ko "propose" "$out"
+git -C "$DIR/repo.git" rev-parse -q --verify refs/heads/proposed/app/ws1 >/dev/null && ok "git: proposed/app/ws1" || ko "proposed branch"
+cur=$(field '["result"]["object"]' <<<"$out")
+pub=$(python3 -c 'import json,sys; o=json.loads(sys.argv[1]); o["spec"]["lifecycle"]=sys.argv[2]; print(json.dumps(o))' "$cur" Published)
+out=$(req engine '{"v":1,"op":"engine.update","id":"u2","args":{"namespace":"ns1","name":"blue.app.ws1","object":'"$pub"'}}')
+case "$out" in *'"code":422'*) ok "publishing without approval is a 422";; *) ko "update to Published" "$out";; esac
+out=$(req engine '{"v":1,"op":"engine.update","id":"u3","args":{"namespace":"ns1","name":"blue.app.ws1","subresource":"approval","object":'"$pub"'}}')
+[ "$(field '["result"]["object"]["spec"]["lifecycle"]' <<<"$out")" = Published ] && ok "approved" || ko "approve" "$out"
+[ "$(field '["result"]["object"]["spec"]["revision"]' <<<"$out")" = 1 ] && ok "revision 1" || ko "revision" "$out"
+[ "$(field '["result"]["object"]["metadata"]["labels"]["kpt.dev/latest-revision"]' <<<"$out")" = true ] && ok "latest label" || ko "latest" "$out"
+git -C "$DIR/repo.git" rev-parse -q --verify refs/tags/app/v1 >/dev/null && ok "git: tag app/v1" || ko "tag"
+git -C "$DIR/repo.git" show main:app/cm.yaml >/dev/null 2>&1 && ok "git: package on main" || ko "package on main"
+git -C "$DIR/repo.git" log -1 --format=%B main | grep -q '^kpt:{"package":"app","workspaceName":"ws1","revision":"1"' && ok "git: kpt annotation on the approval commit" || ko "annotation" "$(git -C "$DIR/repo.git" log -1 --format=%B main)"
+
+out=$(req engine '{"v":1,"op":"engine.delete","id":"d1","args":{"namespace":"ns1","name":"blue.app.ws1"}}')
+case "$out" in *'"code":403'*) ok "deleting a Published revision is a 403";; *) ko "delete published" "$out";; esac
+out=$(req engine '{"v":1,"op":"engine.create","id":"c4","args":{"namespace":"ns1","object":{"spec":{"packageName":"app","workspaceName":"ws2","repository":"blue","tasks":[{"type":"edit","edit":{"sourceRef":{"name":"blue.app.ws1"}}}]}}}}')
+[ "$(field '["result"]["object"]["metadata"]["name"]' <<<"$out")" = blue.app.ws2 ] && ok "edit copies a published revision" || ko "edit" "$out"
+out=$(req engine '{"v":1,"op":"engine.delete","id":"d2","args":{"namespace":"ns1","name":"blue.app.ws2"}}')
+case "$out" in *'"ok":true'*) ok "draft deleted";; *) ko "delete draft" "$out";; esac
+git -C "$DIR/repo.git" rev-parse -q --verify refs/heads/drafts/app/ws2 >/dev/null && ko "draft branch removed" || ok "git: draft branch removed"
+git -C "$DIR/repo.git" fsck --strict >/dev/null 2>&1 && ok "git fsck --strict" || ko "fsck"
+
+if out=$(/usr/bin/python3 "$SRC/integration-tests/validate_bus_trace.py" "$SRC/schemas/bus" "$TRACE" --min 20 2>&1); then
+  ok "bus trace validates against schemas/bus"
+else
+  ko "bus trace schema" "$(echo "$out" | grep INVALID | head -5)"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,101 @@
+/* Helpers shared by the engine's handlers (see engine.h): peer calls that
+ * carry the request id and caller, try-locks, and small revision readers. */
+#include "engine.h"
+#include "error/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int call(engine_call *c, bus_client *client, const char *op, json_t *args, json_t **result)
+{
+    bus_call_opts opts = {.rid = c->req->id, .caller = c->req->caller, .deadline_ms = 120000};
+    return bus_client_call(client, op, args, &opts, result, NULL);
+}
+
+int engine_cache(engine_call *c, const char *op, json_t *args, json_t **result)
+{
+    return call(c, c->eng->cache, op, args, result);
+}
+
+int engine_git(engine_call *c, const char *ns, const char *repo, const char *op, json_t *args,
+               json_t **result)
+{
+    json_object_set_new(args, "namespace", json_string(ns));
+    json_object_set_new(args, "repository", json_string(repo));
+    if (call(c, c->eng->git, op, args, result) == 0)
+        return 0;
+    if (porch_error_last()->code != 404 || !strstr(porch_error_last()->message, "is not open"))
+        return -1;
+    json_t *sync_args = json_pack("{s:s, s:s}", "namespace", ns, "name", repo), *summary = NULL;
+    int rc = engine_cache(c, "cache.sync", sync_args, &summary);
+    json_decref(sync_args);
+    json_decref(summary);
+    if (rc < 0)
+        return -1;
+    return call(c, c->eng->git, op, args, result);
+}
+
+int engine_lock(engine *eng, const char *key, const char *what)
+{
+    int rc = -1, free_slot = -1;
+    pthread_mutex_lock(&eng->locks_mutex);
+    for (int i = 0; i < ENGINE_MAX_LOCKS; i++) {
+        if (eng->locks[i] && strcmp(eng->locks[i], key) == 0) {
+            pthread_mutex_unlock(&eng->locks_mutex);
+            return porch_error_set(409, "Operation cannot be fulfilled on %s: another request is "
+                                        "already in progress on %s", what, key);
+        }
+        if (!eng->locks[i] && free_slot < 0)
+            free_slot = i;
+    }
+    if (free_slot >= 0) {
+        eng->locks[free_slot] = strdup(key);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&eng->locks_mutex);
+    return rc == 0 ? 0 : porch_error_set(429, "too many concurrent changes; retry");
+}
+
+void engine_unlock(engine *eng, const char *key)
+{
+    pthread_mutex_lock(&eng->locks_mutex);
+    for (int i = 0; i < ENGINE_MAX_LOCKS; i++)
+        if (eng->locks[i] && strcmp(eng->locks[i], key) == 0) {
+            free(eng->locks[i]);
+            eng->locks[i] = NULL;
+            break;
+        }
+    pthread_mutex_unlock(&eng->locks_mutex);
+}
+
+int engine_get_revision(engine_call *c, const char *ns, const char *name, json_t **pr)
+{
+    json_t *args = json_pack("{s:s, s:s, s:s}", "kind", ENGINE_KIND_REVISION, "namespace", ns,
+                             "name", name), *res = NULL;
+    int rc = engine_cache(c, "cache.get", args, &res);
+    json_decref(args);
+    if (rc < 0) {
+        if (porch_error_last()->code == 404)
+            porch_error_set(404, "packagerevisions.porch.kpt.dev \"%s\" not found", name);
+        return -1;
+    }
+    *pr = json_incref(json_object_get(res, "object"));
+    json_decref(res);
+    return 0;
+}
+
+const char *engine_revision_commit(json_t *pr)
+{
+    const char *sha = json_string_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(pr, "status"), "selfLock"), "git"),
+        "commit"));
+    return sha ? sha : "";
+}
+
+json_t *engine_author(engine_call *c)
+{
+    const char *user = json_string_value(json_object_get(c->req->caller, "user"));
+    if (!user || !*user)
+        return json_object();
+    return json_pack("{s:s, s:s}", "name", user, "email", user);
+}

@@ -1,0 +1,63 @@
+/* porch-engine's shared context and the helpers its op handlers share:
+ * peer calls (cache, git adapter), per-object try-locks, and package file
+ * sets materialised in a work directory for the CaD library. */
+#ifndef PORCH_ENGINE_H
+#define PORCH_ENGINE_H
+
+#include "bus/bus.h"
+#include "svc/svc.h"
+
+#include <pthread.h>
+
+#define ENGINE_KIND_REPOSITORY "repositories.config.porch.kpt.dev"
+#define ENGINE_KIND_REVISION "packagerevisions.porch.kpt.dev"
+#define ENGINE_MAX_LOCKS 1024
+
+typedef struct engine {
+    svc_context svc;
+    bus_client *cache;
+    bus_client *git;
+    char work_dir[4096];            /* DATA/engine-work: per-request package directories */
+    pthread_mutex_t locks_mutex;
+    char *locks[ENGINE_MAX_LOCKS];  /* keys of objects being changed right now */
+} engine;
+
+/* Handlers carry the caller's request id and identity on to their peers. */
+typedef struct engine_call {
+    engine *eng;
+    const bus_request *req;
+} engine_call;
+
+/* A peer call with the request's id and caller; *result is a new reference. */
+int engine_cache(engine_call *c, const char *op, json_t *args, json_t **result);
+/* A git-adapter call; when the adapter has not opened the repository (it
+ * restarted), asks the cache to sync it (which opens it) and tries again. */
+int engine_git(engine_call *c, const char *ns, const char *repo, const char *op, json_t *args,
+               json_t **result);
+
+/* Non-blocking lock of an object: 409 "another request is already in progress". */
+int engine_lock(engine *eng, const char *key, const char *what);
+void engine_unlock(engine *eng, const char *key);
+
+/* ---- package file sets (files.c) ---- */
+
+/* A fresh work directory under eng->work_dir (malloc'd path). */
+int engine_workdir_new(engine *eng, char **out);
+void engine_workdir_remove(const char *dir);
+/* Writes every path → text of `resources` under dir; paths must stay inside (400). */
+int engine_files_write(const char *dir, json_t *resources);
+/* Reads every regular file under dir back into a new path → text object. */
+int engine_files_read(const char *dir, json_t **resources);
+
+/* ---- the ops (ops.c, resources.c) ---- */
+int engine_ops_register(engine *eng);
+int engine_resources_register(engine *eng);
+
+/* Common reads used by both. */
+int engine_get_revision(engine_call *c, const char *ns, const char *name, json_t **pr);
+/* The git commit a revision was read from (its selfLock), or "". */
+const char *engine_revision_commit(json_t *pr);
+/* Commit author for the caller (NULL name/email: Porch). New reference. */
+json_t *engine_author(engine_call *c);
+
+#endif

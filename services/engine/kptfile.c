@@ -1,0 +1,115 @@
+/* Kptfile edits on the KRM document model (see kptfile.h). JSON values are
+ * converted to new KRM nodes key by key, keeping their order. */
+#include "kptfile.h"
+#include "error/error.h"
+#include "krm/krm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static krm_node *node_from_json(krm_stream *s, json_t *v)
+{
+    if (json_is_object(v)) {
+        krm_node *m = krm_node_new_map(s);
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) krm_map_set(s, m, k, node_from_json(s, x));
+        return m;
+    }
+    if (json_is_array(v)) {
+        krm_node *q = krm_node_new_seq(s);
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) krm_seq_append(s, q, node_from_json(s, x));
+        return q;
+    }
+    if (json_is_string(v))
+        return krm_node_new_string(s, json_string_value(v));
+    char buf[64];
+    if (json_is_integer(v))
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(buf, sizeof buf, "%g", json_real_value(v));
+    else
+        snprintf(buf, sizeof buf, "%s", json_is_true(v) ? "true" : json_is_false(v) ? "false" : "null");
+    return krm_node_new_scalar(s, buf, strlen(buf), KRM_PLAIN);
+}
+
+/* Sets or replaces metadata.<field> (labels/annotations) from a JSON object. */
+static void apply_map(krm_stream *s, krm_node *root, const char *field, json_t *values, int replace,
+                      int keep_local_config)
+{
+    krm_node *meta = krm_map_get(root, "metadata");
+    if (!meta) {
+        meta = krm_node_new_map(s);
+        krm_map_set(s, root, "metadata", meta);
+    }
+    krm_node *old = krm_map_get(meta, field);
+    if (replace && old && krm_node_kind(old) == KRM_MAP) {
+        /* drop user keys not in `values`, keeping kpt's own local-config marker */
+        for (size_t i = krm_map_len(old); i-- > 0;) {
+            const char *k = krm_node_value(krm_map_key_at(old, i));
+            if (keep_local_config && !strcmp(k, "config.kubernetes.io/local-config"))
+                continue;
+            if (!json_object_get(values, k))
+                krm_map_delete(old, k);
+        }
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(values, k, v) {
+        if (!json_is_string(v))
+            continue;
+        if (!strcmp(field, "labels"))
+            krm_res_set_label(s, root, k, json_string_value(v));
+        else
+            krm_res_set_annotation(s, root, k, json_string_value(v));
+    }
+}
+
+int engine_kptfile_edit(json_t *resources, json_t *metadata, int replace, const char *name,
+                        json_t *upstream, json_t *lock)
+{
+    json_t *text = json_object_get(resources, "Kptfile");
+    if (!json_is_string(text))
+        return porch_error_set(400, "package must contain Kptfile at root");
+    krm_stream *s = NULL;
+    if (krm_stream_parse(json_string_value(text), json_string_length(text), "Kptfile", NULL, &s) < 0)
+        return -1;
+    krm_doc *doc = krm_stream_count(s) ? krm_stream_doc(s, 0) : NULL;
+    krm_node *root = doc ? krm_doc_root(doc) : NULL;
+    if (!root || krm_node_kind(root) != KRM_MAP) {
+        krm_stream_free(s);
+        return porch_error_set(400, "Kptfile is not a YAML mapping");
+    }
+    if (name) {
+        krm_node *meta = krm_map_get(root, "metadata");
+        if (!meta) {
+            meta = krm_node_new_map(s);
+            krm_map_set(s, root, "metadata", meta);
+        }
+        krm_map_set(s, meta, "name", krm_node_new_string(s, name));
+    }
+    json_t *labels = json_object_get(metadata, "labels");
+    json_t *annotations = json_object_get(metadata, "annotations");
+    if (json_is_object(labels) || replace)
+        apply_map(s, root, "labels", json_is_object(labels) ? labels : NULL, replace, 0);
+    if (json_is_object(annotations) || replace)
+        apply_map(s, root, "annotations", json_is_object(annotations) ? annotations : NULL,
+                  replace, 1);
+    if (upstream)
+        krm_map_set(s, root, "upstream", node_from_json(s, upstream));
+    if (lock)
+        krm_map_set(s, root, "upstreamLock", node_from_json(s, lock));
+    krm_buf out = {0};
+    int rc = krm_stream_emit(s, &out);
+    krm_stream_free(s);
+    if (rc < 0) {
+        krm_buf_free(&out);
+        return -1;
+    }
+    json_object_set_new(resources, "Kptfile", json_stringn(out.data ? out.data : "", out.len));
+    krm_buf_free(&out);
+    return 0;
+}

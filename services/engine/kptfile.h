@@ -1,0 +1,17 @@
+/* Edits of a package's Kptfile text that the engine's tasks make (spec §3.6,
+ * §3.7, §6.2): package metadata into metadata.labels/annotations, the name,
+ * and the upstream pointers of a clone — through the KRM document model, so
+ * comments and formatting survive as kpt keeps them. */
+#ifndef PORCH_ENGINE_KPTFILE_H
+#define PORCH_ENGINE_KPTFILE_H
+
+#include <jansson.h>
+
+/* Applies to resources["Kptfile"] in place: `metadata` = {labels, annotations}
+ * merged (replace = 0) or replacing the user's (replace = 1); `name` (or NULL)
+ * becomes metadata.name; `upstream`/`lock` (JSON, or NULL) become upstream and
+ * upstreamLock. 400 when there is no parsable Kptfile. */
+int engine_kptfile_edit(json_t *resources, json_t *metadata, int replace, const char *name,
+                        json_t *upstream, json_t *lock);
+
+#endif

@@ -1,0 +1,410 @@
+/* The engine's PackageRevision ops: create (init, edit, clone), update
+ * (lifecycle, metadata, approval) and delete. Each checks the rules first
+ * (rules.c), takes the object's try-lock, writes through the git adapter,
+ * then syncs the repository into the cache and answers with what readers see. */
+#include "cad/cad.h"
+#include "engine.h"
+#include "error/error.h"
+#include "kptfile.h"
+#include "log/log.h"
+#include "rules.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *sget(json_t *o, const char *a, const char *b)
+{
+    json_t *x = json_object_get(o, a);
+    return json_string_value(b ? json_object_get(x, b) : x);
+}
+
+static const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+static const char *leaf_of(const char *pkg)
+{
+    const char *slash = strrchr(pkg, '/');
+    return slash ? slash + 1 : pkg;
+}
+
+/* Syncs the repository into the cache, then stores the user's labels and
+ * annotations on the revision; *out is the object as readers now see it. */
+static int finish_write(engine_call *c, const char *ns, const char *repo, const char *name,
+                        json_t *user_meta, int replace, json_t **out)
+{
+    json_t *args = json_pack("{s:s, s:s}", "namespace", ns, "name", repo), *res = NULL;
+    int rc = engine_cache(c, "cache.sync", args, &res);
+    json_decref(args);
+    json_decref(res);
+    if (rc < 0)
+        return -1;
+    json_t *pr;
+    if (engine_get_revision(c, ns, name, &pr) < 0)
+        return -1;
+    json_t *labels = json_object_get(user_meta, "labels");
+    json_t *annotations = json_object_get(user_meta, "annotations");
+    if (json_is_object(labels) || json_is_object(annotations) || replace) {
+        json_t *meta = json_object_get(pr, "metadata");
+        json_t *latest = json_incref(json_object_get(json_object_get(meta, "labels"), ENGINE_LATEST_LABEL));
+        json_t *new_labels = json_is_object(labels) ? json_deep_copy(labels) : json_object();
+        if (!replace)
+            json_object_update_missing(new_labels, json_object_get(meta, "labels"));
+        json_object_del(new_labels, ENGINE_LATEST_LABEL);
+        if (latest)
+            json_object_set(new_labels, ENGINE_LATEST_LABEL, latest);
+        json_decref(latest);
+        json_object_set_new(meta, "labels", new_labels);
+        if (json_is_object(annotations))
+            json_object_set(meta, "annotations", annotations);
+        args = json_pack("{s:s, s:s, s:s, s:O, s:s}", "kind", ENGINE_KIND_REVISION, "namespace",
+                         ns, "name", name, "object", pr, "mode", "update");
+        rc = engine_cache(c, "cache.put", args, &res);
+        json_decref(args);
+        json_decref(pr);
+        if (rc < 0)
+            return -1;
+        pr = json_incref(json_object_get(res, "object"));
+        json_decref(res);
+    }
+    *out = pr;
+    return 0;
+}
+
+/* Every revision of namespace `ns` (new reference). */
+static int list_revisions(engine_call *c, const char *ns, json_t **items)
+{
+    json_t *args = json_pack("{s:s, s:s}", "kind", ENGINE_KIND_REVISION, "namespace", ns), *res;
+    int rc = engine_cache(c, "cache.list", args, &res);
+    json_decref(args);
+    if (rc < 0)
+        return -1;
+    *items = json_incref(json_object_get(res, "items"));
+    json_decref(res);
+    return 0;
+}
+
+/* §3.6 step 5: unique workspace in the package, init/clone only for new packages. */
+static int check_unique(engine_call *c, const char *ns, const char *repo, const char *pkg,
+                        const char *ws, const char *task_type)
+{
+    json_t *items;
+    if (list_revisions(c, ns, &items) < 0)
+        return -1;
+    size_t i;
+    json_t *it;
+    int rc = 0, exists = 0;
+    json_array_foreach(items, i, it) {
+        if (strcmp(or_empty(sget(it, "spec", "repository")), repo) ||
+            strcmp(or_empty(sget(it, "spec", "packageName")), pkg))
+            continue;
+        exists = 1;
+        if (!strcmp(or_empty(sget(it, "spec", "workspaceName")), ws)) {
+            rc = porch_error_set_reason(409, "AlreadyExists",
+                                        "package revision workspaceNames must be unique; package "
+                                        "revision with name %s in repo %s with package name %s "
+                                        "already exists", ws, repo, pkg);
+            break;
+        }
+    }
+    if (rc == 0 && exists && !strcmp(task_type, "clone"))
+        rc = porch_error_set_reason(409, "AlreadyExists",
+                                    "`clone` cannot create a new revision for package \"%s\" that "
+                                    "already exists in repo \"%s\"; make subsequent revisions "
+                                    "using `copy`", pkg, repo);
+    else if (rc == 0 && exists && !strcmp(task_type, "init"))
+        rc = porch_error_set_reason(409, "AlreadyExists",
+                                    "package \"%s\" already exists in repository \"%s\"", pkg, repo);
+    json_decref(items);
+    return rc;
+}
+
+/* Reads a revision's files through the git adapter (new reference). */
+static int read_files(engine_call *c, json_t *pr, json_t **resources)
+{
+    json_t *args = json_pack("{s:s}", "name", sget(pr, "metadata", "name")), *res = NULL;
+    int rc = engine_git(c, sget(pr, "metadata", "namespace"), sget(pr, "spec", "repository"),
+                        "git-adapter.read", args, &res);
+    json_decref(args);
+    if (rc < 0)
+        return -1;
+    *resources = json_incref(json_object_get(res, "resources"));
+    json_decref(res);
+    return 0;
+}
+
+static int task_init(engine *eng, json_t *task, const char *pkg, json_t **resources)
+{
+    json_t *init = json_object_get(task, "init");
+    char *dir = NULL;
+    if (engine_workdir_new(eng, &dir) < 0)
+        return -1;
+    char pkg_dir[4200];
+    snprintf(pkg_dir, sizeof pkg_dir, "%s/%s", dir, leaf_of(pkg));
+    char keywords[2048] = "";
+    size_t i, n = 0;
+    json_t *k;
+    json_array_foreach(json_object_get(init, "keywords"), i, k) if (json_is_string(k))
+        n += (size_t)snprintf(keywords + n, n < sizeof keywords ? sizeof keywords - n : 0, "%s%s",
+                              n ? "," : "", json_string_value(k));
+    char default_desc[300];
+    snprintf(default_desc, sizeof default_desc, "%s description", pkg);
+    const char *desc = sget(init, "description", NULL);
+    cad_init_opts o = {.dir = pkg_dir, .name = leaf_of(pkg),
+                       .description = desc && *desc ? desc : default_desc,
+                       .keywords = n ? keywords : NULL, .site = sget(init, "site", NULL)};
+    int rc = mkdir(pkg_dir, 0700) == 0 ? cad_pkg_init(&o) : porch_error_set(500, "engine: mkdir");
+    if (rc == 0)
+        rc = engine_files_read(pkg_dir, resources);
+    engine_workdir_remove(dir);
+    free(dir);
+    return rc;
+}
+
+static int task_edit(engine_call *c, json_t *task, const char *ns, const char *repo,
+                     const char *pkg, json_t **resources)
+{
+    const char *src = sget(json_object_get(task, "edit"), "sourceRef", "name");
+    if (!src || !*src)
+        return porch_error_set(422, "edit task: sourceRef.name is required");
+    json_t *source;
+    if (engine_get_revision(c, ns, src, &source) < 0)
+        return -1;
+    int rc = 0;
+    const char *lc = or_empty(sget(source, "spec", "lifecycle"));
+    json_int_t rev = json_integer_value(json_object_get(json_object_get(source, "spec"), "revision"));
+    if (strcmp(or_empty(sget(source, "spec", "repository")), repo) ||
+        strcmp(or_empty(sget(source, "spec", "packageName")), pkg))
+        rc = porch_error_set(422, "edit task: source %s is not a revision of package %s in "
+                                  "repository %s", src, pkg, repo);
+    else if (rev < 0)
+        rc = porch_error_set(422, "edit task: %s may not be the placeholder package revision", src);
+    else if (strcmp(lc, "Published") && strcmp(lc, "DeletionProposed"))
+        rc = porch_error_set(422, "edit task: source %s must be published (it is %s)", src, lc);
+    if (rc == 0)
+        rc = read_files(c, source, resources);
+    json_decref(source);
+    return rc;
+}
+
+static int task_clone(engine_call *c, json_t *task, const char *ns, const char *pkg,
+                      json_t **resources)
+{
+    json_t *up = json_object_get(json_object_get(task, "clone"), "upstreamRef");
+    const char *src = sget(json_object_get(up, "upstreamRef"), "name", NULL);
+    if (src && *src) {
+        json_t *source;
+        if (engine_get_revision(c, ns, src, &source) < 0)
+            return -1;
+        json_int_t rev = json_integer_value(json_object_get(json_object_get(source, "spec"), "revision"));
+        int rc = rev < 0 ? porch_error_set(422, "clone task: %s may not be the placeholder "
+                                                "package revision", src)
+                         : read_files(c, source, resources);
+        json_t *lock = json_object_get(json_object_get(source, "status"), "selfLock");
+        json_t *git = json_object_get(lock, "git");
+        if (rc == 0 && git) {
+            json_t *upstream = json_pack("{s:s, s:{s:O, s:O, s:O}, s:s}", "type", "git", "git",
+                                         "repo", json_object_get(git, "repo"), "directory",
+                                         json_object_get(git, "directory"), "ref",
+                                         json_object_get(git, "ref"), "updateStrategy",
+                                         "resource-merge");
+            rc = engine_kptfile_edit(*resources, NULL, 0, leaf_of(pkg), upstream,
+                                     json_pack("{s:s, s:O}", "type", "git", "git", git));
+            json_decref(upstream);
+        }
+        json_decref(source);
+        return rc;
+    }
+    json_t *git = json_object_get(up, "git");
+    const char *url = sget(git, "repo", NULL);
+    if (!url || !*url)
+        return porch_error_set(422, "clone task: upstreamRef needs upstreamRef.name or git.repo");
+    char *dir = NULL;
+    if (engine_workdir_new(c->eng, &dir) < 0)
+        return -1;
+    char dest[4200];
+    snprintf(dest, sizeof dest, "%s/%s", dir, leaf_of(pkg));
+    cad_get_opts o = {.repo = url, .directory = or_empty(sget(git, "directory", NULL)),
+                      .ref = sget(git, "ref", NULL), .dest = dest};
+    int rc = cad_pkg_get(&o);
+    if (rc == 0)
+        rc = engine_files_read(dest, resources);
+    engine_workdir_remove(dir);
+    free(dir);
+    return rc;
+}
+
+static int handle_create(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    engine_call c = {ud, req};
+    const char *ns = sget(req->args, "namespace", NULL);
+    json_t *obj = json_object_get(req->args, "object");
+    if (engine_rules_check_create(ns, obj) < 0)
+        return -1;
+    json_t *spec = json_object_get(obj, "spec");
+    const char *repo = sget(spec, "repository", NULL), *pkg = sget(spec, "packageName", NULL),
+               *ws = sget(spec, "workspaceName", NULL);
+    json_t *repo_args = json_pack("{s:s, s:s, s:s}", "kind", ENGINE_KIND_REPOSITORY, "namespace",
+                                  ns, "name", repo), *repo_res = NULL;
+    int rc = engine_cache(&c, "cache.get", repo_args, &repo_res);
+    json_decref(repo_args);
+    json_decref(repo_res);
+    if (rc < 0)
+        return porch_error_last()->code == 404
+                   ? porch_error_set(404, "repositories.config.porch.kpt.dev \"%s\" not found", repo)
+                   : -1;
+    json_t *task = json_array_get(json_object_get(spec, "tasks"), 0);
+    json_t *default_task = NULL;
+    if (!task)
+        task = default_task = json_pack("{s:s, s:{}}", "type", "init", "init");
+    const char *type = or_empty(sget(task, "type", NULL));
+    char key[600];
+    snprintf(key, sizeof key, "%s-%s-%s-%s", ns, repo, pkg, ws);
+    if (engine_lock(c.eng, key, "packagerevisions.porch.kpt.dev") < 0) {
+        json_decref(default_task);
+        return -1;
+    }
+    json_t *resources = NULL;
+    rc = check_unique(&c, ns, repo, pkg, ws, type);
+    if (rc == 0) {
+        if (!strcmp(type, "init"))
+            rc = task_init(c.eng, task, pkg, &resources);
+        else if (!strcmp(type, "edit"))
+            rc = task_edit(&c, task, ns, repo, pkg, &resources);
+        else if (!strcmp(type, "clone"))
+            rc = task_clone(&c, task, ns, pkg, &resources);
+        else
+            rc = porch_error_set(422, "task type \"%s\" is not supported (init, edit, clone)", type);
+    }
+    if (rc == 0 && json_object_get(spec, "packageMetadata"))
+        rc = engine_kptfile_edit(resources, json_object_get(spec, "packageMetadata"), 0, NULL, NULL,
+                                 NULL);
+    json_t *written = NULL;
+    if (rc == 0) {
+        json_t *args = json_pack("{s:s, s:s, s:O, s:O, s:o}", "packageName", pkg, "workspaceName",
+                                 ws, "resources", resources, "task", task, "author",
+                                 engine_author(&c));
+        rc = engine_git(&c, ns, repo, "git-adapter.write_draft", args, &written);
+        json_decref(args);
+    }
+    json_t *stored = NULL;
+    if (rc == 0)
+        rc = finish_write(&c, ns, repo, sget(written, "name", NULL), json_object_get(obj, "metadata"),
+                          0, &stored);
+    engine_unlock(c.eng, key);
+    json_decref(written);
+    json_decref(resources);
+    json_decref(default_task);
+    if (rc < 0)
+        return -1;
+    *result = json_pack("{s:o}", "object", stored);
+    return 0;
+}
+
+static int check_resource_version(json_t *old, json_t *new_, const char *name)
+{
+    const char *want = sget(new_, "metadata", "resourceVersion");
+    const char *have = sget(old, "metadata", "resourceVersion");
+    if (!want || !*want)
+        return porch_error_set(409, "Operation cannot be fulfilled on packagerevisions.porch.kpt.dev "
+                                    "\"%s\": resourceVersion must be specified for an update", name);
+    if (!have || strcmp(want, have) != 0)
+        return porch_error_set(409, "Operation cannot be fulfilled on packagerevisions.porch.kpt.dev "
+                                    "\"%s\": the object has been modified; please apply your "
+                                    "changes to the latest version and try again", name);
+    return 0;
+}
+
+static int handle_update(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    engine_call c = {ud, req};
+    const char *ns = sget(req->args, "namespace", NULL), *name = sget(req->args, "name", NULL);
+    const char *sub = sget(req->args, "subresource", NULL);
+    json_t *obj = json_object_get(req->args, "object");
+    if (!ns || !*ns || !name || !*name || !json_is_object(obj))
+        return porch_error_set(400, "engine.update needs namespace, name and object");
+    int approval = sub && !strcmp(sub, "approval");
+    char key[600];
+    snprintf(key, sizeof key, "%s/%s", ns, name);
+    json_t *old = NULL, *stored = NULL;
+    if (engine_lock(c.eng, key, "packagerevisions.porch.kpt.dev") < 0)
+        return -1;
+    const char *to = NULL;
+    int rc = engine_get_revision(&c, ns, name, &old);
+    if (rc == 0)
+        rc = check_resource_version(old, obj, name);
+    if (rc == 0)
+        rc = engine_rules_check_update(old, obj, approval, &to);
+    const char *from = (sget(old, "spec", "lifecycle") && *sget(old, "spec", "lifecycle") ? sget(old, "spec", "lifecycle") : "Draft");
+    const char *repo = old ? sget(old, "spec", "repository") : NULL;
+    if (rc == 0 && strcmp(from, to) != 0) {
+        json_t *args = json_pack("{s:s, s:s, s:s, s:o}", "name", name, "lifecycle", to, "expect",
+                                 engine_revision_commit(old), "author", engine_author(&c)), *res = NULL;
+        rc = engine_git(&c, ns, repo, "git-adapter.set_lifecycle", args, &res);
+        json_decref(args);
+        json_decref(res);
+    }
+    if (rc == 0)
+        rc = finish_write(&c, ns, repo, name, json_object_get(obj, "metadata"), 1, &stored);
+    engine_unlock(c.eng, key);
+    json_decref(old);
+    if (rc < 0)
+        return -1;
+    *result = json_pack("{s:o}", "object", stored);
+    return 0;
+}
+
+static int handle_delete(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    engine_call c = {ud, req};
+    const char *ns = sget(req->args, "namespace", NULL), *name = sget(req->args, "name", NULL);
+    const char *rv = sget(req->args, "resourceVersion", NULL), *uid = sget(req->args, "uid", NULL);
+    if (!ns || !*ns || !name || !*name)
+        return porch_error_set(400, "engine.delete needs namespace and name");
+    char key[600];
+    snprintf(key, sizeof key, "%s/%s", ns, name);
+    if (engine_lock(c.eng, key, "packagerevisions.porch.kpt.dev") < 0)
+        return -1;
+    json_t *old = NULL;
+    int rc = engine_get_revision(&c, ns, name, &old);
+    if (rc == 0 && rv && *rv && strcmp(rv, or_empty(sget(old, "metadata", "resourceVersion"))))
+        rc = porch_error_set(409, "Operation cannot be fulfilled on packagerevisions.porch.kpt.dev "
+                                  "\"%s\": the object has been modified", name);
+    if (rc == 0 && uid && *uid && strcmp(uid, or_empty(sget(old, "metadata", "uid"))))
+        rc = porch_error_set(409, "Precondition failed: UID in precondition: %s", uid);
+    if (rc == 0)
+        rc = engine_rules_check_delete(old);
+    const char *repo = old ? sget(old, "spec", "repository") : NULL;
+    if (rc == 0) {
+        json_t *args = json_pack("{s:s, s:s, s:o}", "name", name, "expect",
+                                 engine_revision_commit(old), "author", engine_author(&c)), *res = NULL;
+        rc = engine_git(&c, ns, repo, "git-adapter.delete", args, &res);
+        json_decref(args);
+        json_decref(res);
+    }
+    if (rc == 0) {
+        json_t *args = json_pack("{s:s, s:s}", "namespace", ns, "name", repo), *res = NULL;
+        rc = engine_cache(&c, "cache.sync", args, &res);
+        json_decref(args);
+        json_decref(res);
+    }
+    engine_unlock(c.eng, key);
+    if (rc < 0) {
+        json_decref(old);
+        return -1;
+    }
+    *result = json_pack("{s:o}", "object", old);
+    return 0;
+}
+
+int engine_ops_register(engine *eng)
+{
+    if (bus_server_register(eng->svc.bus, "create", handle_create, eng) < 0 ||
+        bus_server_register(eng->svc.bus, "update", handle_update, eng) < 0 ||
+        bus_server_register(eng->svc.bus, "delete", handle_delete, eng) < 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,265 @@
+/* The engine's PackageRevisionResources ops: read a revision's files, and
+ * replace a Draft's file set — rendered through the package's function
+ * pipeline (CaD render), committed as "Rendering package" only when the
+ * render succeeded or the revision asks to push on render failure (§7). */
+#include "cad/cad.h"
+#include "engine.h"
+#include "error/error.h"
+#include "krm/krm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define PUSH_ON_FAILURE "porch.kpt.dev/push-on-render-failure"
+
+static const char *sget(json_t *o, const char *a, const char *b)
+{
+    json_t *x = json_object_get(o, a);
+    return json_string_value(b ? json_object_get(x, b) : x);
+}
+
+static const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+/* A PackageRevisionResources object for revision `pr` with `resources`. */
+static json_t *prr_object(json_t *pr, json_t *resources, json_t *render_status)
+{
+    json_t *meta = json_object_get(pr, "metadata"), *spec = json_object_get(pr, "spec");
+    json_t *m = json_pack("{s:O, s:O, s:O, s:O}", "name", json_object_get(meta, "name"), "namespace",
+                          json_object_get(meta, "namespace"), "uid", json_object_get(meta, "uid"),
+                          "resourceVersion", json_object_get(meta, "resourceVersion"));
+    if (json_object_get(meta, "creationTimestamp"))
+        json_object_set(m, "creationTimestamp", json_object_get(meta, "creationTimestamp"));
+    json_t *s = json_pack("{s:O, s:O, s:O, s:O}", "packageName", json_object_get(spec, "packageName"),
+                          "workspaceName", json_object_get(spec, "workspaceName"), "repository",
+                          json_object_get(spec, "repository"), "resources", resources);
+    if (json_object_get(spec, "revision"))
+        json_object_set(s, "revision", json_object_get(spec, "revision"));
+    json_t *status = json_object();
+    if (render_status)
+        json_object_set(status, "renderStatus", render_status);
+    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "apiVersion", "porch.kpt.dev/v1alpha1", "kind",
+                     "PackageRevisionResources", "metadata", m, "spec", s, "status", status);
+}
+
+static int read_revision_files(engine_call *c, json_t *pr, json_t **resources)
+{
+    json_t *args = json_pack("{s:s}", "name", sget(pr, "metadata", "name")), *res = NULL;
+    int rc = engine_git(c, sget(pr, "metadata", "namespace"), sget(pr, "spec", "repository"),
+                        "git-adapter.read", args, &res);
+    json_decref(args);
+    if (rc < 0)
+        return -1;
+    *resources = json_incref(json_object_get(res, "resources"));
+    json_decref(res);
+    return 0;
+}
+
+static int handle_get(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    engine_call c = {ud, req};
+    const char *ns = sget(req->args, "namespace", NULL), *name = sget(req->args, "name", NULL);
+    if (!ns || !*ns || !name || !*name)
+        return porch_error_set(400, "engine.get-resources needs namespace and name");
+    json_t *pr, *resources;
+    if (engine_get_revision(&c, ns, name, &pr) < 0)
+        return porch_error_last()->code == 404
+                   ? porch_error_set(404, "packagerevisionresources.porch.kpt.dev \"%s\" not found",
+                                     name)
+                   : -1;
+    int rc = read_revision_files(&c, pr, &resources);
+    if (rc == 0) {
+        *result = json_pack("{s:o}", "object", prr_object(pr, resources, NULL));
+        json_decref(resources);
+    }
+    json_decref(pr);
+    return rc;
+}
+
+static int handle_list(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    engine_call c = {ud, req};
+    const char *ns = sget(req->args, "namespace", NULL);
+    json_t *args = json_pack("{s:s, s:s}", "kind", ENGINE_KIND_REVISION, "namespace", or_empty(ns)),
+           *res = NULL;
+    int rc = engine_cache(&c, "cache.list", args, &res);
+    json_decref(args);
+    if (rc < 0)
+        return -1;
+    json_t *items = json_array();
+    size_t i;
+    json_t *pr;
+    json_array_foreach(json_object_get(res, "items"), i, pr) {
+        json_t *resources;
+        if (read_revision_files(&c, pr, &resources) < 0)
+            continue; /* a repository gone mid-list: skip its revisions */
+        json_array_append_new(items, prr_object(pr, resources, NULL));
+        json_decref(resources);
+    }
+    json_decref(res);
+    *result = json_pack("{s:o}", "items", items);
+    return 0;
+}
+
+/* Reads results.yaml of a render into JSON (NULL when there is none). */
+static json_t *read_results(const char *results_dir)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/results.yaml", results_dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, n, mem);
+    fclose(f);
+    fclose(mem);
+    krm_stream *s = NULL;
+    json_t *out = NULL;
+    if (krm_stream_parse(buf, len, "results.yaml", NULL, &s) == 0 && krm_stream_count(s) > 0) {
+        krm_buf jb = {0};
+        if (krm_node_emit_json(krm_doc_root(krm_stream_doc(s, 0)), &jb) == 0)
+            out = json_loadb(jb.data, jb.len, 0, NULL);
+        krm_buf_free(&jb);
+    }
+    krm_stream_free(s);
+    free(buf);
+    return out;
+}
+
+/* Renders the file set in place; *status is the renderStatus to answer with. */
+static int render(engine *eng, json_t **resources, json_t **status)
+{
+    char *dir = NULL;
+    if (engine_workdir_new(eng, &dir) < 0)
+        return -1;
+    char pkg[4200], results[4200];
+    snprintf(pkg, sizeof pkg, "%s/pkg", dir);
+    snprintf(results, sizeof results, "%s/results", dir);
+    int rc = mkdir(pkg, 0700) == 0 && mkdir(results, 0700) == 0
+                 ? engine_files_write(pkg, *resources)
+                 : porch_error_set(500, "engine: cannot prepare the render directory");
+    int render_rc = 0;
+    char message[PORCH_ERROR_MESSAGE_MAX] = "";
+    if (rc == 0) {
+        cad_render_opts o = {.fn = {.allow_exec = false, .truncate_output = true,
+                                    .results_dir = results},
+                             .dir = pkg};
+        render_rc = cad_fn_render(&o);
+        if (render_rc < 0)
+            snprintf(message, sizeof message, "%s", porch_error_last()->message);
+        json_t *rendered = NULL;
+        if (engine_files_read(pkg, &rendered) == 0) {
+            json_decref(*resources);
+            *resources = rendered;
+        }
+    }
+    json_t *result = read_results(results);
+    if (!result)
+        result = json_pack("{s:s, s:s, s:i, s:[]}", "apiVersion", "kpt.dev/v1", "kind",
+                           "FunctionResultList", "exitCode", render_rc < 0 ? 1 : 0, "items");
+    *status = json_pack("{s:s, s:o}", "error", message, "result", result);
+    engine_workdir_remove(dir);
+    free(dir);
+    if (rc < 0)
+        return -1;
+    if (render_rc < 0)
+        return porch_error_set(500, "%s", message);
+    return 0;
+}
+
+static int handle_update(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    engine_call c = {ud, req};
+    const char *ns = sget(req->args, "namespace", NULL), *name = sget(req->args, "name", NULL);
+    json_t *obj = json_object_get(req->args, "object");
+    if (!ns || !*ns || !name || !*name || !json_is_object(obj))
+        return porch_error_set(400, "engine.update-resources needs namespace, name and object");
+    json_t *resources = json_deep_copy(json_object_get(json_object_get(obj, "spec"), "resources"));
+    if (!json_is_object(resources)) {
+        json_decref(resources);
+        return porch_error_set(400, "spec.resources must be an object of path → file content");
+    }
+    char key[600];
+    snprintf(key, sizeof key, "%s/%s", ns, name);
+    if (engine_lock(c.eng, key, "package revision resources") < 0) {
+        json_decref(resources);
+        return -1;
+    }
+    json_t *pr = NULL, *render_status = NULL, *stored = NULL;
+    int rc = engine_get_revision(&c, ns, name, &pr);
+    const char *want = sget(obj, "metadata", "resourceVersion");
+    if (rc == 0 && (!want || strcmp(want, or_empty(sget(pr, "metadata", "resourceVersion")))))
+        rc = porch_error_set(409, "Operation cannot be fulfilled on "
+                                  "packagerevisionresources.porch.kpt.dev \"%s\": the object has "
+                                  "been modified; please apply your changes to the latest version "
+                                  "and try again", name);
+    const char *lc = pr ? or_empty(sget(pr, "spec", "lifecycle")) : "";
+    if (rc == 0 && *lc && strcmp(lc, "Draft"))
+        rc = porch_error_set(422, "cannot update a package revision with lifecycle value \"%s\"; "
+                                  "package must be Draft", lc);
+    if (rc == 0 && !json_is_string(json_object_get(resources, "Kptfile")))
+        rc = porch_error_set(400, "package must contain Kptfile at root");
+    int pushed_despite = 0;
+    char render_error[PORCH_ERROR_MESSAGE_MAX] = "";
+    if (rc == 0 && render(c.eng, &resources, &render_status) < 0) {
+        snprintf(render_error, sizeof render_error, "%s", porch_error_last()->message);
+        const char *push = sget(json_object_get(pr, "metadata"), "annotations", PUSH_ON_FAILURE);
+        if (push && !strcmp(push, "true"))
+            pushed_despite = 1;
+        else
+            rc = porch_error_set(500, "error rendering package in kpt function pipeline. Package "
+                                      "NOT pushed to remote. Fix locally (until 'kpt fn render' "
+                                      "succeeds) and retry. Details: %s", render_error);
+    }
+    const char *repo = pr ? sget(pr, "spec", "repository") : NULL;
+    if (rc == 0) {
+        json_t *args = json_pack("{s:O, s:O, s:O, s:{s:s}, s:s, s:s, s:o}", "packageName",
+                                 json_object_get(json_object_get(pr, "spec"), "packageName"),
+                                 "workspaceName",
+                                 json_object_get(json_object_get(pr, "spec"), "workspaceName"),
+                                 "resources", resources, "task", "type", "render", "message",
+                                 "Rendering package", "expect", engine_revision_commit(pr),
+                                 "author", engine_author(&c)), *res = NULL;
+        rc = engine_git(&c, ns, repo, "git-adapter.write_draft", args, &res);
+        json_decref(args);
+        json_decref(res);
+    }
+    if (rc == 0) {
+        json_t *args = json_pack("{s:s, s:s}", "namespace", ns, "name", repo), *res = NULL;
+        rc = engine_cache(&c, "cache.sync", args, &res);
+        json_decref(args);
+        json_decref(res);
+    }
+    if (rc == 0)
+        rc = engine_get_revision(&c, ns, name, &stored);
+    engine_unlock(c.eng, key);
+    if (rc == 0 && pushed_despite)
+        rc = porch_error_set(500, "error rendering package in kpt function pipeline. Package "
+                                  "pushed to remote despite render failure. Details: %s",
+                             render_error);
+    if (rc == 0)
+        *result = json_pack("{s:o}", "object", prr_object(stored, resources, render_status));
+    json_decref(stored);
+    json_decref(pr);
+    json_decref(resources);
+    json_decref(render_status);
+    return rc;
+}
+
+int engine_resources_register(engine *eng)
+{
+    if (bus_server_register(eng->svc.bus, "get-resources", handle_get, eng) < 0 ||
+        bus_server_register(eng->svc.bus, "list-resources", handle_list, eng) < 0 ||
+        bus_server_register(eng->svc.bus, "update-resources", handle_update, eng) < 0)
+        return -1;
+    return 0;
+}
