@@ -2,12 +2,14 @@
 # Builds the KRM libFuzzer target with clang (-fsanitize=fuzzer,address,undefined)
 # and runs it. Usage:
 #   common/krm/fuzz/run.sh            CI mode: run once over the committed corpus
+#   common/krm/fuzz/run.sh --corpus-only   the same (what integration-tests/run-all calls)
 #   common/krm/fuzz/run.sh 600        fuzz for 600 seconds (new inputs go to a scratch dir)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 build="${PORCH_FUZZ_BUILD:-$root/build-fuzz}"
 secs="${1:-}"
+[ "$secs" = --corpus-only ] && secs=
 CC=clang cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORCH_FUZZ=ON \
   -DPORCH_TESTS=OFF \
   -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
