@@ -13,6 +13,7 @@ static const porchctl_command commands[] = {
     {"fn", "render", "Render a package: run its pipelines, subpackages first", porchctl_cmd_fn_render},
     {"pkg", "init", "Initialize an empty package", porchctl_cmd_pkg_init},
     {"pkg", "get", "Fetch a package from a git repository", porchctl_cmd_pkg_get},
+    {"pkg", "update", "Apply upstream package updates", porchctl_cmd_pkg_update},
 };
 
 static const size_t n_commands = sizeof commands / sizeof commands[0];
