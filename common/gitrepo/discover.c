@@ -103,37 +103,23 @@ static int has_package(gitrepo *repo, const git_oid *commit, const char *path)
     return ok;
 }
 
-static json_t *commit_annotations(git_commit *c)
-{
-    int bad = 0;
-    json_t *a = gitrepo_annotations_parse(git_commit_message(c), &bad);
-    if (bad)
-        log_debug("ignoring unparsable kpt annotation", "commit", json_string(git_oid_tostr_s(git_commit_id(c))));
-    return a;
-}
-
 static const char *ann_str(json_t *a, const char *key)
 {
     const char *s = json_string_value(json_object_get(a, key));
     return s ? s : "";
 }
 
-/* workspaceName of the first annotation of `c` for the package, or NULL. */
-static char *workspace_from_commit(git_commit *c, const char *full_path)
+/* workspaceName of the first annotation of the commit for the package, or NULL. */
+static char *workspace_from_commit(const gitrepo_commit_info *c, const char *full_path)
 {
-    json_t *anns = commit_annotations(c);
-    char *ws = NULL;
     size_t i;
     json_t *a;
-    json_array_foreach(anns, i, a)
+    json_array_foreach(c->annotations, i, a)
     {
-        if (strcmp(ann_str(a, "package"), full_path) == 0 && *ann_str(a, "workspaceName")) {
-            ws = strdup(ann_str(a, "workspaceName"));
-            break;
-        }
+        if (strcmp(ann_str(a, "package"), full_path) == 0 && *ann_str(a, "workspaceName"))
+            return strdup(ann_str(a, "workspaceName"));
     }
-    json_decref(anns);
-    return ws;
+    return NULL;
 }
 
 static int is_first_task(const char *type)
@@ -142,61 +128,54 @@ static int is_first_task(const char *type)
            strcmp(type, "upgrade") == 0;
 }
 
+typedef struct task_walk {
+    const char *full_path, *workspace;
+    json_t *tasks;
+} task_walk;
+
+static int task_visit(const gitrepo_commit_info *c, void *payload)
+{
+    task_walk *tw = payload;
+    size_t i;
+    json_t *a;
+    json_array_foreach(c->annotations, i, a)
+    {
+        const char *ws = ann_str(a, "workspaceName");
+        int ws_match = strcmp(ws, tw->workspace) == 0 ||
+                       (!*ws && strcmp(ann_str(a, "revision"), tw->workspace) == 0);
+        if (strcmp(ann_str(a, "package"), tw->full_path) != 0 || !ws_match)
+            continue;
+        json_t *task = json_object_get(a, "task");
+        const char *type = json_string_value(json_object_get(task, "type"));
+        if (!json_is_object(task) || !type)
+            continue;
+        if (is_first_task(type)) {
+            json_array_clear(tw->tasks);
+            json_array_append(tw->tasks, task);
+        }
+        if (strcmp(type, "init") == 0 || strcmp(type, "clone") == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Porch's loadTasks: walk back in committer-time order; the creating task is
  * the last init/edit/clone/upgrade seen for this package and workspace, and
  * the walk stops at an init or clone. */
 static json_t *load_tasks(gitrepo *repo, const git_oid *start, const char *full_path,
                           const char *workspace)
 {
-    json_t *tasks = json_array();
-    git_revwalk *walk = NULL;
-    if (git_revwalk_new(&walk, repo->git) != 0)
-        return tasks;
-    git_revwalk_sorting(walk, GIT_SORT_TIME);
-    git_revwalk_push(walk, start);
-    git_oid oid;
-    int done = 0;
-    while (!done && git_revwalk_next(&oid, walk) == 0) {
-        git_commit *c = NULL;
-        if (git_commit_lookup(&c, repo->git, &oid) != 0)
-            continue;
-        json_t *anns = commit_annotations(c);
-        size_t i;
-        json_t *a;
-        json_array_foreach(anns, i, a)
-        {
-            const char *ws = ann_str(a, "workspaceName");
-            int ws_match = strcmp(ws, workspace) == 0 ||
-                           (!*ws && strcmp(ann_str(a, "revision"), workspace) == 0);
-            if (strcmp(ann_str(a, "package"), full_path) != 0 || !ws_match)
-                continue;
-            json_t *task = json_object_get(a, "task");
-            const char *type = json_string_value(json_object_get(task, "type"));
-            if (!json_is_object(task) || !type)
-                continue;
-            if (is_first_task(type)) {
-                json_array_clear(tasks);
-                json_array_append(tasks, task);
-            }
-            if (strcmp(type, "init") == 0 || strcmp(type, "clone") == 0) {
-                done = 1;
-                break;
-            }
-        }
-        json_decref(anns);
-        git_commit_free(c);
-    }
-    git_revwalk_free(walk);
-    return tasks;
+    task_walk tw = {full_path, workspace, json_array()};
+    gitrepo_walk(repo, start, task_visit, &tw);
+    return tw.tasks;
 }
 
-static void set_author(rev *r, git_commit *c)
+static void set_author(rev *r, const gitrepo_commit_info *c)
 {
-    const git_signature *a = git_commit_author(c);
-    if (a) {
-        r->published_by = a->email && *a->email ? strdup(a->email) : NULL;
-        r->published_at = a->when.time;
-    }
+    if (!c)
+        return;
+    r->published_by = c->author_email ? strdup(c->author_email) : NULL;
+    r->published_at = c->author_time;
 }
 
 /* Fills the common fields; takes ownership of nothing. */
@@ -238,11 +217,8 @@ static void add_placeholder(list_ctx *ctx, const char *full_path, git_commit *he
                           repo->branch);
     const char *sha = json_string_value(json_object_get(ctx->latest_commit, full_path));
     git_oid oid;
-    git_commit *c = NULL;
-    if (sha && git_oid_fromstr(&oid, sha) == 0 && git_commit_lookup(&c, repo->git, &oid) == 0) {
-        set_author(r, c);
-        git_commit_free(c);
-    }
+    if (sha && git_oid_fromstr(&oid, sha) == 0)
+        set_author(r, gitrepo_commit_get(repo, &oid));
 }
 
 static void discover_tree(list_ctx *ctx, const git_tree *t, const char *path, git_commit *head)
@@ -270,33 +246,24 @@ static void discover_tree(list_ctx *ctx, const git_tree *t, const char *path, gi
 }
 
 /* One walk of the branch history: the newest annotating commit per package. */
+static int history_visit(const gitrepo_commit_info *c, void *payload)
+{
+    list_ctx *ctx = payload;
+    size_t i;
+    json_t *a;
+    json_array_foreach(c->annotations, i, a)
+    {
+        const char *p = ann_str(a, "package");
+        if (*p && !json_object_get(ctx->latest_commit, p))
+            json_object_set_new(ctx->latest_commit, p, json_string(git_oid_tostr_s(&c->id)));
+    }
+    /* when looking for one package, stop once it is found */
+    return ctx->only && json_object_get(ctx->latest_commit, ctx->only) != NULL;
+}
+
 static void index_branch_history(list_ctx *ctx, const git_oid *head)
 {
-    git_revwalk *walk = NULL;
-    if (git_revwalk_new(&walk, ctx->repo->git) != 0)
-        return;
-    git_revwalk_sorting(walk, GIT_SORT_TIME);
-    git_revwalk_push(walk, head);
-    git_oid oid;
-    while (git_revwalk_next(&oid, walk) == 0) {
-        git_commit *c = NULL;
-        if (git_commit_lookup(&c, ctx->repo->git, &oid) != 0)
-            continue;
-        json_t *anns = commit_annotations(c);
-        size_t i;
-        json_t *a;
-        json_array_foreach(anns, i, a)
-        {
-            const char *p = ann_str(a, "package");
-            if (*p && !json_object_get(ctx->latest_commit, p))
-                json_object_set_new(ctx->latest_commit, p, json_string(git_oid_tostr_s(&oid)));
-        }
-        json_decref(anns);
-        git_commit_free(c);
-        if (ctx->only && json_object_get(ctx->latest_commit, ctx->only))
-            break; /* the one package we look for is found */
-    }
-    git_revwalk_free(walk);
+    gitrepo_walk(ctx->repo, head, history_visit, ctx);
 }
 
 static void discover_branch(list_ctx *ctx, const git_oid *head_oid)
@@ -352,8 +319,9 @@ static void discover_tag(list_ctx *ctx, const char *refname)
     }
     int revision = gitrepo_revision_parse(version);
     char *ws = NULL;
+    const gitrepo_commit_info *ci = gitrepo_commit_get(ctx->repo, git_commit_id(c));
     if (revision != -1) {
-        ws = workspace_from_commit(c, path);
+        ws = ci ? workspace_from_commit(ci, path) : NULL;
         if (!ws) {
             char buf[32];
             snprintf(buf, sizeof buf, "v%d", revision);
@@ -370,7 +338,7 @@ static void discover_tag(list_ctx *ctx, const char *refname)
     const char *lifecycle =
         json_object_get(ctx->deletion_proposed, dp) ? "DeletionProposed" : "Published";
     rev *r = add_revision(ctx, path, ws, revision, lifecycle, git_commit_id(c), name);
-    set_author(r, c);
+    set_author(r, ci);
     free(ws);
     git_object_free(obj);
 }

@@ -8,6 +8,20 @@
 
 #include <git2.h>
 
+/* What discovery needs from a commit, cached per repository (commits.c). */
+typedef struct gitrepo_commit_info {
+    git_oid id;
+    git_time_t time;        /* committer time: the walk order */
+    git_time_t author_time;
+    char *author_email;     /* NULL when empty */
+    json_t *annotations;    /* array of parsed kpt: annotations */
+    unsigned nparents;
+    git_oid *parents;
+    unsigned mark;          /* walk bookkeeping */
+} gitrepo_commit_info;
+
+typedef struct gitrepo_commit_cache gitrepo_commit_cache;
+
 struct gitrepo {
     char *name, *namespace_, *url, *branch, *dir; /* dir: directory without '/' at ends */
     char *username, *password, *bearer;
@@ -16,7 +30,15 @@ struct gitrepo {
     int deployment;
     int create_branch;
     git_repository *git;
+    gitrepo_commit_cache *commits; /* created on first use */
 };
+
+/* The cached info of a commit (borrowed, lives as long as the repository), or NULL. */
+const gitrepo_commit_info *gitrepo_commit_get(gitrepo *repo, const git_oid *id);
+void gitrepo_commit_cache_free(gitrepo_commit_cache *cache);
+/* Visits `start` and its ancestors newest-first by committer time; fn returns 1 to stop. */
+typedef int (*gitrepo_walk_fn)(const gitrepo_commit_info *c, void *payload);
+void gitrepo_walk(gitrepo *repo, const git_oid *start, gitrepo_walk_fn fn, void *payload);
 
 /* One ref update of a push: `old` NULL = must not exist, "*" = don't check;
  * `new_` NULL = delete. Ref names are the remote's full names. */

@@ -263,6 +263,7 @@ void gitrepo_free(gitrepo *repo)
 {
     if (!repo)
         return;
+    gitrepo_commit_cache_free(repo->commits);
     git_repository_free(repo->git);
     free(repo->name);
     free(repo->namespace_);

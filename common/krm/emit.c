@@ -438,17 +438,34 @@ static void write_anchor(em *e, const char *a)
     e->whitespace = false;
 }
 
+static bool printable_ascii(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7E)
+            return false;
+    return true;
+}
+
 /* Writes a scalar in the current context. `indent` is the block scalar content indent. */
 static void emit_scalar(em *e, const krm_node *s, bool simple_key, int indent, const char *lc)
 {
     const char *v = s->value ? s->value : "";
     size_t n = s->len;
+    if (s->str == KRM_SRC_BLOCK_PLAIN && !e->flow && s->style == KRM_PLAIN && n > 0 && !KX(s, tag) &&
+        printable_ascii(v, n) && !(simple_key && n == 2 && v[0] == '<' && v[1] == '<')) {
+        /* read as a one-line plain scalar in block context: it writes back the same way */
+        write_anchor(e, KX(s, anchor));
+        write_plain(e, v, n, indent);
+        if (lc)
+            line_comment(e, lc, indent);
+        return;
+    }
     krm_style style = (krm_style)s->style;
     bool force_quote = false;
     const char *tag = KX(s, tag); /* explicit tags are written back as they were (go-yaml TaggedStyle) */
     if (style == KRM_PLAIN && n == 2 && v[0] == '<' && v[1] == '<' && simple_key)
         tag = "!!merge";
-    if (s->str && !tag && style == KRM_PLAIN && krm_scalar_resolves_non_str(v, n))
+    if (s->str == 1 && !tag && style == KRM_PLAIN && krm_scalar_resolves_non_str(v, n))
         force_quote = true;
     if (style == KRM_PLAIN && memchr(v, '\n', n))
         style = KRM_LITERAL;
@@ -826,7 +843,7 @@ static int json_node(krm_buf *b, const krm_node *n, int ind, jctx *j)
     j->budget--;
     if (n->kind == KRM_SCALAR) {
         const char *tg = KX(n, tag);
-        if (n->style == KRM_PLAIN && !n->str && !(tg && !strcmp(tg, "!!str"))) {
+        if (n->style == KRM_PLAIN && n->str != 1 && !(tg && !strcmp(tg, "!!str"))) {
             char k = krm_scalar_json_kind(n->value ? n->value : "", n->len);
             if (k == 'n')
                 return krm_buf_put(b, "null", 4);

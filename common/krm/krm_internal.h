@@ -10,6 +10,7 @@
 typedef struct krm_chunk {
     struct krm_chunk *next;
     size_t used, cap;
+    bool mapped;
     char data[];
 } krm_chunk;
 
@@ -25,7 +26,9 @@ struct krm_node {
     uint8_t kind;  /* krm_kind */
     uint8_t style; /* krm_style for scalars */
     uint8_t flow;  /* collections: 1 = flow style, | KRM_EXACT */
-    uint8_t str;   /* scalar made by krm_node_new_string: quote if it resolves to non-str */
+    uint8_t str;   /* 1: made by krm_node_new_string, quote if it resolves to non-str;
+                    * KRM_SRC_BLOCK_PLAIN: plain in block context in the source, so it can
+                    * be written back plain in block context without analysis */
     union {
         uint32_t len; /* scalar text / alias name length */
         uint32_t n;   /* collections: slots used (2 per map pair) */
@@ -40,6 +43,7 @@ struct krm_node {
 /* Collections parsed from a source hold exact-size item arrays; arrays grown by
  * krm_node_push have a power-of-two capacity. KRM_EXACT marks the former. */
 #define KRM_EXACT 0x80
+#define KRM_SRC_BLOCK_PLAIN 2
 
 /* Text length of a scalar or alias; 0 for collections (whose `n` shares the slot). */
 #define KLEN(node) ((node)->kind == KRM_SCALAR || (node)->kind == KRM_ALIAS ? (node)->len : 0u)
@@ -56,6 +60,7 @@ struct krm_doc {
 
 struct krm_stream {
     krm_chunk *chunks;
+    size_t arena_bytes;
     krm_doc **docs;
     size_t ndocs, capdocs;
 };

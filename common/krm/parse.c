@@ -81,13 +81,34 @@ static size_t brk_len(const char *s, size_t i, size_t n)
     return 0;
 }
 
+static int add_line(pctx *p, size_t start)
+{
+    if (p->nlines == p->caplines) {
+        p->caplines *= 2;
+        size_t *nl = realloc(p->lines, p->caplines * sizeof *nl);
+        if (!nl)
+            return -1;
+        p->lines = nl;
+    }
+    p->lines[p->nlines++] = start;
+    return 0;
+}
+
 static int build_lines(pctx *p)
 {
-    p->caplines = 1024;
+    p->caplines = 1024 + p->len / 32;
     p->lines = malloc(p->caplines * sizeof *p->lines);
     if (!p->lines)
         return -1;
     p->lines[p->nlines++] = 0;
+    bool simple = !memchr(p->src, '\r', p->len) && !memchr(p->src, 0xC2, p->len) &&
+                  !memchr(p->src, 0xE2, p->len);
+    if (simple) { /* only '\n' breaks lines: let memchr find them */
+        for (const char *q = p->src, *end = p->src + p->len; (q = memchr(q, '\n', (size_t)(end - q)));)
+            if (add_line(p, (size_t)(++q - p->src)) < 0)
+                return -1;
+        return 0;
+    }
     for (size_t i = 0; i < p->len;) {
         unsigned char c = (unsigned char)p->src[i];
         size_t b = (c == '\n' || c == '\r' || c == 0xC2 || c == 0xE2) ? brk_len(p->src, i, p->len) : 0;
@@ -96,14 +117,8 @@ static int build_lines(pctx *p)
             continue;
         }
         i += b;
-        if (p->nlines == p->caplines) {
-            p->caplines *= 2;
-            size_t *nl = realloc(p->lines, p->caplines * sizeof *nl);
-            if (!nl)
-                return -1;
-            p->lines = nl;
-        }
-        p->lines[p->nlines++] = i;
+        if (add_line(p, i) < 0)
+            return -1;
     }
     return 0;
 }
@@ -219,9 +234,13 @@ static int add_comment(pctx *p, size_t at)
  * whitespace and comments. */
 static int scan_gap(pctx *p, size_t from, size_t to)
 {
-    for (size_t i = from; i < to && i < p->len; i++) {
-        if (p->src[i] != '#')
-            continue;
+    if (to > p->len)
+        to = p->len;
+    for (size_t i = from; i < to; i++) {
+        const char *h = memchr(p->src + i, '#', to - i);
+        if (!h)
+            break;
+        i = (size_t)(h - p->src);
         if (i > 0 && p->src[i - 1] != ' ' && p->src[i - 1] != '\t' && p->src[i - 1] != '\n' &&
             p->src[i - 1] != '\r')
             continue;
@@ -830,6 +849,8 @@ static int run(pctx *p, yaml_parser_t *yp)
             }
             if ((n->style == KRM_LITERAL || n->style == KRM_FOLDED) && scan_block_header(p, so) < 0)
                 goto ev_fail;
+            if (n->style == KRM_PLAIN && p->flow_depth == 0 && !KX(n, tag))
+                n->str = KRM_SRC_BLOCK_PLAIN;
             if (attach(p, doc, n, 1) < 0 || add_tgt(p, &e.end_mark, n) < 0)
                 goto ev_fail;
             if (n->style == KRM_LITERAL || n->style == KRM_FOLDED)
