@@ -14,6 +14,7 @@ static const porchctl_command commands[] = {
     {"pkg", "init", "Initialize an empty package", porchctl_cmd_pkg_init},
     {"pkg", "get", "Fetch a package from a git repository", porchctl_cmd_pkg_get},
     {"pkg", "update", "Apply upstream package updates", porchctl_cmd_pkg_update},
+    {"pkg", "diff", "Show differences between a local package and upstream", porchctl_cmd_pkg_diff},
 };
 
 static const size_t n_commands = sizeof commands / sizeof commands[0];
