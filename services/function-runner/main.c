@@ -9,6 +9,8 @@
 #include "fn/fn.h"
 #include "svc/svc.h"
 
+#include <openssl/evp.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@ typedef struct fr_service {
     svc_context svc;
     fn_runtime *rt;
     fr_cache *cache;
+    fr_cache *inputs; /* recent input lists by digest (args.resourceListSha256) */
     char *functions_config, *timeout_ms, *cache_entries, *cache_bytes, *deny, *max_input;
     size_t max_entries, max_bytes, max_input_bytes;
     char **deny_list;
@@ -275,46 +278,122 @@ static json_t *steps_of(const json_t *args)
     return json_pack("[o]", step);
 }
 
+static void hex(const unsigned char *d, size_t n, char *out)
+{
+    static const char x[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = x[d[i] >> 4];
+        out[2 * i + 1] = x[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static void sha256_hex(const char *text, size_t len, char out[2 * FR_KEY_LEN + 1])
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dl = 0;
+    EVP_Digest(text, len, d, &dl, EVP_sha256(), NULL);
+    hex(d, FR_KEY_LEN, out);
+}
+
+/* The input list: args.resourceList (kept in the input store under its
+ * digest), or args.resourceListSha256 naming a list sent before. */
+static json_t *input_of(fr_service *fr, const json_t *args, char digest[2 * FR_KEY_LEN + 1])
+{
+    json_t *jr = json_object_get(args, "resourceList");
+    json_t *jd = json_object_get(args, "resourceListSha256");
+    if (json_is_string(jr)) {
+        if (json_string_length(jr) > fr->max_input_bytes) {
+            porch_error_set(413, "args.resourceList is %zu bytes, over the %zu-byte limit",
+                            json_string_length(jr), fr->max_input_bytes);
+            return NULL;
+        }
+        sha256_hex(json_string_value(jr), json_string_length(jr), digest);
+        unsigned char k[FR_KEY_LEN];
+        const char *parts[] = {digest};
+        size_t lens[] = {2 * FR_KEY_LEN};
+        fr_cache_key(parts, lens, 1, k);
+        fr_cache_put(fr->inputs, k, jr, json_string_length(jr) + 64);
+        return json_incref(jr);
+    }
+    if (!json_is_string(jd) || json_string_length(jd) != 2 * FR_KEY_LEN) {
+        porch_error_set(400, "args.resourceList must be the ResourceList as YAML text (or "
+                             "args.resourceListSha256 the digest of one sent before)");
+        return NULL;
+    }
+    snprintf(digest, 2 * FR_KEY_LEN + 1, "%s", json_string_value(jd));
+    unsigned char k[FR_KEY_LEN];
+    const char *parts[] = {digest};
+    size_t lens[] = {2 * FR_KEY_LEN};
+    fr_cache_key(parts, lens, 1, k);
+    json_t *held = fr_cache_get(fr->inputs, k);
+    if (!held)
+        porch_error_set_reason(412, "PreconditionFailed",
+                               "no ResourceList with sha256 %s is held here: send it as "
+                               "args.resourceList", digest);
+    return held;
+}
+
+/* The reply for a result: with args.ifNoneMatch equal to the output's digest,
+ * the list itself is left out (notModified). */
+static json_t *reply_of(json_t *r, const json_t *args, bool cached)
+{
+    json_t *out = json_copy(r); /* shallow: the big strings stay shared */
+    if (!out)
+        return NULL;
+    json_object_set_new(out, "cached", json_boolean(cached));
+    const char *inm = json_string_value(json_object_get(args, "ifNoneMatch"));
+    const char *have = json_string_value(json_object_get(r, "resourceListSha256"));
+    bool nm = inm && have && !strcmp(inm, have);
+    json_object_set_new(out, "notModified", json_boolean(nm));
+    if (nm)
+        json_object_set_new(out, "resourceList", json_string(""));
+    return out;
+}
+
 static int handle_evaluate(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
     fr_service *fr = ud;
-    json_t *jr = json_object_get(req->args, "resourceList");
-    if (!json_is_string(jr))
-        return porch_error_set(400, "args.resourceList must be the ResourceList as YAML text");
-    const char *text = json_string_value(jr);
-    size_t len = json_string_length(jr);
-    if (len > fr->max_input_bytes)
-        return porch_error_set(413, "args.resourceList is %zu bytes, over the %zu-byte limit",
-                               len, fr->max_input_bytes);
+    char digest[2 * FR_KEY_LEN + 1];
     json_t *steps = steps_of(req->args);
     if (!steps)
         return -1;
+    json_t *in = input_of(fr, req->args, digest);
+    if (!in) {
+        json_decref(steps);
+        return -1;
+    }
     char *st = json_dumps(steps, JSON_SORT_KEYS | JSON_COMPACT);
-    const char *parts[] = {st ? st : "", text};
-    size_t lens[] = {st ? strlen(st) : 0, len};
+    const char *parts[] = {st ? st : "", digest};
+    size_t lens[] = {st ? strlen(st) : 0, 2 * FR_KEY_LEN};
     unsigned char key[FR_KEY_LEN];
     fr_cache_key(parts, lens, 2, key);
     free(st);
     json_t *hit = fr_cache_get(fr->cache, key);
     if (hit) {
-        json_t *r = json_copy(hit); /* shallow: the big strings stay shared */
+        *result = reply_of(hit, req->args, true);
         json_decref(hit);
-        if (r) {
-            json_decref(steps);
-            json_object_set_new(r, "cached", json_true());
-            *result = r;
+        json_decref(steps);
+        json_decref(in);
+        if (*result)
             return 0;
-        }
+        return porch_error_set(500, "out of memory");
     }
     int exit_code = 0;
-    json_t *r = run(fr, steps, text, len, &exit_code);
+    json_t *r = run(fr, steps, json_string_value(in), json_string_length(in), &exit_code);
     json_decref(steps);
+    json_decref(in);
     if (!r)
         return -1;
+    const char *olist = json_string_value(json_object_get(r, "resourceList"));
+    char odigest[2 * FR_KEY_LEN + 1];
+    sha256_hex(olist ? olist : "", olist ? strlen(olist) : 0, odigest);
+    json_object_set_new(r, "resourceListSha256", json_string(odigest));
     if (exit_code == 0)
         fr_cache_put(fr->cache, key, r, result_bytes(r));
-    *result = r;
-    return 0;
+    *result = reply_of(r, req->args, false);
+    json_decref(r);
+    return *result ? 0 : porch_error_set(500, "out of memory");
 }
 
 static int handle_functions(const bus_request *req, json_t **result, json_t **details, void *ud)
@@ -387,7 +466,9 @@ static int setup(fr_service *fr)
         free(dup);
         o.deny_images = (const char *const *)fr->deny_list;
     }
-    if (fn_runtime_new(&o, &fr->rt) < 0 || fr_cache_new(fr->max_entries, fr->max_bytes, &fr->cache) < 0)
+    if (fn_runtime_new(&o, &fr->rt) < 0 ||
+        fr_cache_new(fr->max_entries, fr->max_bytes, &fr->cache) < 0 ||
+        fr_cache_new(fr->max_entries, fr->max_bytes / 2, &fr->inputs) < 0)
         return -1;
     if (bus_server_register(fr->svc.bus, "evaluate", handle_evaluate, fr) < 0 ||
         bus_server_register(fr->svc.bus, "functions", handle_functions, fr) < 0)
@@ -423,6 +504,7 @@ int main(int argc, char **argv)
         rc = svc_run(&fr.svc);
     fn_runtime_free(fr.rt);
     fr_cache_free(fr.cache);
+    fr_cache_free(fr.inputs);
     for (size_t i = 0; fr.deny_list && fr.deny_list[i]; i++)
         free(fr.deny_list[i]);
     free(fr.deny_list);
