@@ -89,6 +89,9 @@ git -C "$DIR/repo.git" rev-parse -q --verify refs/tags/app/v1 >/dev/null && ok "
 git -C "$DIR/repo.git" show main:app/cm.yaml >/dev/null 2>&1 && ok "git: package on main" || ko "package on main"
 git -C "$DIR/repo.git" log -1 --format=%B main | grep -q '^kpt:{"package":"app","workspaceName":"ws1","revision":"1"' && ok "git: kpt annotation on the approval commit" || ko "annotation" "$(git -C "$DIR/repo.git" log -1 --format=%B main)"
 
+out2=$(req engine '{"v":1,"op":"engine.create","id":"cl","args":{"namespace":"ns1","object":{"spec":{"packageName":"app-copy","workspaceName":"w1","repository":"blue","tasks":[{"type":"clone","clone":{"upstreamRef":{"upstreamRef":{"name":"blue.app.ws1"}}}}]}}}}')
+[ "$(field '["result"]["object"]["status"]["upstreamLock"]["git"]["ref"]' <<<"$out2")" = app/v1 ] && ok "clone: status.upstreamLock from the Kptfile" || ko "clone upstreamLock" "$out2"
+[ "$(field '["result"]["object"]["spec"]["packageMetadata"]["annotations"]["config.kubernetes.io/local-config"]' <<<"$out2")" = true ] && ok "spec.packageMetadata from the Kptfile" || ko "packageMetadata" "$out2"
 out=$(req engine '{"v":1,"op":"engine.delete","id":"d1","args":{"namespace":"ns1","name":"blue.app.ws1"}}')
 case "$out" in *'"code":403'*) ok "deleting a Published revision is a 403";; *) ko "delete published" "$out";; esac
 out=$(req engine '{"v":1,"op":"engine.create","id":"c4","args":{"namespace":"ns1","object":{"spec":{"packageName":"app","workspaceName":"ws2","repository":"blue","tasks":[{"type":"edit","edit":{"sourceRef":{"name":"blue.app.ws1"}}}]}}}}')

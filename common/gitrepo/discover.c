@@ -453,6 +453,8 @@ static json_t *rev_json(const gitrepo *repo, const rev *r)
     }
     if (repo->deployment)
         json_object_set_new(status, "deployment", json_true());
+    if (gitrepo_kptfile_fields((gitrepo *)repo, &r->commit, r->full_path, spec, status) < 0)
+        porch_error_clear(); /* listed all the same, without the Kptfile's fields */
     return json_pack("{s:s, s:s, s:o, s:o, s:o}", "apiVersion", "porch.kpt.dev/v1alpha1", "kind",
                      "PackageRevision", "metadata", meta, "spec", spec, "status", status);
 }

@@ -64,6 +64,10 @@ int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *
 int gitrepo_tree_from_files(git_repository *git, json_t *resources, json_t *binary,
                             git_oid *out);
 /* The tree of directory `path` in commit `commit` (new object), or 404. */
+/* Fills spec.packageMetadata/readinessGates and status.conditions/upstreamLock
+ * from the Kptfile at `path` in `commit` (kptfile.c). */
+int gitrepo_kptfile_fields(gitrepo *repo, const git_oid *commit, const char *path, json_t *spec,
+                           json_t *status);
 int gitrepo_commit_subtree(git_repository *git, const git_oid *commit, const char *path,
                            git_tree **out);
 
