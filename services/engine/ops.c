@@ -237,6 +237,74 @@ static int task_clone(engine_call *c, json_t *task, const char *ns, const char *
     return rc;
 }
 
+/* A registered revision by name for a task, refusing the placeholder (§5). */
+static int task_source(engine_call *c, const char *ns, json_t *ref, const char *task,
+                       const char *field, json_t **out)
+{
+    const char *name = sget(ref, "name", NULL);
+    if (!name || !*name)
+        return porch_error_set(422, "%s task: %s.name is required", task, field);
+    if (engine_get_revision(c, ns, name, out) < 0)
+        return -1;
+    if (json_integer_value(json_object_get(json_object_get(*out, "spec"), "revision")) < 0) {
+        json_decref(*out);
+        *out = NULL;
+        return porch_error_set(422, "%s task: %s %s may not be the placeholder package revision",
+                               task, field, name);
+    }
+    return 0;
+}
+
+/* upgrade {oldUpstreamRef, newUpstreamRef, localPackageRevisionRef, strategy} (§6.4):
+ * kpt's pkg update of the local revision to the new upstream's ref. */
+static int task_upgrade(engine_call *c, json_t *task, const char *ns, const char *pkg,
+                        json_t **resources)
+{
+    json_t *up = json_object_get(task, "upgrade");
+    json_t *old_up = NULL, *new_up = NULL, *local = NULL;
+    int rc = task_source(c, ns, json_object_get(up, "oldUpstreamRef"), "upgrade", "oldUpstreamRef",
+                         &old_up);
+    if (rc == 0)
+        rc = task_source(c, ns, json_object_get(up, "newUpstreamRef"), "upgrade", "newUpstreamRef",
+                         &new_up);
+    if (rc == 0)
+        rc = task_source(c, ns, json_object_get(up, "localPackageRevisionRef"), "upgrade",
+                         "localPackageRevisionRef", &local);
+    json_t *files = NULL;
+    if (rc == 0)
+        rc = read_files(c, local, &files);
+    char *dir = NULL;
+    if (rc == 0)
+        rc = engine_workdir_new(c->eng, &dir);
+    char pkg_dir[4200] = "";
+    if (rc == 0) {
+        snprintf(pkg_dir, sizeof pkg_dir, "%s/%s", dir, leaf_of(pkg));
+        rc = mkdir(pkg_dir, 0700) == 0 ? engine_files_write(pkg_dir, files)
+                                       : porch_error_set(500, "engine: mkdir");
+    }
+    if (rc == 0) {
+        json_t *lock_git = json_object_get(json_object_get(json_object_get(new_up, "status"),
+                                                           "selfLock"), "git");
+        const char *ref = json_string_value(json_object_get(lock_git, "ref"));
+        const char *strategy = sget(up, "strategy", NULL);
+        cad_update_opts o = {.dir = pkg_dir, .ref = ref,
+                             .strategy = strategy && *strategy ? strategy : "resource-merge"};
+        rc = cad_pkg_update(&o);
+    }
+    if (rc == 0) {
+        json_decref(files);
+        files = NULL;
+        rc = engine_files_read(pkg_dir, resources);
+    }
+    engine_workdir_remove(dir);
+    free(dir);
+    json_decref(files);
+    json_decref(old_up);
+    json_decref(new_up);
+    json_decref(local);
+    return rc;
+}
+
 static int handle_create(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
     engine_call c = {ud, req};
@@ -276,8 +344,11 @@ static int handle_create(const bus_request *req, json_t **result, json_t **detai
             rc = task_edit(&c, task, ns, repo, pkg, &resources);
         else if (!strcmp(type, "clone"))
             rc = task_clone(&c, task, ns, pkg, &resources);
+        else if (!strcmp(type, "upgrade"))
+            rc = task_upgrade(&c, task, ns, pkg, &resources);
         else
-            rc = porch_error_set(422, "task type \"%s\" is not supported (init, edit, clone)", type);
+            rc = porch_error_set(422, "task type \"%s\" is not supported (init, edit, clone, "
+                                      "upgrade)", type);
     }
     if (rc == 0 && json_object_get(spec, "packageMetadata"))
         rc = engine_kptfile_edit(resources, json_object_get(spec, "packageMetadata"), 0, NULL, NULL,
