@@ -120,8 +120,82 @@ static int remote_error(gitrepo *repo, int rc, const char *what)
     return porch_error_set(503, "cannot reach repository %s (%s): %s", repo->url, what, msg);
 }
 
+static int copy_reachable(git_repository *srcrepo, git_odb *dst, const git_oid *oid);
+
+static int is_mirrored(const char *name)
+{
+    return strncmp(name, "refs/heads/", 11) == 0 || strncmp(name, "refs/tags/", 10) == 0;
+}
+
+/* Local remotes: read the remote's refs directly, copy the objects the mirror
+ * lacks, set the tracking refs and prune the rest — what a fetch with Porch's
+ * refspecs and prune does, without libgit2's pack negotiation. */
+static int fetch_local(gitrepo *repo)
+{
+    git_repository *remote = NULL;
+    if (git_repository_open_ext(&remote, repo->remote_path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) !=
+        0)
+        return porch_error_set(503, "cannot reach repository %s (fetch): %s", repo->url,
+                               git_error_last() ? git_error_last()->message : "cannot open");
+    git_odb *dst = NULL;
+    git_reference_iterator *it = NULL;
+    json_t *want = json_object();
+    int rc = git_repository_odb(&dst, repo->git);
+    if (rc == 0)
+        rc = git_reference_iterator_new(&it, remote);
+    git_reference *ref;
+    while (rc == 0 && git_reference_next(&ref, it) == 0) {
+        const char *name = git_reference_name(ref);
+        if (git_reference_type(ref) == GIT_REFERENCE_DIRECT && is_mirrored(name)) {
+            const git_oid *oid = git_reference_target(ref);
+            if (copy_reachable(remote, dst, oid) != 0) {
+                rc = gitrepo_git_error(500, "cannot copy objects from the remote");
+            } else {
+                char local[2048];
+                gitrepo_local_ref(name, local, sizeof local);
+                json_object_set_new(want, local, json_string(git_oid_tostr_s(oid)));
+            }
+        }
+        git_reference_free(ref);
+    }
+    git_reference_iterator_free(it);
+    const char *local;
+    json_t *v;
+    json_object_foreach(want, local, v)
+    {
+        if (rc != 0)
+            break;
+        git_oid oid, cur;
+        git_oid_fromstr(&oid, json_string_value(v));
+        if (git_reference_name_to_id(&cur, repo->git, local) == 0 && git_oid_equal(&cur, &oid))
+            continue;
+        git_reference *r = NULL;
+        if (git_reference_create(&r, repo->git, local, &oid, 1, "fetch") != 0)
+            rc = gitrepo_git_error(500, "cannot update the mirror");
+        git_reference_free(r);
+    }
+    /* prune tracking refs and tags the remote no longer has */
+    if (rc == 0 && git_reference_iterator_new(&it, repo->git) == 0) {
+        while (git_reference_next(&ref, it) == 0) {
+            const char *name = git_reference_name(ref);
+            if ((strncmp(name, "refs/remotes/origin/", 20) == 0 ||
+                 strncmp(name, "refs/tags/", 10) == 0) &&
+                !json_object_get(want, name))
+                git_reference_delete(ref);
+            git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+    }
+    json_decref(want);
+    git_odb_free(dst);
+    git_repository_free(remote);
+    return rc;
+}
+
 int gitrepo_fetch(gitrepo *repo)
 {
+    if (repo->remote_path)
+        return fetch_local(repo);
     git_remote *remote = NULL;
     if (git_remote_lookup(&remote, repo->git, "origin") != 0)
         return gitrepo_git_error(500, "mirror has no origin remote");
