@@ -621,7 +621,7 @@ static int attach_trailing(actx *a, krm_doc *doc, const cmt *m)
         size_t ls = p->lines[m->line - 1];
         while (ls < m->off && p->src[ls] == ' ')
             ls++;
-        if (ls < m->off && p->src[ls] == '-') {
+        if (ls + 1 < m->off && p->src[ls] == '-' && (p->src[ls + 1] == ' ' || p->src[ls + 1] == '\t')) {
             int nx = first_ent_after_line(a, m->line - 1);
             if (nx < (int)a->ne) {
                 ent *e = &a->e[nx];
@@ -638,7 +638,7 @@ static int attach_trailing(actx *a, krm_doc *doc, const cmt *m)
 }
 
 /* A run of full-line comments between the same two entries. */
-static int attach_block(actx *a, krm_doc *doc, const cmt *b, size_t nb)
+static int attach_block(actx *a, krm_doc *doc, const cmt *b, size_t nb, bool at_eof)
 {
     pctx *p = a->p;
     krm_stream *s = p->s;
@@ -652,6 +652,8 @@ static int attach_block(actx *a, krm_doc *doc, const cmt *b, size_t nb)
         for (size_t i = 1; i < nb; i++)
             if (b[i].line - b[i - 1].line > 1)
                 split = i;
+        if (next < (int)a->ne && a->e[next].line - b[nb - 1].line > 1)
+            split = nb; /* a blank line before the content: all of it is the document's */
         for (size_t i = 0; i < split; i++)
             acc_add(&c, &b[i], i > 0 && b[i].line - b[i - 1].line > 1);
         if (c.any && add_to(s, &doc->head, &c) < 0)
@@ -685,9 +687,14 @@ static int attach_block(actx *a, krm_doc *doc, const cmt *b, size_t nb)
         } else if (next < (int)a->ne) {
             line = a->e[next].line;
             col = a->e[next].col;
+        } else if (at_eof) {
+            line = INT32_MAX; /* end of input: acts like a blank line */
+            col = -1;
         } else {
-            line = INT32_MAX;
-            col = -1; /* document end */
+            line = INT32_MAX - 1;
+            col = 1; /* "---": a token at column 1 */
+            if (c.any)
+                line = c.last_line + 1;
         }
         bool blank = false;
         for (int l = c.any ? c.last_line + 1 : line; l < line && l <= c.last_line + 64; l++)
@@ -695,6 +702,8 @@ static int attach_block(actx *a, krm_doc *doc, const cmt *b, size_t nb)
                 blank = true;
                 break;
             }
+        if (i == nb && at_eof && next >= (int)a->ne && c.any)
+            blank = true;
         if (c.any && blank) {
             if (first_empty && (c.start_line == b[0].line || c.col < I)) {
                 krm_node *o = c.col < I ? foot_owner_pos(a, prev, c.col, next) : prior;
@@ -718,6 +727,8 @@ static int attach_block(actx *a, krm_doc *doc, const cmt *b, size_t nb)
             break;
         if (next < (int)a->ne) {
             rc = add_to(s, &krm_node_x(s, a->e[next].owner)->head, &c);
+        } else if (at_eof) {
+            rc = add_to(s, &doc->foot, &c); /* kpt drops a last document's trailing comments */
         } else {
             krm_node *o = foot_owner_pos(a, prev, c.col, -1);
             rc = o ? add_to(s, &krm_node_x(s, o)->foot, &c) : add_to(s, &doc->foot, &c);
@@ -730,7 +741,7 @@ fail:
     return -1;
 }
 
-static int attach_comments(pctx *p, krm_doc *doc, size_t c0, size_t c1)
+static int attach_comments(pctx *p, krm_doc *doc, size_t c0, size_t c1, bool at_eof)
 {
     if (c0 >= c1 || !doc->root)
         return 0;
@@ -749,7 +760,7 @@ static int attach_comments(pctx *p, krm_doc *doc, size_t c0, size_t c1)
         int nx = first_ent_after_line(&a, p->cm[i].line);
         while (j < c1 && !p->cm[j].trailing && first_ent_after_line(&a, p->cm[j].line) == nx)
             j++;
-        if (attach_block(&a, doc, &p->cm[i], j - i) < 0)
+        if (attach_block(&a, doc, &p->cm[i], j - i, at_eof) < 0)
             goto out;
         i = j;
     }
@@ -955,7 +966,7 @@ static int run(pctx *p, yaml_parser_t *yp)
     for (size_t d = 0; d < p->s->ndocs; d++) {
         size_t c0 = d < ncb ? cbounds[d] : p->ncm;
         size_t c1 = d + 1 < ncb ? cbounds[d + 1] : p->ncm;
-        if (attach_comments(p, p->s->docs[d], c0, c1) < 0)
+        if (attach_comments(p, p->s->docs[d], c0, c1, d + 1 == p->s->ndocs || p->s->docs[d + 1]->root == NULL) < 0)
             goto out;
     }
     rc = 0;
