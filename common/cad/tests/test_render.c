@@ -1,0 +1,162 @@
+/* render/eval tests on a scratch package with shell exec functions:
+ * subpackages render first and parents see their resources, validators
+ * cannot change resources, a failing function writes nothing but the
+ * Kptfile render record, and exec needs allow_exec. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../cad_internal.h"
+#include "cad/cad.h"
+
+static char dir[256];
+
+static void put(const char *rel, const char *text, int mode)
+{
+    char *p = cad_path_join(dir, rel);
+    assert_int_equal(cad_write_file(p, text, strlen(text)), 0);
+    chmod(p, (mode_t)mode);
+    free(p);
+}
+
+static char *get(const char *rel)
+{
+    char *p = cad_path_join(dir, rel), *b = NULL;
+    size_t n;
+    if (cad_read_file(p, &b, &n) < 0)
+        b = NULL;
+    free(p);
+    return b;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/cad-test-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char *fn = cad_sprintf("#!/bin/sh\nsed 's/color: blue/color: red/'\n");
+    put("fn/recolor.sh", fn, 0755);
+    free(fn);
+    put("fn/sneaky.sh", "#!/bin/sh\nsed 's/red/green/'\n", 0755);
+    put("fn/fail.sh", "#!/bin/sh\ncat >/dev/null\necho boom >&2\nexit 1\n", 0755);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cad_rm_rf(dir);
+    return 0;
+}
+
+static void write_pkg(const char *mutator, const char *validator)
+{
+    char *kf = cad_sprintf("apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: root\npipeline:\n"
+                           "  mutators:\n  - exec: %s/fn/%s\n%s%s%s",
+                           dir, mutator, validator ? "  validators:\n  - exec: " : "", validator ? dir : "",
+                           validator ? "/fn/" : "");
+    if (validator) {
+        char *k2 = cad_sprintf("%s%s\n", kf, validator);
+        free(kf);
+        kf = k2;
+    }
+    put("pkg/Kptfile", kf, 0644);
+    free(kf);
+    put("pkg/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a # keep me\ndata:\n  color: blue\n", 0644);
+    put("pkg/sub/Kptfile", "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: sub\n", 0644);
+    put("pkg/sub/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  color: blue\n", 0644);
+}
+
+static int render(bool allow)
+{
+    char *p = cad_path_join(dir, "pkg");
+    cad_render_opts o = {.fn = {.allow_exec = allow, .truncate_output = true}, .dir = p};
+    int rc = cad_fn_render(&o);
+    free(p);
+    return rc;
+}
+
+static void test_parent_pipeline_sees_subpackage(void **state)
+{
+    (void)state;
+    write_pkg("recolor.sh", NULL);
+    assert_int_equal(render(true), 0);
+    char *a = get("pkg/cm.yaml"), *b = get("pkg/sub/cm.yaml"), *k = get("pkg/Kptfile");
+    assert_non_null(strstr(a, "color: red"));
+    assert_non_null(strstr(a, "# keep me"));
+    assert_non_null(strstr(b, "color: red"));
+    assert_non_null(strstr(k, "reason: RenderSuccess"));
+    free(a);
+    free(b);
+    free(k);
+}
+
+static void test_validator_output_ignored(void **state)
+{
+    (void)state;
+    write_pkg("recolor.sh", "sneaky.sh");
+    assert_int_equal(render(true), 0);
+    char *a = get("pkg/cm.yaml");
+    assert_non_null(strstr(a, "color: red"));
+    assert_null(strstr(a, "green"));
+    free(a);
+}
+
+static void test_failure_writes_only_record(void **state)
+{
+    (void)state;
+    write_pkg("recolor.sh", "fail.sh");
+    assert_int_not_equal(render(true), 0);
+    char *a = get("pkg/cm.yaml"), *k = get("pkg/Kptfile");
+    assert_non_null(strstr(a, "color: blue"));
+    assert_non_null(strstr(k, "reason: RenderFailed"));
+    assert_non_null(strstr(k, "exitCode: 1"));
+    free(a);
+    free(k);
+}
+
+static void test_exec_needs_allow(void **state)
+{
+    (void)state;
+    write_pkg("recolor.sh", NULL);
+    assert_int_not_equal(render(false), 0);
+    char *a = get("pkg/cm.yaml");
+    assert_non_null(strstr(a, "color: blue"));
+    free(a);
+}
+
+static void test_eval_selector(void **state)
+{
+    (void)state;
+    write_pkg("recolor.sh", NULL);
+    char *p = cad_path_join(dir, "pkg"), *fn = cad_path_join(dir, "fn/recolor.sh");
+    cad_eval_opts o = {.fn = {.allow_exec = true}, .dir = p, .exec = fn, .match = {.name = "b"}};
+    assert_int_equal(cad_fn_eval(&o), 0);
+    char *a = get("pkg/cm.yaml"), *b = get("pkg/sub/cm.yaml");
+    assert_non_null(strstr(a, "color: blue"));
+    assert_non_null(strstr(b, "color: red"));
+    free(a);
+    free(b);
+    free(p);
+    free(fn);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_parent_pipeline_sees_subpackage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validator_output_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_writes_only_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_needs_allow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eval_selector, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
