@@ -257,7 +257,7 @@ int main(int argc, char **argv)
         if (connected == nw)
             break;
     }
-    double settle = now_ms() + 500;
+    double settle = now_ms() + 2000;
     while (now_ms() < settle) {
         curl_multi_perform(multi, &running);
         curl_multi_poll(multi, NULL, 0, 20, NULL);
@@ -294,7 +294,12 @@ int main(int argc, char **argv)
     }
     curl_multi_cleanup(multi);
 
-    /* 4. history beyond the cache's retention is 410 Gone */
+    /* 4. history beyond the cache's retention (10,000 events) is 410 Gone */
+    for (int i = 0; i < 1500; i++) {
+        json_t *again = package_revision(i, "bench-0");
+        put(cache, again);
+        json_decref(again);
+    }
     snprintf(url, sizeof(url),
              "%s/apis/porch.kpt.dev/v1alpha1/namespaces/bench-0/packagerevisions?watch=true&"
              "resourceVersion=1&timeoutSeconds=1",

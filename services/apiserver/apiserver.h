@@ -65,6 +65,10 @@ int apiserver_http_reply(struct mg_connection *conn, int code, const char *conte
 /* Same, with extra header lines ("Name: value\r\n"...), which may be NULL. */
 int apiserver_http_reply_headers(struct mg_connection *conn, int code, const char *content_type,
                                  const char *headers, const char *body, size_t len);
+/* A response body sent in three parts (a list's head, items and tail). */
+int apiserver_http_reply_parts(struct mg_connection *conn, int code, const char *content_type,
+                               const char *a, size_t alen, const char *b, size_t blen,
+                               const char *c, size_t clen);
 /* Dumps `doc` (borrowed) as the JSON response body. */
 int apiserver_http_reply_json(struct mg_connection *conn, int code, json_t *doc);
 /* A Kubernetes Status response for an error code and message. */
@@ -212,6 +216,8 @@ typedef struct apiserver_request {
     char warning[512];
 } apiserver_request;
 
+/* The kind stored under a cache kind name ("repositories.config.porch.kpt.dev"), or NULL. */
+const apiserver_kind *apiserver_kind_by_bus(const char *bus_kind);
 /* The kind served at a route, or NULL. */
 const apiserver_kind *apiserver_kind_find(const struct apiserver_route *r);
 /* The Kubernetes verb of a request on a route (for authorization). */
@@ -233,7 +239,34 @@ int apiserver_filter_init(apiserver_filter *f, const apiserver_kind *kind, const
 void apiserver_filter_clear(apiserver_filter *f);
 int apiserver_filter_match(const apiserver_filter *f, json_t *obj);
 
+/* ---- index.c: the in-memory watch cache of stored kinds ---- */
+typedef struct apiserver_index apiserver_index;
+int apiserver_index_new(apiserver_index **out);
+void apiserver_index_free(apiserver_index *ix);
+/* Drops everything and marks the index not ready (the pump re-lists). */
+void apiserver_index_reset(apiserver_index *ix);
+void apiserver_index_set_ready(apiserver_index *ix);
+int apiserver_index_ready(apiserver_index *ix);
+/* Applies one ADDED/MODIFIED/DELETED object (borrowed) of a cache kind. */
+void apiserver_index_apply(apiserver_index *ix, const char *type, const char *bus_kind,
+                           json_t *obj);
+/* A rendered list: either `whole`, or head + body + tail written in turn. */
+typedef struct apiserver_index_out {
+    char *whole;
+    char *head;
+    char *body;
+    size_t body_len;
+    const char *tail;
+} apiserver_index_out;
+/* Renders a List (or Table) of the matching objects as JSON text. */
+int apiserver_index_list(apiserver_index *ix, const apiserver_kind *k, const apiserver_filter *f,
+                         long limit, const char *cont, int table, const char *rv,
+                         apiserver_index_out *out);
+void apiserver_index_out_clear(apiserver_index_out *out);
+
 /* ---- table.c ---- */
+/* One Table row {"cells":[...],"object":...} for obj (borrowed). New reference. */
+json_t *apiserver_table_row(const apiserver_kind *kind, json_t *obj, const char *include);
 /* A meta.k8s.io/v1 Table for `items` (borrowed array) of `kind`; `include`
  * is "Object", "None" or anything else for metadata only. New reference. */
 json_t *apiserver_table_new(const apiserver_kind *kind, json_t *items, const char *include);
@@ -242,6 +275,11 @@ json_t *apiserver_table_new(const apiserver_kind *kind, json_t *items, const cha
 /* Starts the one background pump that long-polls cache.events for this process. */
 int apiserver_watch_hub_new(bus_client *cache, apiserver_watch_hub **out);
 void apiserver_watch_hub_free(apiserver_watch_hub *hub);
+/* The hub's index once it has caught up with the cache's current version
+ * (a consistent read, waiting up to timeout_ms); NULL when not available.
+ * *rv receives the version the index reflects. */
+apiserver_index *apiserver_watch_hub_index(apiserver_watch_hub *hub, int timeout_ms, char *rv,
+                                           size_t cap);
 /* Serves ?watch=true on a kind: initial events (or resume from
  * resourceVersion; 410 when expired), then live ones, bookmarks; returns the code. */
 int apiserver_watch_serve(apiserver_request *req, apiserver_filter *filter);

@@ -60,6 +60,25 @@ int apiserver_http_reply_headers(struct mg_connection *conn, int code, const cha
               headers ? headers : "");
     if (strcmp(ri->request_method, "HEAD") != 0 && len > 0)
         mg_write(conn, body, len);
+
+    return code;
+}
+
+int apiserver_http_reply_parts(struct mg_connection *conn, int code, const char *content_type,
+                               const char *a, size_t alen, const char *b, size_t blen,
+                               const char *c, size_t clen)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+              "Cache-Control: no-cache, private\r\nX-Content-Type-Options: nosniff\r\n\r\n",
+              code, mg_get_response_code_text(conn, code), content_type, alen + blen + clen);
+    if (strcmp(ri->request_method, "HEAD") != 0) {
+        mg_write(conn, a, alen);
+        if (blen > 0)
+            mg_write(conn, b, blen);
+        mg_write(conn, c, clen);
+    }
     return code;
 }
 
@@ -314,6 +333,8 @@ static int tls_context_new(const apiserver_ctx *ctx, SSL_CTX **out)
     int rc = 0;
     SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION);
     SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* Idle connections (watches) give their 34 KB of TLS buffers back. */
+    SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
     if (SSL_CTX_use_certificate_chain_file(ssl, ctx->tls_cert_file) != 1)
         rc = tls_error("cannot load --tls-cert-file", ctx->tls_cert_file);
     else if (SSL_CTX_use_PrivateKey_file(ssl, ctx->tls_key_file, SSL_FILETYPE_PEM) != 1)
@@ -448,6 +469,7 @@ int apiserver_http_start(apiserver_ctx *ctx)
         "request_timeout_ms", ctx->request_timeout_ms, /* a stalled client frees its thread */
         "max_request_size", ctx->max_header_bytes, /* request line + headers */
         "decode_url", "yes",
+        "tcp_nodelay", "1", /* headers and body go out at once, no Nagle delay */
         NULL,
     };
     /* clang-format on */

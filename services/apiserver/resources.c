@@ -49,6 +49,14 @@ const apiserver_kind *apiserver_kind_find(const apiserver_route *r)
     return NULL;
 }
 
+const apiserver_kind *apiserver_kind_by_bus(const char *bus_kind)
+{
+    for (size_t i = 0; bus_kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(kinds[i].bus_kind, bus_kind) == 0)
+            return &kinds[i];
+    return NULL;
+}
+
 const char *apiserver_request_verb(const char *method, const apiserver_route *r,
                                    const apiserver_query *q)
 {
@@ -470,6 +478,31 @@ static int serve_list(apiserver_request *req)
         int code = apiserver_watch_serve(req, &f);
         apiserver_filter_clear(&f);
         return code;
+    }
+    if (req->kind->store != APISERVER_STORE_PRR && req->ctx->watch != NULL &&
+        !(req->as_table && strcmp(req->query->include_object, "Object") == 0)) {
+        char rv[32];
+        apiserver_index *ix = apiserver_watch_hub_index(req->ctx->watch, 2000, rv, sizeof(rv));
+        apiserver_index_out out;
+        if (ix != NULL && apiserver_index_list(ix, req->kind, &f, req->query->limit,
+                                               req->query->cont, req->as_table, rv, &out) == 0) {
+            apiserver_filter_clear(&f);
+            int code;
+            if (out.whole != NULL) {
+                code = apiserver_http_reply(req->conn, 200, "application/json", out.whole,
+                                            strlen(out.whole));
+            } else {
+                size_t hl = strlen(out.head), tl = strlen(out.tail);
+                code = apiserver_http_reply_parts(req->conn, 200, "application/json", out.head,
+                                                  hl, out.body, out.body_len, out.tail, tl);
+            }
+            apiserver_index_out_clear(&out);
+            return code;
+        }
+        if (ix != NULL && porch_error_last()->code == 400) {
+            apiserver_filter_clear(&f);
+            return apiserver_resource_reply_error(req);
+        }
     }
     json_t *items = json_array();
     char *next = NULL;

@@ -186,6 +186,14 @@ static json_t *row_object(json_t *obj, const char *include)
                      "meta.k8s.io/v1", "metadata", meta ? meta : json_object());
 }
 
+json_t *apiserver_table_row(const apiserver_kind *kind, json_t *obj, const char *include)
+{
+    json_t *row = json_pack("{s:o}", "cells", cells_for(kind, obj));
+    if (!(include && strcmp(include, "None") == 0))
+        json_object_set_new(row, "object", row_object(obj, include));
+    return row;
+}
+
 json_t *apiserver_table_new(const apiserver_kind *kind, json_t *items, const char *include)
 {
     json_t *defs = json_array();
@@ -196,13 +204,7 @@ json_t *apiserver_table_new(const apiserver_kind *kind, json_t *items, const cha
     json_t *rows = json_array();
     size_t i;
     json_t *obj;
-    json_array_foreach(items, i, obj)
-    {
-        json_t *row = json_pack("{s:o}", "cells", cells_for(kind, obj));
-        if (!(include && strcmp(include, "None") == 0))
-            json_object_set_new(row, "object", row_object(obj, include));
-        json_array_append_new(rows, row);
-    }
+    json_array_foreach(items, i, obj) json_array_append_new(rows, apiserver_table_row(kind, obj, include));
     return json_pack("{s:s, s:s, s:{}, s:o, s:o}", "kind", "Table", "apiVersion", "meta.k8s.io/v1",
                      "metadata", "columnDefinitions", defs, "rows", rows);
 }

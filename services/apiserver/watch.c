@@ -10,6 +10,7 @@
 #include "log/log.h"
 
 #include <civetweb.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#define HUB_RING 4096
+#define HUB_RING 1024
 #define HUB_POLL_MS 1000
 #define WATCH_DEFAULT_TIMEOUT_S 1800
 #define WATCH_BOOKMARK_EVERY_S 60
@@ -31,6 +32,7 @@ typedef struct hub_event {
 
 struct apiserver_watch_hub {
     bus_client *cache;
+    apiserver_index *index;
     pthread_t thread;
     int started;
     int stop;
@@ -100,6 +102,42 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Fills the index from cache.list of every stored kind; events after the
+ * version read before this call are applied on top, so the result converges. */
+static int load_index(apiserver_watch_hub *hub)
+{
+    static const char *const bus_kinds[] = {"namespaces", "secrets",
+                                            "repositories.config.porch.kpt.dev",
+                                            "packagerevisions.porch.kpt.dev",
+                                            "packages.porch.kpt.dev"};
+    apiserver_index_reset(hub->index);
+    for (size_t k = 0; k < sizeof(bus_kinds) / sizeof(bus_kinds[0]); k++) {
+        char cont[640] = "";
+        for (;;) {
+            json_t *args = json_pack("{s:s, s:s, s:i}", "kind", bus_kinds[k], "namespace", "",
+                                     "limit", 1000);
+            if (cont[0])
+                json_object_set_new(args, "continue", json_string(cont));
+            json_t *result = NULL;
+            int rc = bus_client_call(hub->cache, "cache.list", args, NULL, &result, NULL);
+            json_decref(args);
+            if (rc != 0)
+                return -1;
+            size_t i;
+            json_t *obj;
+            json_array_foreach(json_object_get(result, "items"), i, obj)
+                apiserver_index_apply(hub->index, "ADDED", bus_kinds[k], obj);
+            const char *next = json_string_value(json_object_get(result, "continue"));
+            snprintf(cont, sizeof(cont), "%s", next ? next : "");
+            json_decref(result);
+            if (cont[0] == '\0')
+                break;
+        }
+    }
+    apiserver_index_set_ready(hub->index);
+    return 0;
+}
+
 static void *pump(void *arg)
 {
     apiserver_watch_hub *hub = arg;
@@ -107,7 +145,7 @@ static void *pump(void *arg)
     while (!__atomic_load_n(&hub->stop, __ATOMIC_ACQUIRE)) {
         if (!hub->ready) {
             int64_t rv;
-            if (current_rv(hub->cache, &rv) != 0) {
+            if (current_rv(hub->cache, &rv) != 0 || load_index(hub) != 0) {
                 sleep_ms(500);
                 continue;
             }
@@ -122,6 +160,8 @@ static void *pump(void *arg)
         snprintf(since, sizeof(since), "%lld", (long long)hub->last);
         json_t *args = json_pack("{s:s, s:i, s:i}", "since", since, "limit", 1000, "wait_ms",
                                  HUB_POLL_MS);
+        /* Give freed memory (TLS handshakes, big lists) back while idle. */
+        malloc_trim(0);
         json_t *result = NULL;
         bus_call_opts opts = {.rid = NULL, .caller = NULL, .deadline_ms = HUB_POLL_MS + 5000};
         int rc = bus_client_call(hub->cache, "cache.events", args, &opts, &result, NULL);
@@ -138,9 +178,13 @@ static void *pump(void *arg)
             continue;
         }
         const char *rv = json_string_value(json_object_get(result, "resourceVersion"));
-        pthread_mutex_lock(&hub->mu);
         size_t i;
         json_t *ev;
+        json_array_foreach(json_object_get(result, "events"), i, ev)
+            apiserver_index_apply(hub->index, json_string_value(json_object_get(ev, "type")),
+                                  json_string_value(json_object_get(ev, "kind")),
+                                  json_object_get(ev, "object"));
+        pthread_mutex_lock(&hub->mu);
         json_array_foreach(json_object_get(result, "events"), i, ev) ring_push(hub, ev);
         if (rv != NULL && strtoll(rv, NULL, 10) > hub->last)
             hub->last = strtoll(rv, NULL, 10);
@@ -157,6 +201,10 @@ int apiserver_watch_hub_new(bus_client *cache, apiserver_watch_hub **out)
     if (hub == NULL)
         return porch_error_set(500, "out of memory");
     hub->cache = cache;
+    if (apiserver_index_new(&hub->index) != 0) {
+        free(hub);
+        return -1;
+    }
     pthread_mutex_init(&hub->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -183,9 +231,34 @@ void apiserver_watch_hub_free(apiserver_watch_hub *hub)
     if (hub->started)
         pthread_join(hub->thread, NULL);
     ring_clear(hub);
+    apiserver_index_free(hub->index);
     pthread_mutex_destroy(&hub->mu);
     pthread_cond_destroy(&hub->cond);
     free(hub);
+}
+
+apiserver_index *apiserver_watch_hub_index(apiserver_watch_hub *hub, int timeout_ms, char *rv,
+                                           size_t cap)
+{
+    int64_t want;
+    if (current_rv(hub->cache, &want) != 0)
+        return NULL;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&hub->mu);
+    while ((!hub->ready || hub->last < want) && !hub->stop)
+        if (pthread_cond_timedwait(&hub->cond, &hub->mu, &until) != 0)
+            break;
+    int ok = hub->ready && hub->last >= want;
+    snprintf(rv, cap, "%lld", (long long)hub->last);
+    pthread_mutex_unlock(&hub->mu);
+    return ok ? hub->index : NULL;
 }
 
 /* ---- one watcher ---- */
