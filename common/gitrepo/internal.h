@@ -31,6 +31,7 @@ struct gitrepo {
     int create_branch;
     git_repository *git;
     gitrepo_commit_cache *commits; /* created on first use */
+    int packed_once;               /* the mirror's refs were packed by this handle */
 };
 
 /* The cached info of a commit (borrowed, lives as long as the repository), or NULL. */

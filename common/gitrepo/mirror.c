@@ -8,6 +8,7 @@
 #include "error/error.h"
 #include "log/log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
@@ -127,6 +128,25 @@ static int is_mirrored(const char *name)
     return strncmp(name, "refs/heads/", 11) == 0 || strncmp(name, "refs/tags/", 10) == 0;
 }
 
+/* Removes the empty directories below `dir` (left by packed loose refs) so ref
+ * iteration does not walk them; `dir` itself stays. Mirror-only. */
+static void prune_empty_dirs(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || e->d_type != DT_DIR)
+            continue;
+        char sub[4096];
+        snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+        prune_empty_dirs(sub);
+        rmdir(sub); /* fails harmlessly when not empty */
+    }
+    closedir(d);
+}
+
 /* Local remotes: read the remote's refs directly, copy the objects the mirror
  * lacks, set the tracking refs and prune the rest — what a fetch with Porch's
  * refspecs and prune does, without libgit2's pack negotiation. */
@@ -137,56 +157,76 @@ static int fetch_local(gitrepo *repo)
         0)
         return porch_error_set(503, "cannot reach repository %s (fetch): %s", repo->url,
                                git_error_last() ? git_error_last()->message : "cannot open");
-    git_odb *dst = NULL;
+    /* what the mirror has now: one pass over its refs */
+    json_t *have = json_object(), *seen = json_object();
     git_reference_iterator *it = NULL;
-    json_t *want = json_object();
+    git_reference *ref;
+    if (git_reference_iterator_new(&it, repo->git) == 0) {
+        while (git_reference_next(&ref, it) == 0) {
+            const char *name = git_reference_name(ref);
+            if (git_reference_type(ref) == GIT_REFERENCE_DIRECT &&
+                (strncmp(name, "refs/remotes/origin/", 20) == 0 ||
+                 strncmp(name, "refs/tags/", 10) == 0))
+                json_object_set_new(have, name,
+                                    json_string(git_oid_tostr_s(git_reference_target(ref))));
+            git_reference_free(ref);
+        }
+        git_reference_iterator_free(it);
+    }
+    git_odb *dst = NULL;
     int rc = git_repository_odb(&dst, repo->git);
     if (rc == 0)
         rc = git_reference_iterator_new(&it, remote);
-    git_reference *ref;
+    size_t changed = repo->packed_once ? 0 : 1; /* pack once per handle, then on changes */
+    repo->packed_once = 1;
     while (rc == 0 && git_reference_next(&ref, it) == 0) {
         const char *name = git_reference_name(ref);
         if (git_reference_type(ref) == GIT_REFERENCE_DIRECT && is_mirrored(name)) {
             const git_oid *oid = git_reference_target(ref);
-            if (copy_reachable(remote, dst, oid) != 0) {
-                rc = gitrepo_git_error(500, "cannot copy objects from the remote");
-            } else {
-                char local[2048];
-                gitrepo_local_ref(name, local, sizeof local);
-                json_object_set_new(want, local, json_string(git_oid_tostr_s(oid)));
+            char local[2048], sha[GITREPO_SHA_HEX];
+            gitrepo_local_ref(name, local, sizeof local);
+            git_oid_tostr(sha, sizeof sha, oid);
+            json_object_set_new(seen, local, json_true());
+            const char *cur = json_string_value(json_object_get(have, local));
+            if (!cur || strcmp(cur, sha) != 0) {
+                git_reference *r = NULL;
+                if (copy_reachable(remote, dst, oid) != 0 ||
+                    git_reference_create(&r, repo->git, local, oid, 1, "fetch") != 0)
+                    rc = gitrepo_git_error(500, "cannot copy a ref from the remote");
+                git_reference_free(r);
+                changed++;
             }
         }
         git_reference_free(ref);
     }
     git_reference_iterator_free(it);
-    const char *local;
+    /* prune tracking refs and tags the remote no longer has */
+    const char *name;
     json_t *v;
-    json_object_foreach(want, local, v)
+    json_object_foreach(have, name, v)
     {
-        if (rc != 0)
-            break;
-        git_oid oid, cur;
-        git_oid_fromstr(&oid, json_string_value(v));
-        if (git_reference_name_to_id(&cur, repo->git, local) == 0 && git_oid_equal(&cur, &oid))
+        if (rc != 0 || json_object_get(seen, name))
             continue;
         git_reference *r = NULL;
-        if (git_reference_create(&r, repo->git, local, &oid, 1, "fetch") != 0)
-            rc = gitrepo_git_error(500, "cannot update the mirror");
+        if (git_reference_lookup(&r, repo->git, name) == 0)
+            git_reference_delete(r);
         git_reference_free(r);
+        changed++;
     }
-    /* prune tracking refs and tags the remote no longer has */
-    if (rc == 0 && git_reference_iterator_new(&it, repo->git) == 0) {
-        while (git_reference_next(&ref, it) == 0) {
-            const char *name = git_reference_name(ref);
-            if ((strncmp(name, "refs/remotes/origin/", 20) == 0 ||
-                 strncmp(name, "refs/tags/", 10) == 0) &&
-                !json_object_get(want, name))
-                git_reference_delete(ref);
-            git_reference_free(ref);
+    /* keep the mirror's refs in one packed file: listings then read one file */
+    git_refdb *db = NULL;
+    if (rc == 0 && changed > 0 && git_repository_refdb(&db, repo->git) == 0) {
+        if (git_refdb_compress(db) == 0) {
+            char refs[4096];
+            snprintf(refs, sizeof refs, "%s/refs/remotes/origin", repo->mirror_path);
+            prune_empty_dirs(refs);
+            snprintf(refs, sizeof refs, "%s/refs/tags", repo->mirror_path);
+            prune_empty_dirs(refs);
         }
-        git_reference_iterator_free(it);
+        git_refdb_free(db);
     }
-    json_decref(want);
+    json_decref(have);
+    json_decref(seen);
     git_odb_free(dst);
     git_repository_free(remote);
     return rc;
