@@ -46,6 +46,21 @@ for _ in $(seq 100); do
   [ "$ready" = True ] && break; sleep 0.1
 done
 [ "$ready" = True ] && ok "Repository becomes Ready" || ko "Repository Ready" "$out"
+next=$(field '["result"]["object"]["status"]["nextFullSyncTime"]' <<<"$out")
+[ -n "$next" ] && ok "status.nextFullSyncTime ($next)" || ko "nextFullSyncTime" "$out"
+
+# A schedule plans the next sync on the cron grid; runOnceAt in the past is honoured at once.
+sched='{"apiVersion":"config.porch.kpt.dev/v1alpha1","kind":"Repository","metadata":{"name":"sched","namespace":"ns1"},"spec":{"type":"git","sync":{"schedule":"*/7 * * * *","runOnceAt":"2020-01-01T00:00:00Z"},"git":{"repo":"file://'$DIR'/repo.git","branch":"main"}}}'
+req cache '{"v":1,"op":"cache.put","id":"r2","args":{"kind":"repositories.config.porch.kpt.dev","namespace":"ns1","name":"sched","object":'"$sched"'}}' >/dev/null
+for _ in $(seq 50); do
+  out=$(req cache '{"v":1,"op":"cache.get","id":"g","args":{"kind":"repositories.config.porch.kpt.dev","namespace":"ns1","name":"sched"}}')
+  next=$(field '["result"]["object"]["status"]["nextFullSyncTime"]' <<<"$out")
+  [ -n "$next" ] && break; sleep 0.1
+done
+minute=$(sed -E 's/.*T[0-9]{2}:([0-9]{2}):.*/\1/' <<<"$next")
+[ -n "$next" ] && [ $((10#$minute % 7)) = 0 ] && ok "schedule */7 plans $next" || ko "schedule" "$out"
+[ "$(field '["result"]["object"]["status"]["observedRunOnceAt"]' <<<"$out")" = 2020-01-01T00:00:00Z ] && ok "runOnceAt observed" || ko "runOnceAt" "$out"
+req cache '{"v":1,"op":"cache.delete","id":"r3","args":{"kind":"repositories.config.porch.kpt.dev","namespace":"ns1","name":"sched"}}' >/dev/null
 
 pr='{"apiVersion":"porch.kpt.dev/v1alpha1","kind":"PackageRevision","metadata":{"namespace":"ns1","labels":{"team":"a"}},"spec":{"packageName":"app","workspaceName":"ws1","repository":"blue","tasks":[{"type":"init","init":{"description":"my app"}}]}}'
 out=$(req engine '{"v":1,"op":"engine.create","id":"c1","args":{"namespace":"ns1","object":'"$pr"'}}')

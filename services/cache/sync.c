@@ -2,6 +2,7 @@
  * the `sync` op never reconcile the same repository at once; reconciling
  * only writes objects whose content changed, so a quiet remote costs reads. */
 #include "sync.h"
+#include "cron.h"
 #include "error/error.h"
 #include "log/log.h"
 
@@ -20,6 +21,8 @@
 typedef struct synced_repo {
     char key[320]; /* "<ns>/<name>" */
     json_int_t generation;
+    time_t next_due;      /* next scheduled sync (0: none planned) */
+    char run_once[64];    /* spec.sync.runOnceAt already honoured */
 } synced_repo;
 
 struct cache_sync {
@@ -285,7 +288,7 @@ static json_t *packages_of(json_t *revisions, const char *ns, const char *repo)
 /* Writes the Ready condition into the Repository's status, retrying on a
  * concurrent spec change (the resourceVersion precondition). */
 static void set_ready(cache_sync *sync, const char *ns, const char *name, int ready,
-                      const char *message, int packages)
+                      const char *message, int packages, time_t next_due, const char *run_once)
 {
     for (int attempt = 0; attempt < 3; attempt++) {
         json_t *repo = NULL;
@@ -316,6 +319,15 @@ static void set_ready(cache_sync *sync, const char *ns, const char *name, int re
         json_object_set_new(status, "lastFullSyncTime", json_string(now));
         if (ready)
             json_object_set_new(status, "packageCount", json_integer(packages));
+        if (next_due > 0) {
+            char when[32];
+            struct tm tm;
+            gmtime_r(&next_due, &tm);
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            json_object_set_new(status, "nextFullSyncTime", json_string(when));
+        }
+        if (run_once && *run_once)
+            json_object_set_new(status, "observedRunOnceAt", json_string(run_once));
         const char *rv = jstr(repo, "metadata.resourceVersion");
         char rv_copy[32];
         snprintf(rv_copy, sizeof rv_copy, "%s", rv ? rv : "");
@@ -327,6 +339,40 @@ static void set_ready(cache_sync *sync, const char *ns, const char *name, int re
         if (rc == 0 || porch_error_last()->code != 409)
             return;
     }
+}
+
+static time_t parse_rfc3339(const char *text)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = text ? strptime(text, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    return end ? timegm(&tm) : 0;
+}
+
+/* Plans the next sync of a repository from spec.sync (schedule, runOnceAt)
+ * or the default period, and notes a runOnceAt that this sync honoured. */
+static void plan_next(cache_sync *sync, synced_repo *seen, json_t *repo, time_t now)
+{
+    json_t *spec_sync = json_object_get(json_object_get(repo, "spec"), "sync");
+    const char *schedule = jstr(spec_sync, "schedule");
+    const char *run_once = jstr(spec_sync, "runOnceAt");
+    cron_schedule cs;
+    time_t next = now + sync->period_s;
+    if (schedule && *schedule) {
+        if (cron_parse(schedule, &cs) == 0 && cron_next(&cs, now) > 0)
+            next = cron_next(&cs, now);
+        else
+            log_warn("sync: bad schedule, using the default period", "schedule",
+                     json_string(schedule), "error", json_string(porch_error_last()->message));
+    }
+    if (run_once && *run_once && strcmp(run_once, seen->run_once) != 0) {
+        time_t at = parse_rfc3339(run_once);
+        if (at > 0 && at <= now)
+            snprintf(seen->run_once, sizeof seen->run_once, "%s", run_once); /* done by this sync */
+        else if (at > now && at < next)
+            next = at;
+    }
+    seen->next_due = next;
 }
 
 static int sync_locked(cache_sync *sync, const char *ns, const char *name, json_t **summary)
@@ -355,8 +401,13 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, json_
     char key[320];
     snprintf(key, sizeof key, "%s/%s", ns, name);
     synced_repo *seen = seen_entry(sync, key, 1);
-    if (seen)
+    char observed_run_once[64] = "";
+    if (seen) {
         seen->generation = json_integer_value(json_object_get(json_object_get(repo, "metadata"), "generation"));
+        plan_next(sync, seen, repo, time(NULL));
+        snprintf(observed_run_once, sizeof observed_run_once, "%s", seen->run_once);
+    }
+    time_t next_due = seen ? seen->next_due : 0;
     json_decref(repo);
     if (rc < 0) {
         char message[PORCH_ERROR_MESSAGE_MAX];
@@ -366,7 +417,7 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, json_
         reconcile(sync, CACHE_KIND_REVISION, ns, name, none);
         reconcile(sync, CACHE_KIND_PACKAGE, ns, name, none);
         json_decref(none);
-        set_ready(sync, ns, name, 0, message, 0);
+        set_ready(sync, ns, name, 0, message, 0, next_due, observed_run_once);
         log_info("sync: repository not ready", "repository", json_string(key),
                  "error", json_string(message));
         if (summary)
@@ -380,7 +431,7 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, json_
     int n_pkg = reconcile(sync, CACHE_KIND_PACKAGE, ns, name, pkgs);
     json_decref(pkgs);
     json_decref(result);
-    set_ready(sync, ns, name, 1, "", n_pkg);
+    set_ready(sync, ns, name, 1, "", n_pkg, next_due, observed_run_once);
     if (summary)
         *summary = json_pack("{s:i, s:i, s:b, s:s}", "revisions", n_rev, "packages", n_pkg,
                              "ready", 1, "message", "");
@@ -443,6 +494,27 @@ static void handle_event(cache_sync *sync, json_t *ev)
         cache_sync_repository(sync, ns, name, NULL);
 }
 
+/* Syncs every repository whose planned time has come. */
+static void sync_due(cache_sync *sync)
+{
+    time_t now = time(NULL);
+    char keys[64][320];
+    size_t n = 0;
+    pthread_mutex_lock(&sync->lock);
+    for (size_t i = 0; i < sync->n_seen && n < 64; i++)
+        if (sync->seen[i].generation >= 0 && sync->seen[i].next_due > 0 &&
+            sync->seen[i].next_due <= now)
+            snprintf(keys[n++], sizeof keys[0], "%s", sync->seen[i].key);
+    pthread_mutex_unlock(&sync->lock);
+    for (size_t i = 0; i < n && !atomic_load(&sync->stop); i++) {
+        char *slash = strchr(keys[i], '/');
+        if (!slash)
+            continue;
+        *slash = '\0';
+        cache_sync_repository(sync, keys[i], slash + 1, NULL);
+    }
+}
+
 static void *sync_main(void *arg)
 {
     cache_sync *sync = arg;
@@ -452,7 +524,6 @@ static void *sync_main(void *arg)
     int64_t since = json_integer_value(json_object_get(probe, "event_seq"));
     json_decref(probe);
     sync_all(sync);
-    time_t last_full = time(NULL);
     while (!atomic_load(&sync->stop)) {
         json_t *events = NULL;
         int64_t rv = since;
@@ -470,10 +541,7 @@ static void *sync_main(void *arg)
         json_array_foreach(events, i, ev) handle_event(sync, ev);
         json_decref(events);
         since = rv;
-        if (time(NULL) - last_full >= sync->period_s) {
-            sync_all(sync);
-            last_full = time(NULL);
-        }
+        sync_due(sync);
     }
     json_decref(kinds);
     return NULL;
