@@ -32,6 +32,8 @@ struct gitrepo {
     git_repository *git;
     gitrepo_commit_cache *commits; /* created on first use */
     int packed_once;               /* the mirror's refs were packed by this handle */
+    unsigned loose_mirror;         /* loose refs written to the mirror since the last pack */
+    unsigned loose_remote;         /* ... and to a local remote */
 };
 
 /* The cached info of a commit (borrowed, lives as long as the repository), or NULL. */

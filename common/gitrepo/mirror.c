@@ -147,6 +147,30 @@ static void prune_empty_dirs(const char *dir)
     closedir(d);
 }
 
+#define PACK_REFS_EVERY 32
+
+/* Keeps the mirror's refs in one packed-refs file (listings then read one file
+ * instead of a loose file per tag): once per handle and after every
+ * PACK_REFS_EVERY loose writes, or now when `force`. */
+static void pack_mirror_refs(gitrepo *repo, int force)
+{
+    if (repo->packed_once && repo->loose_mirror < PACK_REFS_EVERY && !force)
+        return;
+    git_refdb *db = NULL;
+    if (git_repository_refdb(&db, repo->git) != 0)
+        return;
+    if (git_refdb_compress(db) == 0) {
+        char refs[4096];
+        snprintf(refs, sizeof refs, "%s/refs/remotes/origin", repo->mirror_path);
+        prune_empty_dirs(refs);
+        snprintf(refs, sizeof refs, "%s/refs/tags", repo->mirror_path);
+        prune_empty_dirs(refs);
+        repo->packed_once = 1;
+        repo->loose_mirror = 0;
+    }
+    git_refdb_free(db);
+}
+
 /* Local remotes: read the remote's refs directly, copy the objects the mirror
  * lacks, set the tracking refs and prune the rest — what a fetch with Porch's
  * refspecs and prune does, without libgit2's pack negotiation. */
@@ -177,8 +201,7 @@ static int fetch_local(gitrepo *repo)
     int rc = git_repository_odb(&dst, repo->git);
     if (rc == 0)
         rc = git_reference_iterator_new(&it, remote);
-    size_t changed = repo->packed_once ? 0 : 1; /* pack once per handle, then on changes */
-    repo->packed_once = 1;
+    size_t changed = 0;
     while (rc == 0 && git_reference_next(&ref, it) == 0) {
         const char *name = git_reference_name(ref);
         if (git_reference_type(ref) == GIT_REFERENCE_DIRECT && is_mirrored(name)) {
@@ -213,18 +236,9 @@ static int fetch_local(gitrepo *repo)
         git_reference_free(r);
         changed++;
     }
-    /* keep the mirror's refs in one packed file: listings then read one file */
-    git_refdb *db = NULL;
-    if (rc == 0 && changed > 0 && git_repository_refdb(&db, repo->git) == 0) {
-        if (git_refdb_compress(db) == 0) {
-            char refs[4096];
-            snprintf(refs, sizeof refs, "%s/refs/remotes/origin", repo->mirror_path);
-            prune_empty_dirs(refs);
-            snprintf(refs, sizeof refs, "%s/refs/tags", repo->mirror_path);
-            prune_empty_dirs(refs);
-        }
-        git_refdb_free(db);
-    }
+    repo->loose_mirror += (unsigned)changed;
+    if (rc == 0)
+        pack_mirror_refs(repo, 0);
     json_decref(have);
     json_decref(seen);
     git_odb_free(dst);
@@ -582,6 +596,17 @@ static int push_local(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
     }
     if (rc == 0 && changes > 0 && git_transaction_commit(tx) != 0)
         rc = gitrepo_git_error(500, "cannot update the remote refs");
+    /* what git gc's pack-refs does, every PACK_REFS_EVERY of our updates:
+     * libgit2 removes a loose ref only while holding its lock and unchanged */
+    repo->loose_remote += (unsigned)changes;
+    git_refdb *db = NULL;
+    if (rc == 0 && repo->loose_remote >= PACK_REFS_EVERY && git_repository_refdb(&db, remote) == 0) {
+        git_transaction_free(tx);
+        tx = NULL;
+        if (git_refdb_compress(db) == 0)
+            repo->loose_remote = 0;
+        git_refdb_free(db);
+    }
     git_signature_free(sig);
     git_transaction_free(tx);
     git_odb_free(dst);
@@ -820,5 +845,7 @@ int gitrepo_push(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
         }
         git_reference_free(r);
     }
+    repo->loose_mirror += (unsigned)n;
+    pack_mirror_refs(repo, 0);
     return 0;
 }
