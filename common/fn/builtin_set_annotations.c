@@ -6,6 +6,7 @@
 
 #include "error/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,35 @@ typedef struct kv {
     const char **k, **v;
     size_t n;
 } kv;
+
+/* {"a":"x","b":"y"}: the pairs as JSON (sorted, as Go marshals a map). */
+static void json_of(const kv *p, krm_buf *out)
+{
+    krm_buf_put(out, "{", 1);
+    for (size_t i = 0; i < p->n; i++) {
+        const char *s[2] = {p->k[i], p->v[i]};
+        if (i)
+            krm_buf_put(out, ",", 1);
+        for (int j = 0; j < 2; j++) {
+            krm_buf_put(out, "\"", 1);
+            for (const unsigned char *c = (const unsigned char *)s[j]; *c; c++) {
+                char esc[8];
+                if (*c == '"' || *c == '\\') {
+                    esc[0] = '\\';
+                    esc[1] = (char)*c;
+                    krm_buf_put(out, esc, 2);
+                } else if (*c < 0x20 || *c == '<' || *c == '>' || *c == '&') {
+                    snprintf(esc, sizeof esc, "\\u%04x", *c);
+                    krm_buf_put(out, esc, 6);
+                } else {
+                    krm_buf_put(out, c, 1);
+                }
+            }
+            krm_buf_put(out, j ? "\"" : "\":", j ? 1 : 2);
+        }
+    }
+    krm_buf_put(out, "}", 2);
+}
 
 /* Walks `path` ("a/b[]/c") from node, creating maps when `create`; sets the pairs at the end. */
 static void apply_path(fn_ctx *c, krm_node *node, const char *path, bool create, const kv *p)
@@ -63,6 +93,21 @@ static void apply_path(fn_ctx *c, krm_node *node, const char *path, bool create,
         nx = fn_ensure_map(c->s, node, seg);
     }
     apply_path(c, nx, rest, create, p);
+}
+
+/* "set annotations: {...}" for one field spec applied to one resource. */
+static void report(fn_ctx *c, const krm_node *o, const char *slash_path, const char *json)
+{
+    char field[512], msg[4096];
+    snprintf(field, sizeof field, "%s", slash_path);
+    for (char *q = field; *q; q++)
+        if (*q == '/')
+            *q = '.';
+    snprintf(msg, sizeof msg, "set annotations: %s", json);
+    fn_result r = {.message = msg, .severity = FN_SEV_INFO, .field_path = field, .file_index = -1};
+    r.file_path = (char *)krm_res_path(o);
+    r.file_index = r.file_path ? krm_res_index(o) : -1;
+    fn_results_add_full(c->results, &r);
 }
 
 static bool matches(const krm_node *o, const char *g, const char *v, const char *k)
@@ -121,13 +166,17 @@ int fn_builtin_set_annotations(fn_ctx *c)
         free(p.v);
         return fn_fail(c, "input annotation list cannot be empty");
     }
+    krm_buf json = {0};
+    json_of(&p, &json);
     for (size_t i = 0; i < krm_seq_len(c->items); i++) {
         krm_node *o = krm_seq_at(c->items, i);
         if (krm_node_kind(o) != KRM_MAP || fn_is_local_config(o))
             continue;
         for (size_t d = 0; d < sizeof defaults / sizeof *defaults; d++)
-            if (matches(o, defaults[d].group, defaults[d].version, defaults[d].kind))
+            if (matches(o, defaults[d].group, defaults[d].version, defaults[d].kind)) {
                 apply_path(c, o, defaults[d].path, defaults[d].create, &p);
+                report(c, o, defaults[d].path, json.data);
+            }
         for (size_t e = 0; extra && krm_node_kind(extra) == KRM_SEQ && e < krm_seq_len(extra);
              e++) {
             const krm_node *f = krm_seq_at(extra, e);
@@ -135,10 +184,13 @@ int fn_builtin_set_annotations(fn_ctx *c)
             const char *cr = fn_scalar(krm_map_get(f, "create"));
             if (path && matches(o, fn_scalar(krm_map_get(f, "group")),
                                 fn_scalar(krm_map_get(f, "version")),
-                                fn_scalar(krm_map_get(f, "kind"))))
+                                fn_scalar(krm_map_get(f, "kind")))) {
                 apply_path(c, o, path, cr && !strcmp(cr, "true"), &p);
+                report(c, o, path, json.data);
+            }
         }
     }
+    krm_buf_free(&json);
     free(p.k);
     free(p.v);
     return 0;

@@ -182,19 +182,22 @@ int fn_builtin_set_labels(fn_ctx *c)
         return 0;
     }
     const krm_node *src = NULL;
+    const char *cname = c->config ? krm_res_name(c->config) : NULL;
+    bool empty = !c->config || ((!fn_config_kind(c) || !*fn_config_kind(c)) && (!cname || !*cname));
     if (fn_config_is(c, "ConfigMap")) {
         src = fn_config_data(c);
-        const char *name = krm_res_name(c->config);
-        if ((!src || krm_map_len(src) == 0) && name && !strcmp(name, "function-input"))
-            return fn_fail(c, "`functionConfig` must be either a `ConfigMap` or `SetLabels`");
-    } else if (fn_config_is(c, "SetLabels")) {
+        empty |= (!src || krm_map_len(src) == 0) && cname && !strcmp(cname, "function-input");
+    }
+    if (empty) {
+        /* the catalog's answer to kpt's placeholder config: an info, and a failure */
+        fn_resultf(c, FN_SEV_INFO, NULL, NULL, "`FunctionConfig` is not given");
+        return porch_error_set(400, "set-labels: `FunctionConfig` is not given");
+    }
+    if (fn_config_is(c, "SetLabels"))
         src = map_at(c->config, "labels");
-    } else if (!c->config || !fn_config_kind(c)) {
-        return fn_fail(c, "`functionConfig` must be either a `ConfigMap` or `SetLabels`");
-    } else {
+    else if (!fn_config_is(c, "ConfigMap"))
         return fn_fail(c, "unknown functionConfig Kind=%s, expect `SetLabels` or `ConfigMap`",
                        fn_config_kind(c));
-    }
     if (collect(&l, src) < 0)
         goto out;
     if (l.n == 0) {

@@ -227,7 +227,7 @@ static int read_config(fn_ctx *c, const char **ns, const char **matcher)
 {
     *ns = *matcher = NULL;
     if (!c->config || !fn_config_kind(c))
-        return fn_fail(c, "FunctionConfig is missing. Expect `ConfigMap.v1` or "
+        return fn_fail_config(c, "FunctionConfig is missing. Expect `ConfigMap.v1` or "
                           "`SetNamespace.v1alpha1.fn.kpt.dev`");
     if (fn_config_is(c, "ConfigMap")) {
         *matcher = fn_config_get(c, "namespaceMatcher");
@@ -241,19 +241,19 @@ static int read_config(fn_ctx *c, const char **ns, const char **matcher)
                 *ns = dn;
                 return 0;
             }
-            return fn_fail(c, "`data.name` should not be empty");
+            return fn_fail_config(c, "`data.name` should not be empty");
         }
-        return fn_fail(c, "`data.namespace` should not be empty");
+        return fn_fail_config(c, "`data.namespace` should not be empty");
     }
     if (fn_config_is(c, "SetNamespace")) {
         *ns = fn_scalar(krm_map_get(c->config, "namespace"));
         *matcher = fn_scalar(krm_map_get(c->config, "namespaceMatcher"));
         if (!*ns || !**ns)
-            return fn_fail(c, "`namespace` should not be empty");
+            return fn_fail_config(c, "`namespace` should not be empty");
         return 0;
     }
     const char *av = krm_res_api_version(c->config);
-    return fn_fail(c, "unknown functionConfig Kind=%s ApiVersion=%s, expect `ConfigMap.v1` or "
+    return fn_fail_config(c, "unknown functionConfig Kind=%s ApiVersion=%s, expect `ConfigMap.v1` or "
                       "`SetNamespace.v1alpha1.fn.kpt.dev`", fn_config_kind(c), av ? av : "");
 }
 

@@ -668,6 +668,17 @@ int fn_runtime_eval(fn_runtime *rt, const fn_call *call, krm_stream *s, krm_node
     return -1;
 }
 
+/* The built-in fn_runtime_eval would run for call, or NULL. */
+static const fn_builtin *builtin_for(const fn_runtime *rt, const fn_call *call)
+{
+    char name[128];
+    if ((call->exec_path && *call->exec_path) || !call->image || !rt->opts.builtins ||
+        denied(rt, call->image) || find_mapping(rt, call->image) ||
+        !fn_image_function_name(call->image, name, sizeof name))
+        return NULL;
+    return fn_builtin_find(name);
+}
+
 int fn_runtime_eval_text(fn_runtime *rt, const fn_call *call, const char *in, size_t len,
                          fn_exec_result *res)
 {
@@ -689,13 +700,21 @@ int fn_runtime_eval_text(fn_runtime *rt, const fn_call *call, const char *in, si
     krm_buf e = {0};
     if (err)
         krm_buf_put(&e, err, strlen(err));
-    if (rc < 0) {
+    bool builtin = builtin_for(rt, call) != NULL;
+    if (rc < 0 && builtin) {
+        /* what a catalog function built on the kpt SDK prints when it fails */
+        const char *sdk = "failed to evaluate function: error: function failure";
+        krm_buf_put(&e, sdk, strlen(sdk));
+    } else if (rc < 0) {
         const char *msg = porch_error_last()->message;
         if (!fn_results_has_error(&results))
             fn_results_add(&results, FN_SEV_ERROR, msg, NULL, NULL);
         if (e.len && e.data[e.len - 1] != '\n')
             krm_buf_put(&e, "\n", 1);
         krm_buf_put(&e, msg, strlen(msg));
+    } else if (builtin && fn_results_has_error(&results)) {
+        const char *sdk = "failed to evaluate function: error: function failure";
+        krm_buf_put(&e, sdk, strlen(sdk));
     }
     krm_buf_put(&e, "", 1);
     res->exit_code = rc < 0 || fn_results_has_error(&results) ? 1 : 0;

@@ -48,6 +48,8 @@ int fn_builtin_fix(fn_ctx *c);
 /* ---- shared helpers (fn_util.c) ---- */
 /* Appends an error result and sets the error slot: "<fn>: <message>"; returns -1. */
 int fn_fail(fn_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same, with the functionConfig as the result's resourceRef (kpt's ErrorConfigObjectResult). */
+int fn_fail_config(fn_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends a result with an explicit message (printf-style). */
 int fn_resultf(fn_ctx *c, fn_severity sev, const krm_node *res, const char *field,
                const char *fmt, ...) __attribute__((format(printf, 5, 6)));

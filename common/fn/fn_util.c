@@ -21,6 +21,18 @@ int fn_fail(fn_ctx *c, const char *fmt, ...)
     return porch_error_set(400, "%s", msg);
 }
 
+int fn_fail_config(fn_ctx *c, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const krm_node *ref = c->config && krm_res_kind(c->config) ? c->config : NULL;
+    fn_results_add(c->results, FN_SEV_ERROR, msg, ref, NULL);
+    return porch_error_set(400, "%s", msg);
+}
+
 int fn_resultf(fn_ctx *c, fn_severity sev, const krm_node *res, const char *field,
                const char *fmt, ...)
 {
