@@ -519,6 +519,13 @@ int gitrepo_list(gitrepo *repo, json_t **out)
     return list_filtered(repo, NULL, out);
 }
 
+int gitrepo_list_package(gitrepo *repo, const char *package, json_t **out)
+{
+    char full[3 * GITREPO_NAME_MAX];
+    gitrepo_full_path(repo, package, full, sizeof full);
+    return list_filtered(repo, full, out);
+}
+
 int gitrepo_find(gitrepo *repo, const char *name, json_t **out)
 {
     *out = NULL;

@@ -100,6 +100,9 @@ int gitrepo_version(gitrepo *repo, char out[65]);
 int gitrepo_list(gitrepo *repo, json_t **out);
 /* One revision by object name (new reference); 404 when absent. */
 int gitrepo_find(gitrepo *repo, const char *name, json_t **out);
+/* The revisions of one package (packageName, relative to the directory), as
+ * gitrepo_list would list them; reads only that package's trees. */
+int gitrepo_list_package(gitrepo *repo, const char *package, json_t **out);
 
 /* ---- files (files.c) ---- */
 

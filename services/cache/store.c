@@ -24,11 +24,22 @@ static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS objects ("
     "  kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,"
-    "  rv INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, namespace, name));"
+    "  rv INTEGER NOT NULL, body TEXT NOT NULL,"
+    "  owner TEXT NOT NULL DEFAULT '', grp TEXT NOT NULL DEFAULT '',"
+    "  PRIMARY KEY (kind, namespace, name));"
+    "CREATE INDEX IF NOT EXISTS objects_by_owner ON objects(kind, namespace, owner, grp);"
     "CREATE TABLE IF NOT EXISTS events ("
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, type TEXT NOT NULL,"
     "  object TEXT NOT NULL, ts INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '2');";
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '3');";
+
+/* Databases from before owner/grp existed get the columns; their rows are
+ * re-filled by the next repository sync. */
+static void migrate(sqlite3 *db)
+{
+    sqlite3_exec(db, "ALTER TABLE objects ADD COLUMN owner TEXT NOT NULL DEFAULT ''", NULL, NULL, NULL);
+    sqlite3_exec(db, "ALTER TABLE objects ADD COLUMN grp TEXT NOT NULL DEFAULT ''", NULL, NULL, NULL);
+}
 
 static int db_error(cache_store *store, const char *what)
 {
@@ -59,8 +70,10 @@ int cache_store_open(const char *path, cache_store **out)
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(store->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL,
                           NULL, &err);
-    if (rc == SQLITE_OK)
+    if (rc == SQLITE_OK) {
+        migrate(store->db);
         rc = sqlite3_exec(store->db, schema_sql, NULL, NULL, &err);
+    }
     if (rc != SQLITE_OK) {
         porch_error_set(500, "cache: cannot open SQLite database %s: %s", path,
                         err ? err : sqlite3_errmsg(store->db));
@@ -190,15 +203,21 @@ static int write_object(cache_store *store, const char *kind, const char *ns, co
     sqlite3_stmt *stmt;
     char *text = json_dumps(object, JSON_COMPACT | JSON_PRESERVE_ORDER);
     int ok = 0;
+    /* Objects that belong to a repository's package are indexed by both. */
+    json_t *spec = json_object_get(object, "spec");
+    const char *owner = json_string_value(json_object_get(spec, "repository"));
+    const char *grp = json_string_value(json_object_get(spec, "packageName"));
     if (text && sqlite3_prepare_v2(store->db,
-                                   "INSERT OR REPLACE INTO objects(kind, namespace, name, rv, body)"
-                                   " VALUES (?,?,?,?,?)",
+                                   "INSERT OR REPLACE INTO objects(kind, namespace, name, rv, body,"
+                                   " owner, grp) VALUES (?,?,?,?,?,?,?)",
                                    -1, &stmt, NULL) == SQLITE_OK) {
         sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 3, name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(stmt, 4, rv);
         sqlite3_bind_text(stmt, 5, text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 6, owner ? owner : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 7, grp ? grp : "", -1, SQLITE_STATIC);
         ok = sqlite3_step(stmt) == SQLITE_DONE;
         sqlite3_finalize(stmt);
     }
@@ -394,6 +413,43 @@ int cache_store_list(cache_store *store, const char *kind, const char *ns, size_
         json_decref(list);
         free(*next);
         *next = NULL;
+        return db_error(store, "list");
+    }
+    *items = list;
+    return 0;
+}
+
+int cache_store_list_owned(cache_store *store, const char *kind, const char *ns, const char *owner,
+                           const char *grp, json_t **items)
+{
+    sqlite3_stmt *stmt;
+    *items = NULL;
+    pthread_mutex_lock(&store->lock);
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT body FROM objects WHERE kind = ?1 AND namespace = ?2 AND"
+                           " owner = ?3 AND (?4 IS NULL OR grp = ?4) ORDER BY name",
+                           -1, &stmt, NULL) != SQLITE_OK) {
+        pthread_mutex_unlock(&store->lock);
+        return db_error(store, "list");
+    }
+    sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, owner, -1, SQLITE_STATIC);
+    if (grp)
+        sqlite3_bind_text(stmt, 4, grp, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(stmt, 4);
+    json_t *list = json_array();
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        json_t *obj = json_loads((const char *)sqlite3_column_text(stmt, 0), 0, NULL);
+        if (obj)
+            json_array_append_new(list, obj);
+    }
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&store->lock);
+    if (rc != SQLITE_DONE) {
+        json_decref(list);
         return db_error(store, "list");
     }
     *items = list;

@@ -43,6 +43,11 @@ int cache_store_get(cache_store *store, const char *kind, const char *ns, const 
 int cache_store_list(cache_store *store, const char *kind, const char *ns, size_t limit,
                      const char *cont, json_t **items, char **next, int64_t *rv);
 
+/* Objects of `kind` in `ns` whose spec.repository is `owner` and, when `grp`
+ * is not NULL, whose spec.packageName is `grp` — by index, not by scanning. */
+int cache_store_list_owned(cache_store *store, const char *kind, const char *ns, const char *owner,
+                           const char *grp, json_t **items);
+
 /* Deletes an object, logging a DELETED event; `expected_rv`/`expected_uid`
  * are preconditions when non-empty (409 when they differ). */
 int cache_store_delete(cache_store *store, const char *kind, const char *ns, const char *name,

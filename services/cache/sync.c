@@ -141,7 +141,7 @@ static json_t *git_args(cache_sync *sync, json_t *repo, const char *ns, const ch
 
 /* Opens (or refreshes: open fetches) the repository in the git adapter and lists it. */
 static int git_list(cache_sync *sync, json_t *repo, const char *ns, const char *name,
-                    json_t **result)
+                    const char *pkg, json_t **result)
 {
     json_t *args = git_args(sync, repo, ns, name), *opened = NULL;
     bus_call_opts opts = {.deadline_ms = SYNC_GIT_DEADLINE_MS};
@@ -151,6 +151,8 @@ static int git_list(cache_sync *sync, json_t *repo, const char *ns, const char *
     if (rc < 0)
         return -1;
     args = json_pack("{s:s, s:s, s:b}", "namespace", ns, "repository", name, "fetch", 0);
+    if (pkg)
+        json_object_set_new(args, "package", json_string(pkg));
     rc = bus_client_call(sync->git, "git-adapter.list", args, &opts, result, NULL);
     json_decref(args);
     return rc;
@@ -202,7 +204,7 @@ static int same_content(json_t *a, json_t *b)
 /* Upserts the desired objects of `kind` for repository `name` and deletes
  * those of it that are no longer desired. Returns how many are desired. */
 static int reconcile(cache_sync *sync, const char *kind, const char *ns, const char *name,
-                     json_t *desired)
+                     const char *pkg, json_t *desired)
 {
     json_t *wanted = json_object(); /* name → 1 */
     size_t i;
@@ -227,20 +229,16 @@ static int reconcile(cache_sync *sync, const char *kind, const char *ns, const c
         json_decref(stored);
     }
     json_t *items = NULL;
-    char *next = NULL;
-    int64_t rv;
-    if (cache_store_list(sync->store, kind, ns, 0, NULL, &items, &next, &rv) == 0) {
+    if (cache_store_list_owned(sync->store, kind, ns, name, pkg, &items) == 0) {
         json_array_foreach(items, i, item) {
-            const char *repo = jstr(item, "spec.repository");
             const char *obj_name = jstr(item, "metadata.name");
-            if (repo && obj_name && strcmp(repo, name) == 0 && !json_object_get(wanted, obj_name)) {
+            if (obj_name && !json_object_get(wanted, obj_name)) {
                 json_t *gone = NULL;
                 cache_store_delete(sync->store, kind, ns, obj_name, NULL, NULL, &gone);
                 json_decref(gone);
             }
         }
     }
-    free(next);
     json_decref(items);
     int n = (int)json_object_size(wanted);
     json_decref(wanted);
@@ -375,13 +373,14 @@ static void plan_next(cache_sync *sync, synced_repo *seen, json_t *repo, time_t 
     seen->next_due = next;
 }
 
-static int sync_locked(cache_sync *sync, const char *ns, const char *name, json_t **summary)
+static int sync_locked(cache_sync *sync, const char *ns, const char *name, const char *pkg,
+                       json_t **summary)
 {
     json_t *repo = NULL;
     if (cache_store_get(sync->store, CACHE_KIND_REPOSITORY, ns, name, &repo) < 0) {
         json_t *none = json_array();
-        reconcile(sync, CACHE_KIND_REVISION, ns, name, none);
-        reconcile(sync, CACHE_KIND_PACKAGE, ns, name, none);
+        reconcile(sync, CACHE_KIND_REVISION, ns, name, NULL, none);
+        reconcile(sync, CACHE_KIND_PACKAGE, ns, name, NULL, none);
         json_decref(none);
         /* Unregistered: the adapter drops its mirror (a 404 means it had none). */
         json_t *args = json_pack("{s:s, s:s}", "namespace", ns, "repository", name), *closed = NULL;
@@ -396,7 +395,24 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, json_
     if (type && strcmp(type, "git") != 0) {
         rc = porch_error_set(501, "repository type \"%s\" is not supported yet", type);
     } else {
-        rc = git_list(sync, repo, ns, name, &result);
+        rc = git_list(sync, repo, ns, name, pkg, &result);
+    }
+    if (pkg) {
+        /* One package after a write: no status change, no re-planning; a
+         * failure leaves the index as it was (the next full sync repairs it). */
+        json_decref(repo);
+        if (rc < 0)
+            return -1;
+        json_t *items = json_object_get(result, "items");
+        int n_rev = reconcile(sync, CACHE_KIND_REVISION, ns, name, pkg, items);
+        json_t *pkgs = packages_of(items, ns, name);
+        int n_pkg = reconcile(sync, CACHE_KIND_PACKAGE, ns, name, pkg, pkgs);
+        json_decref(pkgs);
+        json_decref(result);
+        if (summary)
+            *summary = json_pack("{s:i, s:i, s:b, s:s}", "revisions", n_rev, "packages", n_pkg,
+                                 "ready", 1, "message", "");
+        return 0;
     }
     char key[320];
     snprintf(key, sizeof key, "%s/%s", ns, name);
@@ -414,8 +430,8 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, json_
         snprintf(message, sizeof message, "%s", porch_error_last()->message);
         int code = porch_error_last()->code;
         json_t *none = json_array();
-        reconcile(sync, CACHE_KIND_REVISION, ns, name, none);
-        reconcile(sync, CACHE_KIND_PACKAGE, ns, name, none);
+        reconcile(sync, CACHE_KIND_REVISION, ns, name, NULL, none);
+        reconcile(sync, CACHE_KIND_PACKAGE, ns, name, NULL, none);
         json_decref(none);
         set_ready(sync, ns, name, 0, message, 0, next_due, observed_run_once);
         log_info("sync: repository not ready", "repository", json_string(key),
@@ -426,9 +442,9 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, json_
         return porch_error_set(code, "%s", message);
     }
     json_t *items = json_object_get(result, "items");
-    int n_rev = reconcile(sync, CACHE_KIND_REVISION, ns, name, items);
+    int n_rev = reconcile(sync, CACHE_KIND_REVISION, ns, name, NULL, items);
     json_t *pkgs = packages_of(items, ns, name);
-    int n_pkg = reconcile(sync, CACHE_KIND_PACKAGE, ns, name, pkgs);
+    int n_pkg = reconcile(sync, CACHE_KIND_PACKAGE, ns, name, NULL, pkgs);
     json_decref(pkgs);
     json_decref(result);
     set_ready(sync, ns, name, 1, "", n_pkg, next_due, observed_run_once);
@@ -438,12 +454,13 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, json_
     return 0;
 }
 
-int cache_sync_repository(cache_sync *sync, const char *ns, const char *name, json_t **summary)
+int cache_sync_repository(cache_sync *sync, const char *ns, const char *name, const char *pkg,
+                          json_t **summary)
 {
     if (summary)
         *summary = NULL;
     pthread_mutex_lock(&sync->lock);
-    int rc = sync_locked(sync, ns, name, summary);
+    int rc = sync_locked(sync, ns, name, pkg, summary);
     pthread_mutex_unlock(&sync->lock);
     return rc;
 }
@@ -465,7 +482,7 @@ static void sync_all(cache_sync *sync)
         const char *ns = jstr(repo, "metadata.namespace");
         const char *name = jstr(repo, "metadata.name");
         if (ns && name)
-            cache_sync_repository(sync, ns, name, NULL);
+            cache_sync_repository(sync, ns, name, NULL, NULL);
     }
     free(next);
     json_decref(repos);
@@ -491,7 +508,7 @@ static void handle_event(cache_sync *sync, json_t *ev)
         seen->generation = -1;
     pthread_mutex_unlock(&sync->lock);
     if (needed)
-        cache_sync_repository(sync, ns, name, NULL);
+        cache_sync_repository(sync, ns, name, NULL, NULL);
 }
 
 /* Syncs every repository whose planned time has come. */
@@ -511,7 +528,7 @@ static void sync_due(cache_sync *sync)
         if (!slash)
             continue;
         *slash = '\0';
-        cache_sync_repository(sync, keys[i], slash + 1, NULL);
+        cache_sync_repository(sync, keys[i], slash + 1, NULL, NULL);
     }
 }
 
@@ -597,7 +614,10 @@ static int handle_sync(const bus_request *req, json_t **result, json_t **details
         return porch_error_set(400, "args.namespace is required");
     if (!name || !*name || strlen(name) > 253)
         return porch_error_set(400, "args.name (the Repository) is required");
-    return cache_sync_repository(ud, ns, name, result);
+    json_t *pkg_arg = json_object_get(req->args, "package");
+    if (pkg_arg && (!json_is_string(pkg_arg) || json_string_length(pkg_arg) > 253))
+        return porch_error_set(400, "args.package must be a package path");
+    return cache_sync_repository(ud, ns, name, json_string_value(pkg_arg), result);
 }
 
 int cache_sync_register(bus_server *bus, cache_sync *sync)

@@ -22,10 +22,13 @@ int cache_sync_start(cache_sync *sync);
  * still busy and had to be left running (nothing it uses may be freed then). */
 int cache_sync_free(cache_sync *sync);
 
-/* Syncs one repository now. *summary (new reference, may be NULL) is
- * {revisions, packages, ready, message}. A missing Repository removes what
- * was listed for it (unregister) and answers 404. */
-int cache_sync_repository(cache_sync *sync, const char *ns, const char *name, json_t **summary);
+/* Syncs one repository now — only package `pkg` when not NULL (what the
+ * engine asks after writing it: the cost does not grow with the repository).
+ * *summary (new reference, may be NULL) is {revisions, packages, ready,
+ * message}. A missing Repository removes what was listed for it (unregister)
+ * and answers 404. */
+int cache_sync_repository(cache_sync *sync, const char *ns, const char *name, const char *pkg,
+                          json_t **summary);
 
 /* Registers the `sync` op: {namespace, name} → summary. */
 int cache_sync_register(bus_server *bus, cache_sync *sync);

@@ -33,10 +33,11 @@ static const char *leaf_of(const char *pkg)
 
 /* Syncs the repository into the cache, then stores the user's labels and
  * annotations on the revision; *out is the object as readers now see it. */
-static int finish_write(engine_call *c, const char *ns, const char *repo, const char *name,
-                        json_t *user_meta, int replace, json_t **out)
+static int finish_write(engine_call *c, const char *ns, const char *repo, const char *pkg,
+                        const char *name, json_t *user_meta, int replace, json_t **out)
 {
-    json_t *args = json_pack("{s:s, s:s}", "namespace", ns, "name", repo), *res = NULL;
+    json_t *args = json_pack("{s:s, s:s, s:s}", "namespace", ns, "name", repo, "package", pkg),
+           *res = NULL;
     int rc = engine_cache(c, "cache.sync", args, &res);
     json_decref(args);
     json_decref(res);
@@ -363,8 +364,8 @@ static int handle_create(const bus_request *req, json_t **result, json_t **detai
     }
     json_t *stored = NULL;
     if (rc == 0)
-        rc = finish_write(&c, ns, repo, sget(written, "name", NULL), json_object_get(obj, "metadata"),
-                          0, &stored);
+        rc = finish_write(&c, ns, repo, pkg, sget(written, "name", NULL),
+                          json_object_get(obj, "metadata"), 0, &stored);
     engine_unlock(c.eng, key);
     json_decref(written);
     json_decref(resources);
@@ -419,7 +420,8 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
         json_decref(res);
     }
     if (rc == 0)
-        rc = finish_write(&c, ns, repo, name, json_object_get(obj, "metadata"), 1, &stored);
+        rc = finish_write(&c, ns, repo, sget(old, "spec", "packageName"), name,
+                          json_object_get(obj, "metadata"), 1, &stored);
     engine_unlock(c.eng, key);
     json_decref(old);
     if (rc < 0)
@@ -457,7 +459,8 @@ static int handle_delete(const bus_request *req, json_t **result, json_t **detai
         json_decref(res);
     }
     if (rc == 0) {
-        json_t *args = json_pack("{s:s, s:s}", "namespace", ns, "name", repo), *res = NULL;
+        json_t *args = json_pack("{s:s, s:s, s:s}", "namespace", ns, "name", repo, "package",
+                                 sget(old, "spec", "packageName")), *res = NULL;
         rc = engine_cache(&c, "cache.sync", args, &res);
         json_decref(args);
         json_decref(res);

@@ -234,7 +234,9 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
         json_decref(res);
     }
     if (rc == 0) {
-        json_t *args = json_pack("{s:s, s:s}", "namespace", ns, "name", repo), *res = NULL;
+        json_t *args = json_pack("{s:s, s:s, s:O}", "namespace", ns, "name", repo, "package",
+                                 json_object_get(json_object_get(pr, "spec"), "packageName")),
+               *res = NULL;
         rc = engine_cache(&c, "cache.sync", args, &res);
         json_decref(args);
         json_decref(res);

@@ -240,8 +240,9 @@ static int op_list(const bus_request *req, json_t **result, json_t **details, vo
     if (!json_is_false(fetch))
         rc = gitrepo_fetch(r->repo);
     json_t *items = NULL;
+    const char *package = arg_str(req->args, "package");
     if (rc == 0)
-        rc = gitrepo_list(r->repo, &items);
+        rc = package ? gitrepo_list_package(r->repo, package, &items) : gitrepo_list(r->repo, &items);
     if (rc == 0) {
         char version[65];
         gitrepo_version(r->repo, version);
