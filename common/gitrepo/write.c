@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define REF_MAX 2048
 #define PATH_LEN 1024 /* package paths; refs built from them fit REF_MAX */
@@ -251,11 +253,10 @@ static int publish(gitrepo *repo, const target *t, int revision, const gitrepo_a
     return gitrepo_push(repo, ups, 3);
 }
 
-int gitrepo_set_lifecycle(gitrepo *repo, const char *name, const char *lifecycle, int revision,
-                          const char *expect, const gitrepo_author *author, json_t **updated)
+static int set_lifecycle_once(gitrepo *repo, const char *name, const char *lifecycle,
+                              int revision, const char *expect, const gitrepo_author *author,
+                              json_t **updated, int *branch_write)
 {
-    if (updated)
-        *updated = NULL;
     target t;
     int rc = load_target(repo, name, expect, &t);
     if (rc != 0)
@@ -275,6 +276,7 @@ int gitrepo_set_lifecycle(gitrepo *repo, const char *name, const char *lifecycle
         gitrepo_refupdate ups[2] = {{a, NULL, t.sha}, {b, t.sha, NULL}};
         rc = gitrepo_push(repo, ups, 2);
     } else if (strcmp(from, "Proposed") == 0 && strcmp(lifecycle, "Published") == 0) {
+        *branch_write = 1;
         rc = publish(repo, &t, revision, author);
     } else if (strcmp(from, "Published") == 0 && strcmp(lifecycle, "DeletionProposed") == 0) {
         deletion_proposed_ref(&t, a, sizeof a);
@@ -326,8 +328,8 @@ static int delete_from_branch(gitrepo *repo, const target *t, const gitrepo_auth
     return rc;
 }
 
-int gitrepo_delete(gitrepo *repo, const char *name, const char *expect,
-                   const gitrepo_author *author)
+static int delete_once(gitrepo *repo, const char *name, const char *expect,
+                       const gitrepo_author *author, int *branch_write)
 {
     target t;
     int rc = load_target(repo, name, expect, &t);
@@ -346,6 +348,7 @@ int gitrepo_delete(gitrepo *repo, const char *name, const char *expect,
         ups[n++] = (gitrepo_refupdate){a, t.sha, NULL};
     } else if (strcmp(t.ref_short, repo->branch) == 0) {
         /* the placeholder: remove the package from the branch */
+        *branch_write = 1;
         rc = delete_from_branch(repo, &t, author, &ups[n], b, head, sha);
         if (rc == 0 && sha[0])
             n++;
@@ -360,5 +363,54 @@ int gitrepo_delete(gitrepo *repo, const char *name, const char *expect,
     if (rc == 0)
         rc = gitrepo_push(repo, ups, n);
     json_decref(t.item);
+    return rc;
+}
+
+/* Writes that commit on the branch race with every other writer of the
+ * branch; like Porch (§10, 3 attempts there) they re-fetch and retry when the push
+ * was refused because a ref moved. Other conflicts go straight back (409). */
+#define BRANCH_ATTEMPTS 5
+
+static int retry_conflict(int rc, int branch_write, int attempt)
+{
+    if (rc == 0 || !branch_write || attempt + 1 >= BRANCH_ATTEMPTS ||
+        porch_error_last()->code != 409)
+        return 0;
+    log_info("branch moved under a write; fetching and retrying", "attempt",
+             json_integer(attempt + 1));
+    /* jittered backoff so two writers that collided do not collide again */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    unsigned jitter = (unsigned)(now.tv_nsec / 1000) % 50000u;
+    usleep((useconds_t)(30000u * (unsigned)(attempt + 1) + jitter));
+    return 1;
+}
+
+int gitrepo_set_lifecycle(gitrepo *repo, const char *name, const char *lifecycle, int revision,
+                          const char *expect, const gitrepo_author *author, json_t **updated)
+{
+    if (updated)
+        *updated = NULL;
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        int branch_write = 0;
+        rc = set_lifecycle_once(repo, name, lifecycle, revision, expect, author, updated,
+                                &branch_write);
+        if (!retry_conflict(rc, branch_write, attempt))
+            break;
+    }
+    return rc;
+}
+
+int gitrepo_delete(gitrepo *repo, const char *name, const char *expect,
+                   const gitrepo_author *author)
+{
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        int branch_write = 0;
+        rc = delete_once(repo, name, expect, author, &branch_write);
+        if (!retry_conflict(rc, branch_write, attempt))
+            break;
+    }
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <git2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,6 +342,73 @@ static void racing_publishers_one_wins(void **state)
     close_env(&e);
 }
 
+typedef struct publisher {
+    env *e;
+    int id;
+    int failures;
+    char error[PORCH_ERROR_MESSAGE_MAX];
+} publisher;
+
+/* One writer with its own mirror: five packages created, proposed, published. */
+static void *publish_five(void *arg)
+{
+    publisher *p = arg;
+    char cache[512];
+    snprintf(cache, sizeof cache, "%s/cache-w%d", p->e->tmp, p->id);
+    gitrepo_config cfg = {.name = "r", .namespace_ = "ns", .url = p->e->remote,
+                          .cache_dir = cache};
+    gitrepo *repo = NULL;
+    if (gitrepo_open(&cfg, &repo) != 0) {
+        p->failures = 5;
+        return NULL;
+    }
+    json_t *res = files();
+    for (int i = 0; i < 5; i++) {
+        char pkg[32], name[64], sha[GITREPO_SHA_HEX];
+        snprintf(pkg, sizeof pkg, "w%d-p%d", p->id, i);
+        snprintf(name, sizeof name, "r.%s.ws", pkg);
+        gitrepo_draft_spec spec = {.package = pkg, .workspace = "ws", .resources = res};
+        if (gitrepo_write_draft(repo, &spec, sha) != 0 ||
+            gitrepo_set_lifecycle(repo, name, "Proposed", 0, sha, NULL, NULL) != 0 ||
+            gitrepo_set_lifecycle(repo, name, "Published", 0, sha, NULL, NULL) != 0) {
+            p->failures++;
+            snprintf(p->error, sizeof p->error, "%s", porch_error_last()->message);
+        }
+    }
+    json_decref(res);
+    gitrepo_free(repo);
+    return NULL;
+}
+
+static void concurrent_publishers_of_different_packages_all_land(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    publisher p[2] = {{&e, 1, 0, ""}, {&e, 2, 0, ""}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, publish_five, &p[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 2; i++)
+        if (p[i].failures)
+            fail_msg("writer %d: %d failures, last: %s", p[i].id, p[i].failures, p[i].error);
+    /* the branch carries all ten packages, each with its tag v1 */
+    json_t *items = NULL;
+    assert_int_equal(gitrepo_fetch(e.repo), 0);
+    assert_int_equal(gitrepo_list(e.repo, &items), 0);
+    assert_int_equal(json_array_size(items), 20); /* 10 placeholders + 10 v1 */
+    json_decref(items);
+    char got[GITREPO_SHA_HEX];
+    remote_ref(&e, "refs/tags/w2-p4/v1", got);
+    assert_int_equal(strlen(got), 40);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "git -C '%s' fsck --strict >/dev/null 2>&1", e.remote);
+    assert_int_equal(system(cmd), 0);
+    close_env(&e);
+}
+
 static int setup(void **state)
 {
     git_libgit2_init();
@@ -360,6 +428,7 @@ int main(void)
         cmocka_unit_test(propose_publish_delete),
         cmocka_unit_test(push_checks_old_values),
         cmocka_unit_test(racing_publishers_one_wins),
+        cmocka_unit_test(concurrent_publishers_of_different_packages_all_land),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
