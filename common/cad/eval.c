@@ -4,6 +4,7 @@
 #include "cad_internal.h"
 
 #include "error/error.h"
+#include "fn/fn.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,7 +154,9 @@ int cad_fn_eval(const cad_eval_opts *o)
         rc = -1;
     if (rc == 0 && !config)
         config = kv_config(ws, o->kv);
-    cad_fnspec fn = {.image = o->image, .exec = o->exec, .display = o->exec ? o->exec : o->image,
+    char img[1024];
+    const char *image = o->image ? fn_image_expand(o->image, img, sizeof img) : NULL;
+    cad_fnspec fn = {.image = image, .exec = o->exec, .display = o->exec ? o->exec : image,
                      .config = config, .match = &o->match, .cli_exclude = &o->exclude};
     cad_fnres r = {0};
     int result = 0;

@@ -5,6 +5,7 @@
 #include "cad_internal.h"
 
 #include "error/error.h"
+#include "fn/fn.h"
 
 #include <dirent.h>
 #include <stdbool.h>
@@ -158,7 +159,9 @@ static int run_list(render_ctx *c, krm_node *list, bool validators, cad_items *i
     for (size_t i = 0; list && i < krm_seq_len(list); i++) {
         krm_node *f = krm_seq_at(list, i);
         krm_node *img = krm_map_get(f, "image"), *ex = krm_map_get(f, "exec");
-        cad_fnspec fn = {.image = img ? krm_node_value(img) : NULL, .exec = ex ? krm_node_value(ex) : NULL,
+        char ibuf[1024];
+        cad_fnspec fn = {.image = img ? fn_image_expand(krm_node_value(img), ibuf, sizeof ibuf) : NULL,
+                         .exec = ex ? krm_node_value(ex) : NULL,
                          .selectors = krm_map_get(f, "selectors"), .exclude = krm_map_get(f, "exclude")};
         fn.display = fn.exec ? fn.exec : fn.image;
         if (!fn.display)
