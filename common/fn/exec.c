@@ -102,9 +102,31 @@ static char **build_env(const fn_exec_spec *spec)
     return env;
 }
 
+/* Who the child becomes: decided in the parent, because getpwnam() after
+ * fork() in a threaded process may deadlock on a lock held by another thread. */
+typedef struct run_as {
+    int drop;
+    uid_t uid;
+    gid_t gid;
+} run_as;
+
+static run_as pick_user(const fn_exec_limits *limits)
+{
+    static _Atomic unsigned next_slot;
+    run_as who = {0};
+    if (!limits->drop_to_nobody || geteuid() != 0)
+        return who;
+    struct passwd pwbuf, *pw = NULL;
+    char buf[1024];
+    who.drop = 1;
+    who.gid = getpwnam_r("nobody", &pwbuf, buf, sizeof buf, &pw) == 0 && pw ? pw->pw_gid : 65534;
+    who.uid = (uid_t)(FN_EXEC_UID_BASE + next_slot++ % FN_EXEC_UID_SLOTS);
+    return who;
+}
+
 /* In the child: never returns. Reports an exec failure's errno on `report_fd`. */
-static void run_child(const fn_exec_spec *spec, const fn_exec_limits *limits, char **argv,
-                      char **env, int pipes[3][2], int report_fd)
+static void run_child(const fn_exec_spec *spec, const fn_exec_limits *limits, const run_as *who,
+                      char **argv, char **env, int pipes[3][2], int report_fd)
 {
     setpgid(0, 0);
     dup2(pipes[0][0], 0);
@@ -118,13 +140,8 @@ static void run_child(const fn_exec_spec *spec, const fn_exec_limits *limits, ch
     set_limit(RLIMIT_NPROC, limits->max_processes);
     set_limit(RLIMIT_CPU, limits->max_cpu_seconds);
     set_limit(RLIMIT_CORE, 1); /* no core dumps; 0 would be ignored as "unlimited" above */
-    if (limits->drop_to_nobody && geteuid() == 0) {
-        struct passwd *pw = getpwnam("nobody");
-        gid_t gid = pw ? pw->pw_gid : 65534;
-        uid_t uid = pw ? pw->pw_uid : 65534;
-        if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
-            goto fail;
-    }
+    if (who->drop && (setgroups(0, NULL) != 0 || setgid(who->gid) != 0 || setuid(who->uid) != 0))
+        goto fail;
     execve(spec->path, argv, env);
 fail:;
     int err = errno;
@@ -258,9 +275,10 @@ int fn_exec_run(const fn_exec_spec *spec, const fn_exec_limits *limits, const ch
     for (size_t i = 0; i < n_args; i++)
         argv[i + 1] = spec->args[i];
 
+    run_as who = pick_user(limits);
     pid_t pid = fork();
     if (pid == 0)
-        run_child(spec, limits, argv, env, pipes, report[1]);
+        run_child(spec, limits, &who, argv, env, pipes, report[1]);
     free(argv);
     free(env);
     close(report[1]);

@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* Unprivileged uids for functions run by root: FN_EXEC_UID_BASE .. + FN_EXEC_UID_SLOTS - 1. */
+#define FN_EXEC_UID_BASE 100000u
+#define FN_EXEC_UID_SLOTS 4096u
+
 typedef struct fn_exec_limits {
     int timeout_ms;            /* wall-clock deadline; 0 = none */
     size_t max_stdout;         /* bytes; over it the group is killed; 0 = unlimited */
@@ -16,11 +20,13 @@ typedef struct fn_exec_limits {
     unsigned long max_file_size; /* RLIMIT_FSIZE bytes; 0 = unlimited */
     unsigned long max_processes; /* RLIMIT_NPROC; 0 = unlimited (root is exempt unless dropped) */
     unsigned long max_cpu_seconds; /* RLIMIT_CPU; 0 = unlimited */
-    int drop_to_nobody;        /* when running as root, run the function as nobody:nogroup */
+    int drop_to_nobody;        /* when running as root, run the function unprivileged: a uid of
+                                  its own (FN_EXEC_UID_BASE + a slot per call, nobody's group),
+                                  so concurrent functions never share RLIMIT_NPROC */
 } fn_exec_limits;
 
 /* Limits for the function-runner service: 30 s, 64 MiB out, 1 GiB memory,
- * 64 MiB files, 64 processes, nobody when root. */
+ * 64 MiB files, 64 processes, an unprivileged uid of its own when root. */
 void fn_exec_limits_service(fn_exec_limits *limits);
 
 typedef struct fn_exec_spec {

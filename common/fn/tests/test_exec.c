@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,40 @@ static void fork_bomb_is_contained(void **state)
     fn_exec_result_free(&res);
 }
 
+static void *bomb_thread(void *arg)
+{
+    fn_exec_result *res = arg;
+    fn_exec_limits limits;
+    fn_exec_limits_service(&limits);
+    limits.timeout_ms = 2500;
+    limits.max_processes = 32;
+    run_sh("b() { b | b & }; b; sleep 100", &limits, NULL, res);
+    return NULL;
+}
+
+/* Regression: every function ran as nobody, so a fork bomb used up the
+ * process limit of the functions running beside it ("Cannot fork"). Each
+ * call now has a uid of its own (only when root: skipped otherwise). */
+static void a_fork_bomb_does_not_starve_a_concurrent_function(void **state)
+{
+    if (geteuid() != 0)
+        skip();
+    fn_exec_result bomb, res;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, bomb_thread, &bomb), 0);
+    usleep(700 * 1000);
+    fn_exec_limits limits;
+    fn_exec_limits_service(&limits);
+    limits.timeout_ms = 5000;
+    limits.max_processes = 32;
+    assert_int_equal(run_sh("echo one | cat; echo two | cat", &limits, NULL, &res), 0);
+    assert_int_equal(res.exit_code, 0);
+    assert_string_equal(res.out, "one\ntwo\n");
+    fn_exec_result_free(&res);
+    pthread_join(t, NULL);
+    fn_exec_result_free(&bomb);
+}
+
 static void leftover_children_do_not_hold_the_call(void **state)
 {
     fn_exec_result res;
@@ -183,6 +218,7 @@ int main(void)
         cmocka_unit_test(sleeper_is_killed_at_deadline),
         cmocka_unit_test(flood_is_capped),
         cmocka_unit_test(fork_bomb_is_contained),
+        cmocka_unit_test(a_fork_bomb_does_not_starve_a_concurrent_function),
         cmocka_unit_test(leftover_children_do_not_hold_the_call),
         cmocka_unit_test(environment_is_scrubbed_unless_inherited),
         cmocka_unit_test(function_ignoring_stdin_still_completes),
