@@ -598,7 +598,8 @@ static int run_exec(fn_runtime *rt, const char *name, const char *path, char *co
     if (fn_exec_check(&spec, &rt->opts.limits, &res) < 0) {
         /* keep the function's own results when it printed a ResourceList */
         porch_error saved = *porch_error_last();
-        if (res.out_len && parse_wire(res.out, res.out_len, name, &os) == 0 &&
+        if (res.out_len && !res.timed_out && !res.stdout_overflow &&
+            parse_wire(res.out, res.out_len, name, &os) == 0 &&
             check_output(name, os, &oroot, &oitems) == 0)
             collect_results(oroot, results);
         krm_stream_free(os);
