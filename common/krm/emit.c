@@ -517,6 +517,9 @@ static bool is_block(const em *e, const krm_node *n)
     return !e->flow && (n->kind == KRM_MAP || n->kind == KRM_SEQ) && !(n->flow & 1) && n->n > 0;
 }
 
+/* Flow collections, with go-yaml's way of keeping comments inside them: a head
+ * comment opens a new line at the flow indent, a line comment ends its entry
+ * with "," and a line break. `indent` is the indent of the entries. */
 static void emit_flow(em *e, const krm_node *n, int indent)
 {
     write_anchor(e, KX(n, anchor));
@@ -524,19 +527,44 @@ static void emit_flow(em *e, const krm_node *n, int indent)
     bool map = n->kind == KRM_MAP;
     write_indicator(e, map ? "{" : "[", true, true, false);
     e->flow++;
+    bool trail = false;
     for (size_t i = 0; i < n->n; i += map ? 2 : 1) {
-        if (i > 0)
+        const krm_node *k = n->items[i];
+        const krm_node *v = map && i + 1 < n->n ? n->items[i + 1] : NULL;
+        if (i > 0 && !trail)
             write_indicator(e, ",", false, false, false);
+        if (KX(k, head)) {
+            write_indent(e, indent);
+            write_comment(e, KX(k, head), indent);
+        }
+        if (e->column == 0)
+            write_indent(e, indent);
+        const char *lc, *foot;
         if (map) {
-            emit_node(e, n->items[i], indent + 2, CTX_VALUE);
+            if (k->kind == KRM_SCALAR)
+                emit_scalar(e, k, true, indent, NULL);
+            else
+                emit_node(e, k, indent + 2, CTX_VALUE);
             write_indicator(e, ":", false, false, false);
-            if (i + 1 < n->n)
-                emit_node(e, n->items[i + 1], indent + 2, CTX_VALUE);
+            if (v)
+                emit_node(e, v, indent + 2, CTX_VALUE);
+            lc = v && KX(v, line_c) ? KX(v, line_c) : KX(k, line_c);
+            foot = KX(k, foot) ? KX(k, foot) : v ? KX(v, foot) : NULL;
         } else {
-            emit_node(e, n->items[i], indent + 2, CTX_VALUE);
+            emit_node(e, k, indent + 2, CTX_VALUE);
+            lc = KX(k, line_c);
+            foot = KX(k, foot);
+        }
+        trail = lc || foot;
+        if (trail) {
+            write_indicator(e, ",", false, false, false);
+            line_comment(e, lc, indent);
+            foot_comment(e, foot, indent);
         }
     }
     e->flow--;
+    if (!map && e->column == 0)
+        write_indent(e, indent - 2);
     write_indicator(e, map ? "}" : "]", false, false, false);
 }
 

@@ -403,8 +403,7 @@ static char *intern(pctx *p, const char *v, size_t len)
 
 static int add_tgt(pctx *p, const yaml_mark_t *end, krm_node *n)
 {
-    if (p->flow_depth == 0)
-        p->last = (tgt){(int)end->line + 1, (int)end->column + 1, n};
+    p->last = (tgt){(int)end->line + 1, (int)end->column + 1, n};
     return 0;
 }
 
@@ -487,7 +486,7 @@ static int walk(actx *a, krm_node *n, int parent, int depth)
 {
     if (depth > 10000)
         return 0;
-    if (n->kind == KRM_MAP && !(n->flow & 1)) {
+    if (n->kind == KRM_MAP) {
         for (size_t i = 0; i + 1 < n->n; i += 2) {
             krm_node *k = n->items[i], *v = n->items[i + 1];
             int e = add_ent(a, k->line, k->col, k, NULL, parent);
@@ -496,10 +495,11 @@ static int walk(actx *a, krm_node *n, int parent, int depth)
             if (walk(a, v, e, depth + 1) < 0)
                 return -1;
         }
-    } else if (n->kind == KRM_SEQ && !(n->flow & 1)) {
+    } else if (n->kind == KRM_SEQ) {
         for (size_t i = 0; i < n->n; i++) {
             krm_node *it = n->items[i];
-            int e = add_ent(a, it->line, n->col, it, it, parent);
+            /* a block item sits at its dash (the sequence's column), a flow one where it starts */
+            int e = add_ent(a, it->line, n->flow & 1 ? it->col : n->col, it, it, parent);
             if (e < 0)
                 return -1;
             if (walk(a, it, e, depth + 1) < 0)
