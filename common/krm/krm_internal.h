@@ -10,7 +10,7 @@
 typedef struct krm_chunk {
     struct krm_chunk *next;
     size_t used, cap;
-    bool mapped;
+    size_t mapped; /* a size_t keeps data[] 8-byte aligned */
     char data[];
 } krm_chunk;
 
