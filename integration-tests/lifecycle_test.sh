@@ -107,6 +107,17 @@ git -C "$DIR/repo.git" log -1 --format=%B main | grep -q '^kpt:{"package":"app",
 out2=$(req engine '{"v":1,"op":"engine.create","id":"cl","args":{"namespace":"ns1","object":{"spec":{"packageName":"app-copy","workspaceName":"w1","repository":"blue","tasks":[{"type":"clone","clone":{"upstreamRef":{"upstreamRef":{"name":"blue.app.ws1"}}}}]}}}}')
 [ "$(field '["result"]["object"]["status"]["upstreamLock"]["git"]["ref"]' <<<"$out2")" = app/v1 ] && ok "clone: status.upstreamLock from the Kptfile" || ko "clone upstreamLock" "$out2"
 [ "$(field '["result"]["object"]["spec"]["packageMetadata"]["annotations"]["config.kubernetes.io/local-config"]' <<<"$out2")" = true ] && ok "spec.packageMetadata from the Kptfile" || ko "packageMetadata" "$out2"
+# Losing cache.db costs only warm-up: Repositories and users' labels live in config.db.
+pkill -TERM -f "porch-cache --data-dir $DIR"; sleep 0.5
+rm -f "$DIR"/cache.db "$DIR"/cache.db-wal "$DIR"/cache.db-shm
+(PORCH_TRACE_BUS=$TRACE "$BIN/porch-cache" --data-dir "$DIR" --log-level info 2>>"$DIR/cache.log" &)
+got=
+for _ in $(seq 100); do
+  out=$(req cache '{"v":1,"op":"cache.get","id":"g3","args":{"kind":"packagerevisions.porch.kpt.dev","namespace":"ns1","name":"blue.app.ws1"}}')
+  got=$(field '["result"]["object"]["metadata"]["labels"]["team"]' <<<"$out")
+  [ -n "$got" ] && break; sleep 0.1
+done
+[ "$got" = a ] && ok "cache.db deleted: revisions rebuilt, user labels kept" || ko "rebuild after cache loss" "$out"
 out=$(req engine '{"v":1,"op":"engine.delete","id":"d1","args":{"namespace":"ns1","name":"blue.app.ws1"}}')
 case "$out" in *'"code":403'*) ok "deleting a Published revision is a 403";; *) ko "delete published" "$out";; esac
 out=$(req engine '{"v":1,"op":"engine.create","id":"c4","args":{"namespace":"ns1","object":{"spec":{"packageName":"app","workspaceName":"ws2","repository":"blue","tasks":[{"type":"edit","edit":{"sourceRef":{"name":"blue.app.ws1"}}}]}}}}')

@@ -20,25 +20,49 @@ struct cache_store {
     int64_t retained; /* events kept for watchers to resume from */
 };
 
-static const char *const schema_sql =
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS objects ("
+/* Objects live in one of two databases: `main` (cache.db: what sync derives
+ * from the remotes, and the event log) and `cfg` (config.db: what only users
+ * create — standalone Namespaces, Secrets, Repositories and the labels they
+ * put on package revisions). Deleting cache.db loses only warm-up time. */
+static const char *const config_kinds[] = {
+    "namespaces", "secrets", "repositories.config.porch.kpt.dev", "packagerevmetas.porch.kpt.dev",
+};
+
+static const char *table_for(const char *kind)
+{
+    for (size_t i = 0; i < sizeof config_kinds / sizeof config_kinds[0]; i++)
+        if (strcmp(kind, config_kinds[i]) == 0)
+            return "cfg.objects";
+    return "main.objects";
+}
+
+static const char *const objects_sql =
+    "CREATE TABLE IF NOT EXISTS %s.objects ("
     "  kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,"
     "  rv INTEGER NOT NULL, body TEXT NOT NULL,"
     "  owner TEXT NOT NULL DEFAULT '', grp TEXT NOT NULL DEFAULT '',"
     "  PRIMARY KEY (kind, namespace, name));"
-    "CREATE INDEX IF NOT EXISTS objects_by_owner ON objects(kind, namespace, owner, grp);"
+    "CREATE INDEX IF NOT EXISTS %s.objects_by_owner ON objects(kind, namespace, owner, grp);";
+
+static const char *const schema_sql =
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS events ("
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, type TEXT NOT NULL,"
     "  object TEXT NOT NULL, ts INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '3');";
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '4');";
 
-/* Databases from before owner/grp existed get the columns; their rows are
- * re-filled by the next repository sync. */
-static void migrate(sqlite3 *db)
+/* Creates (or upgrades: owner/grp came in schema 3) the objects table of `db`. */
+static int create_objects(sqlite3 *db, const char *schema, char **err)
 {
-    sqlite3_exec(db, "ALTER TABLE objects ADD COLUMN owner TEXT NOT NULL DEFAULT ''", NULL, NULL, NULL);
-    sqlite3_exec(db, "ALTER TABLE objects ADD COLUMN grp TEXT NOT NULL DEFAULT ''", NULL, NULL, NULL);
+    char sql[1024];
+    snprintf(sql, sizeof sql, "ALTER TABLE %s.objects ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+             schema);
+    sqlite3_exec(db, sql, NULL, NULL, NULL);
+    snprintf(sql, sizeof sql, "ALTER TABLE %s.objects ADD COLUMN grp TEXT NOT NULL DEFAULT ''",
+             schema);
+    sqlite3_exec(db, sql, NULL, NULL, NULL);
+    snprintf(sql, sizeof sql, objects_sql, schema, schema);
+    return sqlite3_exec(db, sql, NULL, NULL, err);
 }
 
 static int db_error(cache_store *store, const char *what)
@@ -57,6 +81,31 @@ static int64_t query_int(cache_store *store, const char *sql)
     return v;
 }
 
+/* "DIR/cache.db" → "DIR/config.db" (same directory). */
+static void config_path(const char *path, char *out, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash)
+        snprintf(out, len, "%.*s/config.db", (int)(slash - path), path);
+    else
+        snprintf(out, len, "config.db");
+}
+
+/* Keeps resourceVersions growing when cache.db was deleted but config.db kept. */
+static void seed_sequence(cache_store *store)
+{
+    int64_t cfg_max = query_int(store, "SELECT COALESCE(MAX(rv), 0) FROM cfg.objects");
+    if (cfg_max <= store->seq)
+        return;
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "DELETE FROM sqlite_sequence WHERE name = 'events';"
+             "INSERT INTO sqlite_sequence(name, seq) VALUES ('events', %lld);",
+             (long long)cfg_max);
+    sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+    store->seq = cfg_max;
+}
+
 int cache_store_open(const char *path, cache_store **out)
 {
     cache_store *store = calloc(1, sizeof *store);
@@ -66,14 +115,32 @@ int cache_store_open(const char *path, cache_store **out)
     pthread_cond_init(&store->changed, NULL);
     int rc = sqlite3_open_v2(path, &store->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    char *err = NULL;
+    char *err = NULL, cfg[4200], attach[4300];
+    config_path(path, cfg, sizeof cfg);
+    char *quoted = sqlite3_mprintf("ATTACH DATABASE %Q AS cfg", cfg);
+    snprintf(attach, sizeof attach, "%s", quoted ? quoted : "");
+    sqlite3_free(quoted);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(store->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL,
-                          NULL, &err);
-    if (rc == SQLITE_OK) {
-        migrate(store->db);
+        rc = sqlite3_exec(store->db, attach, NULL, NULL, &err);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(store->db,
+                          "PRAGMA main.journal_mode=WAL; PRAGMA cfg.journal_mode=WAL;"
+                          "PRAGMA synchronous=NORMAL;",
+                          NULL, NULL, &err);
+    if (rc == SQLITE_OK)
         rc = sqlite3_exec(store->db, schema_sql, NULL, NULL, &err);
-    }
+    if (rc == SQLITE_OK)
+        rc = create_objects(store->db, "main", &err);
+    if (rc == SQLITE_OK)
+        rc = create_objects(store->db, "cfg", &err);
+    if (rc == SQLITE_OK) /* schema ≤ 3 kept users' objects in cache.db: move them */
+        rc = sqlite3_exec(store->db,
+                          "INSERT OR IGNORE INTO cfg.objects SELECT * FROM main.objects WHERE kind IN"
+                          " ('namespaces','secrets','repositories.config.porch.kpt.dev',"
+                          "'packagerevmetas.porch.kpt.dev');"
+                          "DELETE FROM main.objects WHERE kind IN ('namespaces','secrets',"
+                          "'repositories.config.porch.kpt.dev','packagerevmetas.porch.kpt.dev');",
+                          NULL, NULL, &err);
     if (rc != SQLITE_OK) {
         porch_error_set(500, "cache: cannot open SQLite database %s: %s", path,
                         err ? err : sqlite3_errmsg(store->db));
@@ -83,6 +150,7 @@ int cache_store_open(const char *path, cache_store **out)
     }
     sqlite3_busy_timeout(store->db, 5000);
     store->seq = query_int(store, "SELECT COALESCE(MAX(seq), 0) FROM events");
+    seed_sequence(store);
     store->retained = CACHE_EVENTS_RETAINED;
     *out = store;
     return 0;
@@ -150,9 +218,10 @@ static int load_object(cache_store *store, const char *kind, const char *ns, con
 {
     sqlite3_stmt *stmt;
     *object = NULL;
-    if (sqlite3_prepare_v2(store->db,
-                           "SELECT body, rv FROM objects WHERE kind=? AND namespace=? AND name=?",
-                           -1, &stmt, NULL) != SQLITE_OK)
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT body, rv FROM %s WHERE kind=? AND namespace=? AND name=?",
+             table_for(kind));
+    if (sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK)
         return db_error(store, "read");
     sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
@@ -207,10 +276,11 @@ static int write_object(cache_store *store, const char *kind, const char *ns, co
     json_t *spec = json_object_get(object, "spec");
     const char *owner = json_string_value(json_object_get(spec, "repository"));
     const char *grp = json_string_value(json_object_get(spec, "packageName"));
-    if (text && sqlite3_prepare_v2(store->db,
-                                   "INSERT OR REPLACE INTO objects(kind, namespace, name, rv, body,"
-                                   " owner, grp) VALUES (?,?,?,?,?,?,?)",
-                                   -1, &stmt, NULL) == SQLITE_OK) {
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT OR REPLACE INTO %s(kind, namespace, name, rv, body, owner, grp)"
+             " VALUES (?,?,?,?,?,?,?)", table_for(kind));
+    if (text && sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) == SQLITE_OK) {
         sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 3, name, -1, SQLITE_STATIC);
@@ -370,12 +440,12 @@ int cache_store_list(cache_store *store, const char *kind, const char *ns, size_
     sqlite3_stmt *stmt;
     pthread_mutex_lock(&store->lock);
     *rv = store->seq;
-    int rc = sqlite3_prepare_v2(
-        store->db,
-        "SELECT namespace, name, body FROM objects WHERE kind = ?1 AND (?2 OR namespace = ?3)"
-        " AND (namespace > ?4 OR (namespace = ?4 AND name > ?5)) ORDER BY namespace, name"
-        " LIMIT ?6",
-        -1, &stmt, NULL);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT namespace, name, body FROM %s WHERE kind = ?1 AND (?2 OR namespace = ?3)"
+             " AND (namespace > ?4 OR (namespace = ?4 AND name > ?5)) ORDER BY namespace, name"
+             " LIMIT ?6", table_for(kind));
+    int rc = sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL);
     if (rc != SQLITE_OK) {
         pthread_mutex_unlock(&store->lock);
         free(token);
@@ -425,10 +495,11 @@ int cache_store_list_owned(cache_store *store, const char *kind, const char *ns,
     sqlite3_stmt *stmt;
     *items = NULL;
     pthread_mutex_lock(&store->lock);
-    if (sqlite3_prepare_v2(store->db,
-                           "SELECT body FROM objects WHERE kind = ?1 AND namespace = ?2 AND"
-                           " owner = ?3 AND (?4 IS NULL OR grp = ?4) ORDER BY name",
-                           -1, &stmt, NULL) != SQLITE_OK) {
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT body FROM %s WHERE kind = ?1 AND namespace = ?2 AND owner = ?3 AND"
+             " (?4 IS NULL OR grp = ?4) ORDER BY name", table_for(kind));
+    if (sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
         pthread_mutex_unlock(&store->lock);
         return db_error(store, "list");
     }
@@ -481,9 +552,10 @@ int cache_store_delete(cache_store *store, const char *kind, const char *ns, con
     }
     int64_t seq = log_event(store, kind, "DELETED", old);
     sqlite3_stmt *stmt;
-    if (seq < 0 || sqlite3_prepare_v2(store->db,
-                                      "DELETE FROM objects WHERE kind=? AND namespace=? AND name=?",
-                                      -1, &stmt, NULL) != SQLITE_OK) {
+    char sql[256];
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE kind=? AND namespace=? AND name=?",
+             table_for(kind));
+    if (seq < 0 || sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
         db_error(store, "delete");
         goto out;
     }

@@ -161,7 +161,9 @@ static int git_list(cache_sync *sync, json_t *repo, const char *ns, const char *
 /* ---- reconciling objects ---- */
 
 /* What the sync owns in a revision: everything but server metadata and the
- * user's labels/annotations, which are kept from the stored object. */
+ * user's labels/annotations, which come from the revision's PackageRevMeta
+ * (kept in config.db, so they survive the loss of cache.db; like Porch's
+ * PackageRev objects) — or from the stored object when there is none. */
 static json_t *merge_user_metadata(json_t *desired, json_t *stored)
 {
     json_t *out = json_deep_copy(desired);
@@ -214,9 +216,13 @@ static int reconcile(cache_sync *sync, const char *kind, const char *ns, const c
         if (!obj_name)
             continue;
         json_object_set_new(wanted, obj_name, json_true());
-        json_t *stored = NULL;
+        json_t *stored = NULL, *user = NULL;
         cache_store_get(sync->store, kind, ns, obj_name, &stored);
-        json_t *merged = merge_user_metadata(item, stored);
+        if (!strcmp(kind, CACHE_KIND_REVISION))
+            cache_store_get(sync->store, CACHE_KIND_REVMETA, ns, obj_name, &user);
+        porch_error_clear();
+        json_t *merged = merge_user_metadata(item, user ? user : stored);
+        json_decref(user);
         if (!stored || !same_content(merged, stored)) {
             json_t *out = NULL;
             if (cache_store_put(sync->store, kind, ns, obj_name, merged, CACHE_PUT_UPSERT, NULL,
@@ -235,6 +241,12 @@ static int reconcile(cache_sync *sync, const char *kind, const char *ns, const c
             if (obj_name && !json_object_get(wanted, obj_name)) {
                 json_t *gone = NULL;
                 cache_store_delete(sync->store, kind, ns, obj_name, NULL, NULL, &gone);
+                json_decref(gone);
+                gone = NULL;
+                if (!strcmp(kind, CACHE_KIND_REVISION) &&
+                    cache_store_delete(sync->store, CACHE_KIND_REVMETA, ns, obj_name, NULL, NULL,
+                                       &gone) < 0)
+                    porch_error_clear();
                 json_decref(gone);
             }
         }

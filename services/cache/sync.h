@@ -12,6 +12,8 @@
 #define CACHE_KIND_REPOSITORY "repositories.config.porch.kpt.dev"
 #define CACHE_KIND_REVISION "packagerevisions.porch.kpt.dev"
 #define CACHE_KIND_PACKAGE "packages.porch.kpt.dev"
+/* Users' labels and annotations of a package revision (stored in config.db). */
+#define CACHE_KIND_REVMETA "packagerevmetas.porch.kpt.dev"
 
 typedef struct cache_sync cache_sync;
 

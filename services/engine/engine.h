@@ -11,6 +11,7 @@
 
 #define ENGINE_KIND_REPOSITORY "repositories.config.porch.kpt.dev"
 #define ENGINE_KIND_REVISION "packagerevisions.porch.kpt.dev"
+#define ENGINE_KIND_REVMETA "packagerevmetas.porch.kpt.dev"
 #define ENGINE_MAX_LOCKS 1024
 
 typedef struct engine {

@@ -31,48 +31,50 @@ static const char *leaf_of(const char *pkg)
     return slash ? slash + 1 : pkg;
 }
 
-/* Syncs the repository into the cache, then stores the user's labels and
- * annotations on the revision; *out is the object as readers now see it. */
+/* Stores the user's labels and annotations of revision `name` (as a
+ * PackageRevMeta: merged into the existing ones, or replacing them), then
+ * syncs the written package into the cache, which applies them; *out is the
+ * revision as readers now see it. */
 static int finish_write(engine_call *c, const char *ns, const char *repo, const char *pkg,
                         const char *name, json_t *user_meta, int replace, json_t **out)
 {
-    json_t *args = json_pack("{s:s, s:s, s:s}", "namespace", ns, "name", repo, "package", pkg),
-           *res = NULL;
-    int rc = engine_cache(c, "cache.sync", args, &res);
+    json_t *labels = json_object_get(user_meta, "labels");
+    json_t *annotations = json_object_get(user_meta, "annotations");
+    json_t *args, *res = NULL;
+    int rc = 0;
+    if (json_is_object(labels) || json_is_object(annotations) || replace) {
+        json_t *get = json_pack("{s:s, s:s, s:s}", "kind", ENGINE_KIND_REVMETA, "namespace", ns,
+                                "name", name), *old = NULL;
+        if (!replace && engine_cache(c, "cache.get", get, &old) < 0)
+            porch_error_clear();
+        json_decref(get);
+        json_t *old_meta = json_object_get(json_object_get(old, "object"), "metadata");
+        json_t *new_labels = json_is_object(labels) ? json_deep_copy(labels) : json_object();
+        json_t *new_annotations = json_is_object(annotations) ? json_deep_copy(annotations)
+                                                              : json_object();
+        json_object_update_missing(new_labels, json_object_get(old_meta, "labels"));
+        json_object_update_missing(new_annotations, json_object_get(old_meta, "annotations"));
+        json_object_del(new_labels, ENGINE_LATEST_LABEL);
+        json_decref(old);
+        json_t *meta = json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:o}}", "apiVersion",
+                                 "porch.kpt.dev/v1alpha1", "kind", "PackageRevMeta", "metadata",
+                                 "name", name, "namespace", ns, "labels", new_labels,
+                                 "annotations", new_annotations);
+        args = json_pack("{s:s, s:s, s:s, s:o, s:s}", "kind", ENGINE_KIND_REVMETA, "namespace", ns,
+                         "name", name, "object", meta, "mode", "upsert");
+        rc = engine_cache(c, "cache.put", args, &res);
+        json_decref(args);
+        json_decref(res);
+        if (rc < 0)
+            return -1;
+    }
+    args = json_pack("{s:s, s:s, s:s}", "namespace", ns, "name", repo, "package", pkg);
+    rc = engine_cache(c, "cache.sync", args, &res);
     json_decref(args);
     json_decref(res);
     if (rc < 0)
         return -1;
-    json_t *pr;
-    if (engine_get_revision(c, ns, name, &pr) < 0)
-        return -1;
-    json_t *labels = json_object_get(user_meta, "labels");
-    json_t *annotations = json_object_get(user_meta, "annotations");
-    if (json_is_object(labels) || json_is_object(annotations) || replace) {
-        json_t *meta = json_object_get(pr, "metadata");
-        json_t *latest = json_incref(json_object_get(json_object_get(meta, "labels"), ENGINE_LATEST_LABEL));
-        json_t *new_labels = json_is_object(labels) ? json_deep_copy(labels) : json_object();
-        if (!replace)
-            json_object_update_missing(new_labels, json_object_get(meta, "labels"));
-        json_object_del(new_labels, ENGINE_LATEST_LABEL);
-        if (latest)
-            json_object_set(new_labels, ENGINE_LATEST_LABEL, latest);
-        json_decref(latest);
-        json_object_set_new(meta, "labels", new_labels);
-        if (json_is_object(annotations))
-            json_object_set(meta, "annotations", annotations);
-        args = json_pack("{s:s, s:s, s:s, s:O, s:s}", "kind", ENGINE_KIND_REVISION, "namespace",
-                         ns, "name", name, "object", pr, "mode", "update");
-        rc = engine_cache(c, "cache.put", args, &res);
-        json_decref(args);
-        json_decref(pr);
-        if (rc < 0)
-            return -1;
-        pr = json_incref(json_object_get(res, "object"));
-        json_decref(res);
-    }
-    *out = pr;
-    return 0;
+    return engine_get_revision(c, ns, name, out);
 }
 
 /* Every revision of namespace `ns` (new reference). */

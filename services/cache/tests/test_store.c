@@ -279,6 +279,32 @@ static void data_survives_reopen(void **state)
     json_decref(obj);
 }
 
+static void users_objects_survive_the_loss_of_cache_db(void **state)
+{
+    fixture *f = *state;
+    json_t *obj = secret("keep"), *s;
+    cache_store_put(f->store, "secrets", "n", "k", obj, CACHE_PUT_CREATE, NULL, &s);
+    json_decref(s);
+    cache_store_put(f->store, "packagerevisions.porch.kpt.dev", "n", "r.p.w", obj,
+                    CACHE_PUT_CREATE, NULL, &s);
+    json_decref(s);
+    cache_store_close(f->store);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -f %s %s-wal %s-shm", f->path, f->path, f->path);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(cache_store_open(f->path, &f->store), 0);
+    json_t *got;
+    assert_int_equal(cache_store_get(f->store, "secrets", "n", "k", &got), 0);
+    json_decref(got);
+    assert_int_equal(cache_store_get(f->store, "packagerevisions.porch.kpt.dev", "n", "r.p.w", &got), -1);
+    assert_int_equal(porch_error_last()->code, 404);
+    /* resourceVersions keep growing past what config.db holds */
+    cache_store_put(f->store, "secrets", "n", "k2", obj, CACHE_PUT_CREATE, NULL, &s);
+    assert_string_equal(meta(s, "resourceVersion"), "2");
+    json_decref(s);
+    json_decref(obj);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +317,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(long_poll_wakes_on_write, setup, teardown),
         cmocka_unit_test_setup_teardown(pruned_history_is_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(data_survives_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(users_objects_survive_the_loss_of_cache_db, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
