@@ -147,6 +147,8 @@ int cad_fn_eval(const cad_eval_opts *o)
     cad_items items = {0};
     cad_strv files = {0};
     bool from_stdin = !strcmp(o->dir, "-");
+    if (!from_stdin && !cad_exists(o->dir))
+        return porch_error_set(404, "lstat %s: no such file or directory", o->dir);
     int rc = from_stdin ? read_stdin(&pool, &items) : cad_pkg_read(&pool, o->dir, true, NULL, &items, &files);
     krm_stream *ws = cad_pool_stream(&pool);
     krm_node *config = NULL;

@@ -354,7 +354,8 @@ int cad_pkg_write(const char *dir, cad_items *items, const cad_strv *old_files)
             p = def;
         }
         if (path_escapes(p)) {
-            rc = porch_error_set(400, "resource path \"%s\" escapes the package", p);
+            rc = porch_error_set(400, "function must not modify resources outside of package: "
+                                      "resource has path %s", p);
             break;
         }
         w[i].full = cad_path_join(pp ? pp : dir, p);

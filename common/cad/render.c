@@ -38,7 +38,9 @@ static krm_node *read_kptfile(render_ctx *c, const char *dir)
     size_t len;
     krm_stream *s;
     if (cad_read_file(p, &buf, &len) < 0) {
-        porch_error_set(404, "%s: Kptfile not found", dir);
+        char *abs = cad_abspath(dir);
+        porch_error_set(404, "No Kptfile found at \"%s\".", abs);
+        free(abs);
         free(p);
         return NULL;
     }
@@ -330,6 +332,8 @@ static int write_status(render_ctx *c, bool ok)
 
 int cad_fn_render(const cad_render_opts *o)
 {
+    if (!cad_exists(o->dir))
+        return porch_error_set(404, "lstat %s: no such file or directory", o->dir);
     render_ctx c = {.o = o};
     c.ws = cad_pool_stream(&c.pool);
     c.msteps = krm_node_new_seq(c.ws);

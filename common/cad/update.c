@@ -359,6 +359,8 @@ static int replace_with(const char *dest, const char *udir, bool delete_local)
 
 int cad_pkg_update(const cad_update_opts *o)
 {
+    if (!cad_exists(o->dir))
+        return porch_error_set(404, "lstat %s: no such file or directory", o->dir);
     char *kp = cad_path_join(o->dir, "Kptfile"), *buf = NULL;
     size_t len;
     krm_stream *ks = NULL;
