@@ -277,6 +277,98 @@ static void eval_text_speaks_the_exec_protocol(void **state)
     fn_runtime_free(rt);
 }
 
+static void ensure_name_substring_renames_references(void **state)
+{
+    expect("ensure-name-substring",
+           "items:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: cm\n"
+           "- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: prod-p\n  spec:\n"
+           "    volumes:\n    - name: v\n      configMap:\n        name: cm\n"
+           "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  data:\n    prepend: prod-\n",
+           "items:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: prod-cm\n"
+           "- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: prod-p\n  spec:\n"
+           "    volumes:\n    - name: v\n      configMap:\n        name: prod-cm\n",
+           NULL);
+}
+
+static void create_and_list_setters(void **state)
+{
+    expect("create-setters",
+           "items:\n- apiVersion: v1\n  kind: X\n  metadata:\n    name: x\n"
+           "  image: nginx:1.2\n  envs:\n  - b\n  - a\n"
+           "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  data:\n    tag: '1.2'\n"
+           "    envs: |\n      - a\n      - b\n",
+           "items:\n- apiVersion: v1\n  kind: X\n  metadata:\n    name: x\n"
+           "  image: nginx:1.2 # kpt-set: nginx:${tag}\n  envs: # kpt-set: ${envs}\n  - b\n  - a\n",
+           NULL);
+    expect("list-setters",
+           "items:\n- apiVersion: v1\n  kind: X\n  metadata:\n    name: x\n"
+           "  image: nginx:1.2 # kpt-set: nginx:${tag}\n  n: 3 # kpt-set: ${n}\n",
+           "items:\n- apiVersion: v1\n  kind: X\n  metadata:\n    name: x\n"
+           "  image: nginx:1.2 # kpt-set: nginx:${tag}\n  n: 3 # kpt-set: ${n}\n",
+           "Name: n, Value: 3, Type: int, Count: 1");
+}
+
+static void apply_replacements_copies_fields(void **state)
+{
+    expect("apply-replacements",
+           "items:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: src\n  data:\n"
+           "    host: db.example.com\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n"
+           "    name: dst\n  data:\n    url: postgres://old:5432\n"
+           "functionConfig:\n  apiVersion: fn.kpt.dev/v1alpha1\n  kind: ApplyReplacements\n"
+           "  replacements:\n  - source:\n      kind: ConfigMap\n      name: src\n"
+           "      fieldPath: data.host\n    targets:\n    - select:\n        name: dst\n"
+           "      fieldPaths:\n      - data.url\n      options:\n        delimiter: ':'\n"
+           "        index: 1\n",
+           "items:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: src\n  data:\n"
+           "    host: db.example.com\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n"
+           "    name: dst\n  data:\n    url: postgres:db.example.com:5432\n",
+           NULL);
+}
+
+static void enforcement_action_and_format(void **state)
+{
+    expect("set-enforcement-action",
+           "items:\n- apiVersion: constraints.gatekeeper.sh/v1beta1\n  kind: K8sX\n"
+           "  metadata:\n    name: c\n  spec:\n    enforcementAction: deny\n"
+           "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  data:\n"
+           "    enforcementAction: dryrun\n",
+           "items:\n- apiVersion: constraints.gatekeeper.sh/v1beta1\n  kind: K8sX\n"
+           "  metadata:\n    name: c\n  spec:\n    enforcementAction: dryrun\n",
+           "Number of policies set to [dryrun]: 1");
+    expect("format",
+           "items:\n- spec:\n    a: 1\n  metadata:\n    labels:\n      x: y\n    name: n\n"
+           "  kind: K\n  apiVersion: v1\n",
+           "items:\n- apiVersion: v1\n  kind: K\n  metadata:\n    name: n\n    labels:\n"
+           "      x: y\n  spec:\n    a: 1\n",
+           NULL);
+}
+
+static void flat_image_map_and_bad_map(void **state)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/fn-flat-%d.yaml", (int)getpid());
+    FILE *f = fopen(path, "w");
+    fprintf(f, "example.com/a: /bin/cat\nexample.com/b: /bin/true\n");
+    fclose(f);
+    fn_runtime_opts o = {.builtins = false, .image_map = path};
+    fn_runtime *rt;
+    assert_int_equal(fn_runtime_new(&o, &rt), 0);
+    assert_int_equal(fn_runtime_mapped_count(rt), 2);
+    const char *exec = NULL;
+    assert_string_equal(fn_runtime_mapped_image(rt, 1, &exec), "example.com/b");
+    assert_string_equal(exec, "/bin/true");
+    char *avail = fn_runtime_available(rt);
+    assert_string_equal(avail, "example.com/a, example.com/b");
+    free(avail);
+    fn_runtime_free(rt);
+    f = fopen(path, "w");
+    fprintf(f, "functions:\n- image: example.com/a\n");
+    fclose(f);
+    assert_int_equal(fn_runtime_new(&o, &rt), -1);
+    assert_non_null(strstr(porch_error_last()->message, "needs `image` and `exec`"));
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,6 +384,11 @@ int main(void)
         cmocka_unit_test(mapped_exec_round_trip_keeps_comments),
         cmocka_unit_test(mapped_exec_invalid_output_names_function),
         cmocka_unit_test(eval_text_speaks_the_exec_protocol),
+        cmocka_unit_test(ensure_name_substring_renames_references),
+        cmocka_unit_test(create_and_list_setters),
+        cmocka_unit_test(apply_replacements_copies_fields),
+        cmocka_unit_test(enforcement_action_and_format),
+        cmocka_unit_test(flat_image_map_and_bad_map),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
