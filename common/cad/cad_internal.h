@@ -107,6 +107,8 @@ krm_node *cad_configmap(krm_stream *s, krm_node *data_map, bool eval_order);
 int cad_kptfile_set_upstream(krm_stream *s, krm_node *root, krm_node *up, krm_node *lock);
 void cad_res_identifier(const krm_node *r, char *out, size_t cap);
 int cad_mark_resources(const char *dest);
+bool cad_mark_stream(krm_stream *s);
+int cad_mark_xform(const char *rel, const char *in, size_t len, char **out, size_t *outlen);
 int cad_fetch_into(const cad_get_opts *o, const char *dest, const char *name);
 
 #endif

@@ -77,7 +77,7 @@ static int fetch_version(cad_git *g, const char *ref, const char *dir, const cha
     char hex[41];
     if (cad_git_resolve(g, ref, NULL, hex) < 0)
         return porch_error_set(404, "unknown ref \"%s\"", ref);
-    if (cad_git_export(g, hex, dir, dest) < 0 || cad_mark_resources(dest) < 0)
+    if (cad_git_export(g, hex, dir, dest, cad_mark_xform) < 0)
         return -1;
     drop_kptfiles(dest);
     return 0;

@@ -146,6 +146,9 @@ int cad_fn_eval(const cad_eval_opts *o)
     cad_pool pool = {0};
     cad_items items = {0};
     cad_strv files = {0};
+    if (o->output && strcmp(o->output, "stdout") && strcmp(o->output, "unwrap") && cad_exists(o->output))
+        return porch_error_set(409, "directory \"%s\" already exists, please delete the directory and retry",
+                               o->output);
     bool from_stdin = !strcmp(o->dir, "-");
     if (!from_stdin && !cad_exists(o->dir))
         return porch_error_set(404, "lstat %s: no such file or directory", o->dir);

@@ -131,7 +131,55 @@ static bool yaml_name(const char *rel)
     return (l > 5 && !strcmp(rel + l - 5, ".yaml")) || (l > 4 && !strcmp(rel + l - 4, ".yml"));
 }
 
-/* Adds the kpt-merge comment and upstream-identifier to every resource. */
+/* Adds the kpt-merge comment and upstream-identifier to every resource of
+ * a parsed file; returns true when something was added. */
+bool cad_mark_stream(krm_stream *s)
+{
+    bool changed = false;
+    for (size_t d = 0; d < krm_stream_count(s); d++) {
+        krm_node *r = krm_doc_root(krm_stream_doc(s, d));
+        if (!r || krm_node_kind(r) != KRM_MAP || !krm_res_kind(r) || !krm_res_name(r))
+            continue;
+        char id[1024], cm[1024];
+        cad_res_identifier(r, id, sizeof id);
+        const char *ns = krm_res_namespace(r);
+        snprintf(cm, sizeof cm, "# kpt-merge: %s/%s", ns ? ns : "", krm_res_name(r));
+        for (size_t k = 0; k < krm_map_len(r); k++)
+            if (!strcmp(krm_node_value(krm_map_key_at(r, k)), "metadata"))
+                krm_node_set_comment(s, krm_map_key_at(r, k), KRM_COMMENT_LINE, cm);
+        cad_set_anno_q(s, r, "internal.kpt.dev/upstream-identifier", id);
+        changed = true;
+    }
+    return changed;
+}
+
+/* cad_git_xform marking the resources of YAML files as they are exported. */
+int cad_mark_xform(const char *rel, const char *in, size_t len, char **out, size_t *outlen)
+{
+    if (is_kptfile_path(rel) || !yaml_name(rel))
+        return 0;
+    krm_stream *s = NULL;
+    if (krm_stream_parse(in, len, rel, NULL, &s) < 0) {
+        porch_error_clear();
+        return 0;
+    }
+    int rc = 0;
+    if (cad_mark_stream(s)) {
+        krm_buf b = {0};
+        if (krm_stream_emit(s, &b) == 0) {
+            *out = b.data;
+            *outlen = b.len;
+            rc = 1;
+        } else {
+            krm_buf_free(&b);
+            rc = -1;
+        }
+    }
+    krm_stream_free(s);
+    return rc;
+}
+
+/* Marks every resource of the files under dest (subpackage Kptfiles aside). */
 int cad_mark_resources(const char *dest)
 {
     cad_strv files = {0};
@@ -139,39 +187,17 @@ int cad_mark_resources(const char *dest)
         return -1;
     int rc = 0;
     for (size_t i = 0; i < files.n && rc == 0; i++) {
-        if (is_kptfile_path(files.v[i]) || !yaml_name(files.v[i]))
-            continue;
-        char *full = cad_path_join(dest, files.v[i]), *buf;
-        size_t len;
-        krm_stream *s = NULL;
-        if (cad_read_file(full, &buf, &len) < 0 || krm_stream_parse(buf, len, files.v[i], NULL, &s) < 0) {
-            porch_error_clear();
-            free(full);
-            continue;
+        char *full = cad_path_join(dest, files.v[i]), *buf = NULL, *out = NULL;
+        size_t len, ol;
+        if (cad_read_file(full, &buf, &len) == 0) {
+            int x = cad_mark_xform(files.v[i], buf, len, &out, &ol);
+            if (x == 1)
+                rc = cad_write_file(full, out, ol);
+            else if (x < 0)
+                rc = -1;
         }
-        bool changed = false;
-        for (size_t d = 0; d < krm_stream_count(s); d++) {
-            krm_node *r = krm_doc_root(krm_stream_doc(s, d));
-            if (!r || krm_node_kind(r) != KRM_MAP || !krm_res_kind(r) || !krm_res_name(r))
-                continue;
-            char id[1024], cm[1024];
-            cad_res_identifier(r, id, sizeof id);
-            const char *ns = krm_res_namespace(r);
-            snprintf(cm, sizeof cm, "# kpt-merge: %s/%s", ns ? ns : "", krm_res_name(r));
-            for (size_t k = 0; k < krm_map_len(r); k++)
-                if (!strcmp(krm_node_value(krm_map_key_at(r, k)), "metadata"))
-                    krm_node_set_comment(s, krm_map_key_at(r, k), KRM_COMMENT_LINE, cm);
-            cad_set_anno_q(s, r, "internal.kpt.dev/upstream-identifier", id);
-            changed = true;
-        }
-        if (changed) {
-            krm_buf b = {0};
-            rc = krm_stream_emit(s, &b);
-            if (rc == 0)
-                rc = cad_write_file(full, b.data, b.len);
-            krm_buf_free(&b);
-        }
-        krm_stream_free(s);
+        porch_error_clear();
+        free(out);
         free(buf);
         free(full);
     }
@@ -286,12 +312,10 @@ int cad_fetch_into(const cad_get_opts *o, const char *dest, const char *name)
         cad_git_close(g);
         return -1;
     }
-    rc = cad_git_export(g, hex, dir, dest);
+    rc = cad_git_export(g, hex, dir, dest, cad_mark_xform);
     cad_git_close(g);
     if (rc == 0 && o->log)
         fprintf(o->log, "Adding package \"%s\".\n", dir[0] == '/' && dir[1] ? dir + 1 : dir);
-    if (rc == 0)
-        rc = cad_mark_resources(dest);
     if (rc == 0)
         rc = write_root_kptfile(dest, name, o, dir, ref, hex);
     if (rc == 0)

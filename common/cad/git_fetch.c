@@ -127,6 +127,7 @@ int cad_git_resolve(cad_git *g, const char *ref, char **ref_out, char hex[41])
 typedef struct export_ctx {
     git_repository *repo;
     const char *dest;
+    cad_git_xform xform;
     int err;
 } export_ctx;
 
@@ -137,10 +138,10 @@ static int export_cb(const char *root, const git_tree_entry *e, void *payload)
         return 0;
     char *rel = cad_sprintf("%s%s", root, git_tree_entry_name(e));
     char *full = cad_path_join(x->dest, rel);
-    free(rel);
     git_blob *b = NULL;
     if (git_blob_lookup(&b, x->repo, git_tree_entry_id(e)) < 0) {
         free(full);
+        free(rel);
         x->err = git_err(500, "blob");
         return -1;
     }
@@ -157,12 +158,20 @@ static int export_cb(const char *root, const git_tree_entry *e, void *payload)
         rc = symlink(t, full) < 0 ? porch_error_set(500, "symlink %s", full) : 0;
         free(t);
     } else {
-        rc = cad_write_file(full, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
+        char *t = NULL;
+        size_t tl = 0;
+        int xr = x->xform ? x->xform(rel, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b), &t, &tl) : 0;
+        if (xr == 1)
+            rc = cad_write_file(full, t, tl);
+        else
+            rc = cad_write_file(full, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
+        free(t);
         if (rc == 0 && mode == GIT_FILEMODE_BLOB_EXECUTABLE)
             chmod(full, 0755);
     }
     git_blob_free(b);
     free(full);
+    free(rel);
     if (rc < 0) {
         x->err = -1;
         return -1;
@@ -170,7 +179,7 @@ static int export_cb(const char *root, const git_tree_entry *e, void *payload)
     return 0;
 }
 
-int cad_git_export(cad_git *g, const char *hex, const char *dir, const char *dest)
+int cad_git_export(cad_git *g, const char *hex, const char *dir, const char *dest, cad_git_xform xform)
 {
     git_oid oid;
     git_commit *c = NULL;
@@ -205,7 +214,7 @@ int cad_git_export(cad_git *g, const char *hex, const char *dir, const char *des
         git_tree_free(tree);
         tree = sub;
     }
-    export_ctx x = {.repo = g->repo, .dest = dest};
+    export_ctx x = {.repo = g->repo, .dest = dest, .xform = xform};
     if (cad_mkdirs(dest) < 0) {
         git_tree_free(tree);
         return -1;

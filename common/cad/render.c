@@ -334,6 +334,9 @@ int cad_fn_render(const cad_render_opts *o)
 {
     if (!cad_exists(o->dir))
         return porch_error_set(404, "lstat %s: no such file or directory", o->dir);
+    if (o->output && strcmp(o->output, "stdout") && strcmp(o->output, "unwrap") && cad_exists(o->output))
+        return porch_error_set(409, "directory \"%s\" already exists, please delete the directory and retry",
+                               o->output);
     render_ctx c = {.o = o};
     c.ws = cad_pool_stream(&c.pool);
     c.msteps = krm_node_new_seq(c.ws);

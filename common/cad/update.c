@@ -24,6 +24,8 @@ typedef struct side {
     const char *dir;
     cad_strv files;     /* all files */
     krm_stream **streams; /* per file, NULL for non-KRM */
+    char **texts;         /* per file, the text read (YAML files only) */
+    size_t *lens;
     res *r;
     size_t n, cap;
 } side;
@@ -46,6 +48,8 @@ static int load_side(side *sd, const char *dir)
     if (cad_list_files(dir, &sd->files) < 0)
         return -1;
     sd->streams = calloc(sd->files.n + 1, sizeof *sd->streams);
+    sd->texts = calloc(sd->files.n + 1, sizeof *sd->texts);
+    sd->lens = calloc(sd->files.n + 1, sizeof *sd->lens);
     for (size_t i = 0; i < sd->files.n; i++) {
         const char *rel = sd->files.v[i];
         if (!yaml_file(rel))
@@ -73,7 +77,8 @@ static int load_side(side *sd, const char *dir)
                 else
                     cad_res_identifier(r, x->id, sizeof x->id);
             }
-            free(buf);
+            sd->texts[i] = buf;
+            sd->lens[i] = len;
             sd->streams[i] = s;
         } else {
             porch_error_clear();
@@ -85,9 +90,13 @@ static int load_side(side *sd, const char *dir)
 
 static void free_side(side *sd)
 {
-    for (size_t i = 0; i < sd->files.n; i++)
+    for (size_t i = 0; i < sd->files.n; i++) {
         krm_stream_free(sd->streams ? sd->streams[i] : NULL);
+        free(sd->texts ? sd->texts[i] : NULL);
+    }
     free(sd->streams);
+    free(sd->texts);
+    free(sd->lens);
     free(sd->r);
     cad_strv_free(&sd->files);
 }
@@ -128,7 +137,7 @@ static bool same_file(const char *a, const char *b)
     return same;
 }
 
-static int emit_to(krm_stream *s, const char *path)
+static int emit_to(krm_stream *s, const char *path, const char *old, size_t oldlen)
 {
     size_t live = 0;
     for (size_t d = 0; d < krm_stream_count(s); d++)
@@ -138,7 +147,7 @@ static int emit_to(krm_stream *s, const char *path)
         return unlink(path) < 0 ? 0 : 0;
     krm_buf b = {0};
     int rc = krm_stream_emit(s, &b);
-    if (rc == 0)
+    if (rc == 0 && !(old && oldlen == b.len && !memcmp(old, b.data, b.len)))
         rc = cad_write_file(path, b.data ? b.data : "", b.len);
     krm_buf_free(&b);
     return rc;
@@ -189,16 +198,19 @@ static int resource_merge(side *o, side *l, side *u, const char *dest)
         (void)nd;
     }
     int rc = 0;
+    /* every local resource is (re)marked, as kpt does after a merge */
     for (size_t i = 0; i < l->files.n && rc == 0; i++) {
-        if (!ltouched[i])
+        if (!l->streams[i] || kptfile(l->files.v[i]))
+            continue;
+        if (!cad_mark_stream(l->streams[i]) && !ltouched[i])
             continue;
         char *p = cad_path_join(dest, l->files.v[i]);
-        rc = emit_to(l->streams[i], p);
+        rc = emit_to(l->streams[i], p, l->texts[i], l->lens[i]);
         free(p);
     }
     for (size_t k = 0; k < newfiles.n && rc == 0; k++) {
         char *p = cad_path_join(dest, newfiles.v[k]);
-        rc = emit_to(newstreams[k], p);
+        rc = emit_to(newstreams[k], p, NULL, 0);
         free(p);
         krm_stream_free(newstreams[k]);
     }
@@ -413,14 +425,10 @@ int cad_pkg_update(const cad_update_opts *o)
     if (rc == 0 && log)
         fprintf(log, "Fetching origin from %s@%s\n", repo, ref);
     if (rc == 0)
-        rc = cad_git_export(git, ohex, directory, odir);
+        rc = cad_git_export(git, ohex, directory, odir, cad_mark_xform);
     if (rc == 0)
-        rc = cad_git_export(git, uhex, directory, udir);
+        rc = cad_git_export(git, uhex, directory, udir, cad_mark_xform);
     cad_git_close(git);
-    if (rc == 0)
-        rc = cad_mark_resources(odir);
-    if (rc == 0)
-        rc = cad_mark_resources(udir);
     side so = {0}, sl = {0}, su = {0};
     if (rc == 0)
         rc = load_side(&so, odir);
@@ -450,8 +458,6 @@ int cad_pkg_update(const cad_update_opts *o)
             rc = replace_with(o->dir, udir, false);
         } else if (!strcmp(strat, "resource-merge")) {
             rc = resource_merge(&so, &sl, &su, o->dir);
-            if (rc == 0)
-                rc = cad_mark_resources(o->dir);
         } else {
             rc = porch_error_set(400, "unknown update strategy \"%s\"", strat);
         }
