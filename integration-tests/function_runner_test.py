@@ -6,7 +6,7 @@ within the timeout while the service keeps answering health and a built-in
 evaluate sent at the same time; the cache answers a repeat; every traced bus
 message must validate against schemas/bus/.
 Usage: function_runner_test.py BIN_DIR"""
-import json, os, shutil, signal, subprocess, sys, tempfile, threading, time
+import json, os, re, shutil, signal, subprocess, sys, tempfile, threading, time
 
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,8 +53,11 @@ proc = subprocess.Popen([f"{BIN}/porch-function-runner", "--data-dir", d, "--lis
                          "--workers", "8"], stdout=log, stderr=log)
 
 
-def req(op, args, deadline_s=30):
-    msg = json.dumps({"v": 1, "op": op, "id": f"{op}-{time.monotonic_ns()}", "args": args})
+def req(op, args, deadline_s=30, budget_ms=None):
+    env = {"v": 1, "op": op, "id": f"{op}-{time.monotonic_ns()}", "args": args}
+    if budget_ms:
+        env["deadline_ms"] = budget_ms
+    msg = json.dumps(env)
     p = subprocess.run(["nngcat", "--req0", "--dial", sock, "--data", msg, "--ascii",
                         "--recv-timeout", str(deadline_s)], capture_output=True, text=True,
                        timeout=deadline_s + 5)
@@ -126,6 +129,15 @@ try:
             ok(f"{name}: clear error in {secs:.1f}s: {text.strip().splitlines()[-1][:110]}")
         else:
             ko(f"{name}", f"{secs:.1f}s (limit {limit}s): {json.dumps(r)[:400]}")
+
+    # the caller's budget bounds an exec function below the runner's timeout
+    t0 = time.monotonic()
+    r = req("function-runner.evaluate", {"image": "example.com/hostile/sleep:v1", "resourceList": RL},
+            budget_ms=1500)
+    secs = time.monotonic() - t0
+    text = (r.get("result") or {}).get("stderr", "")
+    (ok if re.search(r"timed out after 1[23]\d\d ms", text) and secs < 3 else ko)(
+        f"a request's deadline_ms bounds the function ({secs:.1f}s)", r)
 
     # an exec function that works, then the cache
     r1 = req("function-runner.evaluate", {"image": "example.com/hostile/copy:v1", "resourceList": RL})

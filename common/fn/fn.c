@@ -557,9 +557,12 @@ static int adopt_items(krm_stream *s, krm_node *rl, krm_node *in_items, krm_node
 }
 
 static int run_exec(fn_runtime *rt, const char *name, const char *path, char *const *args,
-                    const char *workdir, krm_stream *s, krm_node *rl, fn_results *results,
-                    char **stderr_out)
+                    const char *workdir, int timeout_ms, krm_stream *s, krm_node *rl,
+                    fn_results *results, char **stderr_out)
 {
+    fn_exec_limits lim = rt->opts.limits;
+    if (timeout_ms > 0 && (lim.timeout_ms <= 0 || timeout_ms < lim.timeout_ms))
+        lim.timeout_ms = timeout_ms;
     krm_node *items = rl_items(s, rl);
     if (!items)
         return porch_error_set(400, "function %s: the ResourceList's items is not a list", name);
@@ -585,7 +588,7 @@ static int run_exec(fn_runtime *rt, const char *name, const char *path, char *co
     fn_exec_spec spec = {.path = path, .args = args, .name = name, .workdir = workdir,
                          .inherit_env = rt->opts.inherit_env};
     fn_exec_result res;
-    rc = fn_exec_run(&spec, &rt->opts.limits, in.data ? in.data : "", in.len, &res);
+    rc = fn_exec_run(&spec, &lim, in.data ? in.data : "", in.len, &res);
     krm_buf_free(&in);
     if (rc < 0) {
         fn_exec_result_free(&res);
@@ -595,7 +598,7 @@ static int run_exec(fn_runtime *rt, const char *name, const char *path, char *co
         *stderr_out = res.err ? strdup(res.err) : NULL;
     krm_stream *os = NULL;
     krm_node *oroot = NULL, *oitems = NULL;
-    if (fn_exec_check(&spec, &rt->opts.limits, &res) < 0) {
+    if (fn_exec_check(&spec, &lim, &res) < 0) {
         /* keep the function's own results when it printed a ResourceList */
         porch_error saved = *porch_error_last();
         if (res.out_len && !res.timed_out && !res.stdout_overflow &&
@@ -643,8 +646,8 @@ int fn_runtime_eval(fn_runtime *rt, const fn_call *call, krm_stream *s, krm_node
         if (!rt->opts.allow_exec)
             return porch_error_set(403, "exec function %s is not allowed: pass --allow-exec "
                                         "to run executables", call->exec_path);
-        return run_exec(rt, call->exec_path, call->exec_path, call->exec_args, call->workdir, s,
-                        rl, results, stderr_out);
+        return run_exec(rt, call->exec_path, call->exec_path, call->exec_args, call->workdir,
+                        call->timeout_ms, s, rl, results, stderr_out);
     }
     const char *image = call->image;
     if (!image || !*image)
@@ -654,7 +657,8 @@ int fn_runtime_eval(fn_runtime *rt, const fn_call *call, krm_stream *s, krm_node
                                image);
     const fn_mapping *m = find_mapping(rt, image);
     if (m)
-        return run_exec(rt, image, m->exec, m->args, call->workdir, s, rl, results, stderr_out);
+        return run_exec(rt, image, m->exec, m->args, call->workdir, call->timeout_ms, s, rl,
+                        results, stderr_out);
     char name[128];
     const fn_builtin *b = NULL;
     if (rt->opts.builtins && fn_image_function_name(image, name, sizeof name))

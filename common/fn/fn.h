@@ -50,6 +50,8 @@ typedef struct fn_call {
     const char *exec_path;   /* exec function path (CLI --exec / Kptfile exec:), or NULL */
     char *const *exec_args;  /* extra exec arguments, NULL-terminated, or NULL */
     const char *workdir;     /* cwd for exec functions, or NULL */
+    int timeout_ms;          /* this call's deadline for exec functions when shorter than the
+                                runtime's (e.g. what is left of a bus request); 0 = runtime's */
 } fn_call;
 
 /* ---- the runtime ---- */

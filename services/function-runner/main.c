@@ -147,8 +147,9 @@ static int parse_input(fr_service *fr, const char *text, size_t len, const json_
 /* Runs the steps (image + functionConfig each) in order over one parsed
  * list: the first failure stops the pipeline. */
 static json_t *run(fr_service *fr, const json_t *steps, const char *text, size_t len,
-                   int *exit_code)
+                   int64_t deadline_ms, int *exit_code)
 {
+    int64_t started = svc_now_ms();
     krm_stream *s = NULL;
     krm_node *rl = NULL;
     if (parse_input(fr, text, len, NULL, &s, &rl) < 0)
@@ -161,6 +162,11 @@ static json_t *run(fr_service *fr, const json_t *steps, const char *text, size_t
     json_array_foreach(steps, i, step)
     {
         fn_call call = {.image = json_string_value(json_object_get(step, "image"))};
+        if (deadline_ms > 0) {
+            /* what is left of the caller's budget, less a margin for the reply */
+            int64_t left = deadline_ms - (svc_now_ms() - started) - 200;
+            call.timeout_ms = left > 0 ? (int)left : 1;
+        }
         const json_t *fc = json_object_get(step, "functionConfig");
         if (fc && !json_is_null(fc)) {
             krm_map_delete(rl, "functionConfig");
@@ -380,7 +386,8 @@ static int handle_evaluate(const bus_request *req, json_t **result, json_t **det
         return porch_error_set(500, "out of memory");
     }
     int exit_code = 0;
-    json_t *r = run(fr, steps, json_string_value(in), json_string_length(in), &exit_code);
+    json_t *r = run(fr, steps, json_string_value(in), json_string_length(in), req->deadline_ms,
+                    &exit_code);
     json_decref(steps);
     json_decref(in);
     if (!r)
