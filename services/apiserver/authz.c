@@ -177,12 +177,12 @@ static int forbidden(const apiserver_user *u, const apiserver_attrs *at, const c
                                       at->verb, at->path ? at->path : "", why);
     return porch_error_set_reason(
         403, "Forbidden", "%s%s%s is forbidden: User \"%s\" cannot %s resource \"%s%s%s\" in API "
-                          "group \"%s\"%s%s%s",
+                          "group \"%s\"%s%s%s%s",
         at->resource, at->name && *at->name ? " \"" : "", at->name && *at->name ? at->name : "",
         u->name, at->verb, at->resource, at->subresource && *at->subresource ? "/" : "",
         at->subresource ? at->subresource : "", at->group ? at->group : "",
         at->ns && *at->ns ? " in the namespace \"" : "", at->ns && *at->ns ? at->ns : "",
-        at->ns && *at->ns ? "\"" : "");
+        at->ns && *at->ns ? "\"" : "", why);
 }
 
 static int policy_check(apiserver_authz *a, const apiserver_user *u, const apiserver_attrs *at)
@@ -276,6 +276,8 @@ static int sar_post(apiserver_authz *a, json_t *review, int *allowed, char *reas
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (getenv("PORCH_AUTHZ_WEBHOOK_DEBUG") != NULL) /* curl's trace on stderr */
+        curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     if (a->ca_file)
