@@ -25,51 +25,51 @@ static void gen(krm_buf *b, size_t target)
     char tmp[4096];
     for (int i = 0; b->len < target; i++) {
         int n = snprintf(tmp, sizeof tmp,
-            "# Deployment %d of the benchmark stream\n"
-            "apiVersion: apps/v1\n"
-            "kind: Deployment\n"
-            "metadata:\n"
-            "  name: app-%d # line comment\n"
-            "  namespace: team-%d\n"
-            "  labels:\n"
-            "    app.kubernetes.io/name: app-%d\n"
-            "    app.kubernetes.io/part-of: bench\n"
-            "  annotations:\n"
-            "    config.kubernetes.io/local-config: \"false\"\n"
-            "spec:\n"
-            "  replicas: %d\n"
-            "  selector:\n"
-            "    matchLabels: {app: app-%d}\n"
-            "  template:\n"
-            "    metadata:\n"
-            "      labels:\n"
-            "        app: app-%d\n"
-            "    spec:\n"
-            "      # the containers\n"
-            "      containers:\n"
-            "      - name: main\n"
-            "        image: registry.example.com/team/app:1.%d.0\n"
-            "        args: [\"--port=8080\", \"--verbose\"]\n"
-            "        ports:\n"
-            "        - containerPort: 8080\n"
-            "          protocol: TCP\n"
-            "        env:\n"
-            "        - name: MODE\n"
-            "          value: 'production'\n"
-            "        - name: RATIO\n"
-            "          value: \"0.5\"\n"
-            "        resources:\n"
-            "          limits: {cpu: 500m, memory: 128Mi}\n"
-            "      - name: sidecar\n"
-            "        image: registry.example.com/proxy:2.%d\n"
-            "        command:\n"
-            "        - /bin/sh\n"
-            "        - -c\n"
-            "        - |\n"
-            "          echo starting\n"
-            "          exec proxy --upstream=localhost:8080\n"
-            "---\n",
-            i, i, i % 17, i, i % 5 + 1, i, i, i % 100, i % 10);
+                         "# Deployment %d of the benchmark stream\n"
+                         "apiVersion: apps/v1\n"
+                         "kind: Deployment\n"
+                         "metadata:\n"
+                         "  name: app-%d # line comment\n"
+                         "  namespace: team-%d\n"
+                         "  labels:\n"
+                         "    app.kubernetes.io/name: app-%d\n"
+                         "    app.kubernetes.io/part-of: bench\n"
+                         "  annotations:\n"
+                         "    config.kubernetes.io/local-config: \"false\"\n"
+                         "spec:\n"
+                         "  replicas: %d\n"
+                         "  selector:\n"
+                         "    matchLabels: {app: app-%d}\n"
+                         "  template:\n"
+                         "    metadata:\n"
+                         "      labels:\n"
+                         "        app: app-%d\n"
+                         "    spec:\n"
+                         "      # the containers\n"
+                         "      containers:\n"
+                         "      - name: main\n"
+                         "        image: registry.example.com/team/app:1.%d.0\n"
+                         "        args: [\"--port=8080\", \"--verbose\"]\n"
+                         "        ports:\n"
+                         "        - containerPort: 8080\n"
+                         "          protocol: TCP\n"
+                         "        env:\n"
+                         "        - name: MODE\n"
+                         "          value: 'production'\n"
+                         "        - name: RATIO\n"
+                         "          value: \"0.5\"\n"
+                         "        resources:\n"
+                         "          limits: {cpu: 500m, memory: 128Mi}\n"
+                         "      - name: sidecar\n"
+                         "        image: registry.example.com/proxy:2.%d\n"
+                         "        command:\n"
+                         "        - /bin/sh\n"
+                         "        - -c\n"
+                         "        - |\n"
+                         "          echo starting\n"
+                         "          exec proxy --upstream=localhost:8080\n"
+                         "---\n",
+                         i, i, i % 17, i, i % 5 + 1, i, i, i % 100, i % 10);
         krm_buf_put(b, tmp, (size_t)n);
     }
 }
@@ -162,10 +162,11 @@ int main(int argc, char **argv)
         size_t written = 0;
         krm_stream_emit_to(s, discard, &written); /* streamed, as porchctl writes files */
         long peak = maxrss_kb();
-        printf("memory (parse + streamed emit): process peak %.1f MB = %.2fx input; the input buffer "
-               "itself %.1f MB; model alone %.1f MB = %.2fx input (peak after parse %.1f MB)\n",
-               peak / 1024.0, peak * 1024.0 / in.len, base / 1024.0, (peak - base) / 1024.0,
-               (peak - base) * 1024.0 / in.len, parsed / 1024.0);
+        printf(
+            "memory (parse + streamed emit): process peak %.1f MB = %.2fx input; the input buffer "
+            "itself %.1f MB; model alone %.1f MB = %.2fx input (peak after parse %.1f MB)\n",
+            peak / 1024.0, peak * 1024.0 / in.len, base / 1024.0, (peak - base) / 1024.0,
+            (peak - base) * 1024.0 / in.len, parsed / 1024.0);
         fflush(stdout);
         _exit(0);
     }

@@ -1,7 +1,7 @@
 /* File helpers for the fn source/sink commands: whole-file reads, the package
  * walk (kpt's file selection and byte order) and mkdir -p + write. */
-#include <stdbool.h>
 #include "cmd_fn_io.h"
+#include <stdbool.h>
 
 #include "error/error.h"
 

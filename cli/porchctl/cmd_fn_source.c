@@ -30,7 +30,8 @@ static int push(items *it, krm_node *n)
 }
 
 /* Parses one file into `s`, annotating each non-empty document. */
-static int source_file(const char *full, const char *rel, krm_stream **keep, items *out, bool first_only)
+static int source_file(const char *full, const char *rel, krm_stream **keep, items *out,
+                       bool first_only)
 {
     char *buf;
     size_t len;

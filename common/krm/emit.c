@@ -94,7 +94,8 @@ static int em_finish(em *e)
             e->err = -1;
         e->out->len = 0;
     }
-    return e->err ? porch_error_set(500, "emit failed (out of memory, output error or too deep)") : 0;
+    return e->err ? porch_error_set(500, "emit failed (out of memory, output error or too deep)")
+                  : 0;
 }
 
 static void write_indent(em *e, int indent)
@@ -179,7 +180,11 @@ static bool isbrk(const char *v, size_t i, size_t n)
 
 static size_t wid(unsigned char c)
 {
-    return (c & 0x80) == 0 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    return (c & 0x80) == 0      ? 1
+           : (c & 0xE0) == 0xC0 ? 2
+           : (c & 0xF0) == 0xE0 ? 3
+           : (c & 0xF8) == 0xF0 ? 4
+                                : 1;
 }
 
 static void write_break_char(em *e, const char *v, size_t *i, size_t n)
@@ -266,9 +271,10 @@ static void write_single(em *e, const char *v, size_t n, int indent)
 static bool printable_at(const unsigned char *b, size_t i, size_t n)
 {
     unsigned char c = b[i], c1 = i + 1 < n ? b[i + 1] : 0, c2 = i + 2 < n ? b[i + 2] : 0;
-    return c == 0x0A || (c >= 0x20 && c <= 0x7E) || (c == 0xC2 && c1 >= 0xA0) || (c > 0xC2 && c < 0xED) ||
-           (c == 0xED && c1 < 0xA0) || c == 0xEE ||
-           (c == 0xEF && !(c1 == 0xBB && c2 == 0xBF) && !(c1 == 0xBF && (c2 == 0xBE || c2 == 0xBF)));
+    return c == 0x0A || (c >= 0x20 && c <= 0x7E) || (c == 0xC2 && c1 >= 0xA0) ||
+           (c > 0xC2 && c < 0xED) || (c == 0xED && c1 < 0xA0) || c == 0xEE ||
+           (c == 0xEF && !(c1 == 0xBB && c2 == 0xBF) &&
+            !(c1 == 0xBF && (c2 == 0xBE || c2 == 0xBF)));
 }
 
 static void write_double(em *e, const char *sv, size_t n)
@@ -279,28 +285,61 @@ static void write_double(em *e, const char *sv, size_t n)
         bool bom = i + 2 < n && v[i] == 0xEF && v[i + 1] == 0xBB && v[i + 2] == 0xBF;
         if (!printable_at(v, i, n) || bom || isbrk(sv, i, n) || v[i] == '"' || v[i] == '\\') {
             size_t w = wid(v[i]);
-            unsigned int cp = w == 1 ? v[i] : w == 2 ? (v[i] & 0x1Fu) : w == 3 ? (v[i] & 0x0Fu) : (v[i] & 0x07u);
+            unsigned int cp = w == 1   ? v[i]
+                              : w == 2 ? (v[i] & 0x1Fu)
+                              : w == 3 ? (v[i] & 0x0Fu)
+                                       : (v[i] & 0x07u);
             for (size_t k = 1; k < w; k++)
                 cp = (cp << 6) | (i + k < n ? (v[i + k] & 0x3Fu) : 0);
             i += w;
             put(e, '\\');
             const char *esc = NULL;
             switch (cp) {
-            case 0x00: esc = "0"; break;
-            case 0x07: esc = "a"; break;
-            case 0x08: esc = "b"; break;
-            case 0x09: esc = "t"; break;
-            case 0x0A: esc = "n"; break;
-            case 0x0B: esc = "v"; break;
-            case 0x0C: esc = "f"; break;
-            case 0x0D: esc = "r"; break;
-            case 0x1B: esc = "e"; break;
-            case 0x22: esc = "\""; break;
-            case 0x5C: esc = "\\"; break;
-            case 0x85: esc = "N"; break;
-            case 0xA0: esc = "_"; break;
-            case 0x2028: esc = "L"; break;
-            case 0x2029: esc = "P"; break;
+            case 0x00:
+                esc = "0";
+                break;
+            case 0x07:
+                esc = "a";
+                break;
+            case 0x08:
+                esc = "b";
+                break;
+            case 0x09:
+                esc = "t";
+                break;
+            case 0x0A:
+                esc = "n";
+                break;
+            case 0x0B:
+                esc = "v";
+                break;
+            case 0x0C:
+                esc = "f";
+                break;
+            case 0x0D:
+                esc = "r";
+                break;
+            case 0x1B:
+                esc = "e";
+                break;
+            case 0x22:
+                esc = "\"";
+                break;
+            case 0x5C:
+                esc = "\\";
+                break;
+            case 0x85:
+                esc = "N";
+                break;
+            case 0xA0:
+                esc = "_";
+                break;
+            case 0x2028:
+                esc = "L";
+                break;
+            case 0x2029:
+                esc = "P";
+                break;
             }
             if (esc) {
                 put_n(e, esc, strlen(esc));
@@ -451,8 +490,9 @@ static void emit_scalar(em *e, const krm_node *s, bool simple_key, int indent, c
 {
     const char *v = s->value ? s->value : "";
     size_t n = s->len;
-    if (s->str == KRM_SRC_BLOCK_PLAIN && !e->flow && s->style == KRM_PLAIN && n > 0 && !KX(s, tag) &&
-        printable_ascii(v, n) && !(simple_key && n == 2 && v[0] == '<' && v[1] == '<')) {
+    if (s->str == KRM_SRC_BLOCK_PLAIN && !e->flow && s->style == KRM_PLAIN && n > 0 &&
+        !KX(s, tag) && printable_ascii(v, n) &&
+        !(simple_key && n == 2 && v[0] == '<' && v[1] == '<')) {
         /* read as a one-line plain scalar in block context: it writes back the same way */
         write_anchor(e, KX(s, anchor));
         write_plain(e, v, n, indent);
@@ -462,7 +502,8 @@ static void emit_scalar(em *e, const krm_node *s, bool simple_key, int indent, c
     }
     krm_style style = (krm_style)s->style;
     bool force_quote = false;
-    const char *tag = KX(s, tag); /* explicit tags are written back as they were (go-yaml TaggedStyle) */
+    const char *tag =
+        KX(s, tag); /* explicit tags are written back as they were (go-yaml TaggedStyle) */
     if (style == KRM_PLAIN && n == 2 && v[0] == '<' && v[1] == '<' && simple_key)
         tag = "!!merge";
     if (s->str == 1 && !tag && style == KRM_PLAIN && krm_scalar_resolves_non_str(v, n))
@@ -730,7 +771,8 @@ int krm_node_emit(const krm_node *n, krm_seqindent si, krm_buf *out)
 static bool doc_empty(const krm_doc *d)
 {
     const krm_node *r = d->root;
-    return !r || (r->kind == KRM_SCALAR && r->len == 0 && r->style == KRM_PLAIN && !KX(r, anchor) && !KX(r, tag));
+    return !r || (r->kind == KRM_SCALAR && r->len == 0 && r->style == KRM_PLAIN && !KX(r, anchor) &&
+                  !KX(r, tag));
 }
 
 static int stream_emit(em *e, const krm_stream *s)
@@ -778,7 +820,8 @@ int krm_emit_resource_list(krm_node *const *items, size_t n, const krm_node *fn_
         put_n(&e, "items:", 6);
         e.whitespace = false;
         e.indention = false;
-        krm_node seq = {.kind = KRM_SEQ, .flow = KRM_EXACT, .n = (uint32_t)n, .items = (krm_node **)items};
+        krm_node seq = {
+            .kind = KRM_SEQ, .flow = KRM_EXACT, .n = (uint32_t)n, .items = (krm_node **)items};
         emit_block_seq(&e, &seq, 0);
     }
     if (fn_config) {
@@ -854,7 +897,8 @@ static const krm_node *json_deref(const krm_node *n, const jctx *j)
 
 static int key_cmp(const void *a, const void *b)
 {
-    const krm_node *ka = **(const krm_node *const *const *)a, *kb = **(const krm_node *const *const *)b;
+    const krm_node *ka = **(const krm_node *const *const *)a,
+                   *kb = **(const krm_node *const *const *)b;
     size_t la = KLEN(ka), lb = KLEN(kb), n = la < lb ? la : lb;
     int c = memcmp(krm_node_value(ka), krm_node_value(kb), n);
     return c ? c : (la > lb) - (la < lb);
@@ -865,7 +909,8 @@ static int json_node(krm_buf *b, const krm_node *n, int ind, jctx *j)
     const krm_node *orig = n;
     n = json_deref(n, j);
     if (!n && orig)
-        return porch_error_set(400, "alias *%s refers to its own ancestor; cannot write JSON", orig->value);
+        return porch_error_set(400, "alias *%s refers to its own ancestor; cannot write JSON",
+                               orig->value);
     if (!n || j->depth >= 1024 || j->budget == 0)
         return porch_error_set(400, "document too deep or too large for JSON output");
     j->budget--;
@@ -905,7 +950,8 @@ static int json_node(krm_buf *b, const krm_node *n, int ind, jctx *j)
         if (map) {
             const krm_node *k = keys[i][0];
             if (k->kind != KRM_SCALAR) {
-                rc = porch_error_set(400, "line %d: a non-scalar mapping key cannot be written as JSON", k->line);
+                rc = porch_error_set(
+                    400, "line %d: a non-scalar mapping key cannot be written as JSON", k->line);
                 break;
             }
             json_str(b, krm_node_value(k), k->len);

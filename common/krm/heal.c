@@ -23,11 +23,14 @@ static const char *item_id(const krm_node *n, const char **field)
 
 static int copy_one(krm_stream *s, const krm_node *from, krm_node *to)
 {
-    if (KX(from, head) && !KX(to, head) && krm_node_set_comment(s, to, KRM_COMMENT_HEAD, KX(from, head)) < 0)
+    if (KX(from, head) && !KX(to, head) &&
+        krm_node_set_comment(s, to, KRM_COMMENT_HEAD, KX(from, head)) < 0)
         return -1;
-    if (KX(from, line_c) && !KX(to, line_c) && krm_node_set_comment(s, to, KRM_COMMENT_LINE, KX(from, line_c)) < 0)
+    if (KX(from, line_c) && !KX(to, line_c) &&
+        krm_node_set_comment(s, to, KRM_COMMENT_LINE, KX(from, line_c)) < 0)
         return -1;
-    if (KX(from, foot) && !KX(to, foot) && krm_node_set_comment(s, to, KRM_COMMENT_FOOT, KX(from, foot)) < 0)
+    if (KX(from, foot) && !KX(to, foot) &&
+        krm_node_set_comment(s, to, KRM_COMMENT_FOOT, KX(from, foot)) < 0)
         return -1;
     return 0;
 }
@@ -45,8 +48,10 @@ static int heal(krm_stream *s, const krm_node *b, krm_node *a, int depth)
                 continue;
             for (size_t j = 0; j + 1 < a->n; j += 2) {
                 krm_node *ak = a->items[j];
-                if (ak->kind == KRM_SCALAR && ak->len == bk->len && !memcmp(ak->value, bk->value, bk->len)) {
-                    if (copy_one(s, bk, ak) < 0 || heal(s, b->items[i + 1], a->items[j + 1], depth + 1) < 0)
+                if (ak->kind == KRM_SCALAR && ak->len == bk->len &&
+                    !memcmp(ak->value, bk->value, bk->len)) {
+                    if (copy_one(s, bk, ak) < 0 ||
+                        heal(s, b->items[i + 1], a->items[j + 1], depth + 1) < 0)
                         return -1;
                     break;
                 }

@@ -150,12 +150,18 @@ int krm_res_clear_kpt_annotations(krm_node *root);
  * format. After: when the function changed only one half the other follows, missing
  * halves are filled, both kept or one dropped to match `fmt`, the temporary id removed.
  * `before` is the item as it was handed to the function (NULL for a new item). */
-typedef enum { KRM_ANNO_BOTH = 0, KRM_ANNO_INTERNAL_ONLY, KRM_ANNO_LEGACY_ONLY, KRM_ANNO_NONE } krm_anno_format;
+typedef enum {
+    KRM_ANNO_BOTH = 0,
+    KRM_ANNO_INTERNAL_ONLY,
+    KRM_ANNO_LEGACY_ONLY,
+    KRM_ANNO_NONE
+} krm_anno_format;
 #define KRM_ANNO_ID "internal.config.kubernetes.io/id"
 #define KRM_ANNO_LEGACY_ID "config.k8s.io/id"
 #define KRM_ANNO_MIGRATION_ID "internal.config.kubernetes.io/annotations-migration-resource-id"
 int krm_res_migrate_pre(krm_stream *s, krm_node *root, int seq, krm_anno_format *fmt);
-int krm_res_migrate_post(krm_stream *s, krm_node *after, const krm_node *before, krm_anno_format fmt);
+int krm_res_migrate_post(krm_stream *s, krm_node *after, const krm_node *before,
+                         krm_anno_format fmt);
 
 /* Comment healing: copies comments of `before` onto the matching nodes of
  * `after` (same key paths; list items matched by name/key or position) where

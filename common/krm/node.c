@@ -6,8 +6,8 @@
 #include "error/error.h"
 
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define KRM_CHUNK_MIN (64 * 1024)
 #define KRM_CHUNK_MAX (4 * 1024 * 1024)
@@ -57,7 +57,8 @@ static void *arena_take(krm_stream *s, size_t n)
         c = NULL;
         if (total >= KRM_CHUNK_MAP) {
             total = (total + 4095) & ~(size_t)4095;
-            void *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+            void *m = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
             c = m == MAP_FAILED ? NULL : m;
             mapped = c != NULL;
         }
@@ -262,7 +263,9 @@ int krm_node_column(const krm_node *n)
 
 const char *krm_node_comment(const krm_node *n, krm_comment which)
 {
-    return which == KRM_COMMENT_HEAD ? KX(n, head) : which == KRM_COMMENT_LINE ? KX(n, line_c) : KX(n, foot);
+    return which == KRM_COMMENT_HEAD   ? KX(n, head)
+           : which == KRM_COMMENT_LINE ? KX(n, line_c)
+                                       : KX(n, foot);
 }
 
 int krm_node_set_comment(krm_stream *s, krm_node *n, krm_comment which, const char *text)
@@ -284,8 +287,7 @@ bool krm_scalar_is_null(const krm_node *n)
     if (!n || n->kind != KRM_SCALAR || n->style != KRM_PLAIN)
         return false;
     const char *v = n->value ? n->value : "";
-    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
-           !strcmp(v, "NULL");
+    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
 }
 
 krm_node *krm_node_new_map(krm_stream *s)
@@ -387,7 +389,8 @@ static bool equal_at(const krm_node *a, const krm_node *b, int depth)
     if (a->kind != b->kind || a->n != b->n)
         return false;
     if (a->kind == KRM_SCALAR || a->kind == KRM_ALIAS)
-        return a->len == b->len && !memcmp(a->value ? a->value : "", b->value ? b->value : "", a->len);
+        return a->len == b->len &&
+               !memcmp(a->value ? a->value : "", b->value ? b->value : "", a->len);
     if (a->kind == KRM_SEQ) {
         for (size_t i = 0; i < a->n; i++)
             if (!equal_at(a->items[i], b->items[i], depth + 1))

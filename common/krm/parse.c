@@ -61,7 +61,7 @@ typedef struct pctx {
     struct intern {
         char *str;
         uint32_t len, hash;
-    } *itab; /* short scalar texts are shared: keys and values repeat a lot in KRM */
+    } * itab; /* short scalar texts are shared: keys and values repeat a lot in KRM */
     size_t icap, icount;
     int flow_depth;
 } pctx;
@@ -104,14 +104,16 @@ static int build_lines(pctx *p)
     bool simple = !memchr(p->src, '\r', p->len) && !memchr(p->src, 0xC2, p->len) &&
                   !memchr(p->src, 0xE2, p->len);
     if (simple) { /* only '\n' breaks lines: let memchr find them */
-        for (const char *q = p->src, *end = p->src + p->len; (q = memchr(q, '\n', (size_t)(end - q)));)
+        for (const char *q = p->src, *end = p->src + p->len;
+             (q = memchr(q, '\n', (size_t)(end - q)));)
             if (add_line(p, (size_t)(++q - p->src)) < 0)
                 return -1;
         return 0;
     }
     for (size_t i = 0; i < p->len;) {
         unsigned char c = (unsigned char)p->src[i];
-        size_t b = (c == '\n' || c == '\r' || c == 0xC2 || c == 0xE2) ? brk_len(p->src, i, p->len) : 0;
+        size_t b =
+            (c == '\n' || c == '\r' || c == 0xC2 || c == 0xE2) ? brk_len(p->src, i, p->len) : 0;
         if (!b) {
             i++;
             continue;
@@ -481,7 +483,6 @@ static int add_ent(actx *a, int line, int col, krm_node *owner, krm_node *item, 
     return (int)a->ne++;
 }
 
-
 static int walk(actx *a, krm_node *n, int parent, int depth)
 {
     if (depth > 10000)
@@ -621,7 +622,8 @@ static int attach_trailing(actx *a, krm_doc *doc, const cmt *m)
         size_t ls = p->lines[m->line - 1];
         while (ls < m->off && p->src[ls] == ' ')
             ls++;
-        if (ls + 1 < m->off && p->src[ls] == '-' && (p->src[ls + 1] == ' ' || p->src[ls + 1] == '\t')) {
+        if (ls + 1 < m->off && p->src[ls] == '-' &&
+            (p->src[ls + 1] == ' ' || p->src[ls + 1] == '\t')) {
             int nx = first_ent_after_line(a, m->line - 1);
             if (nx < (int)a->ne) {
                 ent *e = &a->e[nx];
@@ -775,7 +777,8 @@ static int on_node_start(pctx *p, krm_doc *doc, krm_node *n, const yaml_char_t *
 {
     set_pos(n, e);
     if (anchor) {
-        krm_node_x(p->s, n)->anchor = krm_strndup(p->s, (const char *)anchor, strlen((const char *)anchor));
+        krm_node_x(p->s, n)->anchor =
+            krm_strndup(p->s, (const char *)anchor, strlen((const char *)anchor));
         if (!KX(n, anchor) || add_anchor(p, KX(n, anchor), n) < 0)
             return -1;
     }
@@ -838,8 +841,14 @@ static int run(pctx *p, yaml_parser_t *yp)
             break;
         case YAML_SCALAR_EVENT: {
             n = krm_node_alloc(p->s, KRM_SCALAR);
-            if (!n || on_node_start(p, doc, n, e.data.scalar.anchor,
-                                    e.data.scalar.plain_implicit || e.data.scalar.quoted_implicit ? (e.data.scalar.tag && strcmp((const char *)e.data.scalar.tag, "!") ? e.data.scalar.tag : NULL) : e.data.scalar.tag, &e) < 0)
+            if (!n || on_node_start(
+                          p, doc, n, e.data.scalar.anchor,
+                          e.data.scalar.plain_implicit || e.data.scalar.quoted_implicit
+                              ? (e.data.scalar.tag && strcmp((const char *)e.data.scalar.tag, "!")
+                                     ? e.data.scalar.tag
+                                     : NULL)
+                              : e.data.scalar.tag,
+                          &e) < 0)
                 goto ev_fail;
             if (e.data.scalar.tag && !strcmp((const char *)e.data.scalar.tag, "!"))
                 krm_node_x(p->s, n)->tag = krm_strndup(p->s, "!", 1);
@@ -852,11 +861,20 @@ static int run(pctx *p, yaml_parser_t *yp)
                 goto ev_fail;
             n->len = (uint32_t)e.data.scalar.length;
             switch (e.data.scalar.style) {
-            case YAML_SINGLE_QUOTED_SCALAR_STYLE: n->style = KRM_SINGLE; break;
-            case YAML_DOUBLE_QUOTED_SCALAR_STYLE: n->style = KRM_DOUBLE; break;
-            case YAML_LITERAL_SCALAR_STYLE: n->style = KRM_LITERAL; break;
-            case YAML_FOLDED_SCALAR_STYLE: n->style = KRM_FOLDED; break;
-            default: n->style = KRM_PLAIN;
+            case YAML_SINGLE_QUOTED_SCALAR_STYLE:
+                n->style = KRM_SINGLE;
+                break;
+            case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
+                n->style = KRM_DOUBLE;
+                break;
+            case YAML_LITERAL_SCALAR_STYLE:
+                n->style = KRM_LITERAL;
+                break;
+            case YAML_FOLDED_SCALAR_STYLE:
+                n->style = KRM_FOLDED;
+                break;
+            default:
+                n->style = KRM_PLAIN;
             }
             if ((n->style == KRM_LITERAL || n->style == KRM_FOLDED) && scan_block_header(p, so) < 0)
                 goto ev_fail;
@@ -893,7 +911,8 @@ static int run(pctx *p, yaml_parser_t *yp)
             p->alias_total += w;
             if (p->alias_total > p->lim.max_alias_nodes) {
                 porch_error_set(400, "%s:%zu:%zu: aliases expand to more than %zu nodes", p->name,
-                                e.start_mark.line + 1, e.start_mark.column + 1, p->lim.max_alias_nodes);
+                                e.start_mark.line + 1, e.start_mark.column + 1,
+                                p->lim.max_alias_nodes);
                 goto ev_fail;
             }
             if (attach(p, doc, n, w) < 0 || add_tgt(p, &e.end_mark, n) < 0)
@@ -906,8 +925,12 @@ static int run(pctx *p, yaml_parser_t *yp)
             n = krm_node_alloc(p->s, map ? KRM_MAP : KRM_SEQ);
             if (!n)
                 goto ev_fail;
-            if (on_node_start(p, doc, n, map ? e.data.mapping_start.anchor : e.data.sequence_start.anchor,
-                              (map ? e.data.mapping_start.implicit : e.data.sequence_start.implicit) ? NULL : (map ? e.data.mapping_start.tag : e.data.sequence_start.tag), &e) < 0)
+            if (on_node_start(p, doc, n,
+                              map ? e.data.mapping_start.anchor : e.data.sequence_start.anchor,
+                              (map ? e.data.mapping_start.implicit : e.data.sequence_start.implicit)
+                                  ? NULL
+                                  : (map ? e.data.mapping_start.tag : e.data.sequence_start.tag),
+                              &e) < 0)
                 goto ev_fail;
             n->flow = map ? e.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
                           : e.data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
@@ -966,7 +989,8 @@ static int run(pctx *p, yaml_parser_t *yp)
     for (size_t d = 0; d < p->s->ndocs; d++) {
         size_t c0 = d < ncb ? cbounds[d] : p->ncm;
         size_t c1 = d + 1 < ncb ? cbounds[d + 1] : p->ncm;
-        if (attach_comments(p, p->s->docs[d], c0, c1, d + 1 == p->s->ndocs || p->s->docs[d + 1]->root == NULL) < 0)
+        if (attach_comments(p, p->s->docs[d], c0, c1,
+                            d + 1 == p->s->ndocs || p->s->docs[d + 1]->root == NULL) < 0)
             goto out;
     }
     rc = 0;

@@ -214,8 +214,9 @@ int krm_path_set(krm_stream *s, krm_node *root, const char *path, krm_node *valu
         if (g.index >= 0 || g.has_sel) {
             krm_node *it = select_item(cur, &g);
             if (!it)
-                return porch_error_set(404, "no list item matches [%s%s%s]", g.has_sel ? g.sel_k : "",
-                                       g.has_sel ? "=" : "", g.has_sel ? g.sel_v : "index");
+                return porch_error_set(404, "no list item matches [%s%s%s]",
+                                       g.has_sel ? g.sel_k : "", g.has_sel ? "=" : "",
+                                       g.has_sel ? g.sel_v : "index");
             if (last) {
                 for (size_t i = 0; i < cur->n; i++)
                     if (cur->items[i] == it)
@@ -257,8 +258,10 @@ int krm_res_set_kpt_annotations(krm_stream *s, krm_node *root, const char *path,
 {
     char idx[32];
     snprintf(idx, sizeof idx, "%d", index);
-    if (set_quoted(s, root, KRM_ANNO_INDEX, idx) < 0 || set_quoted(s, root, KRM_ANNO_PATH, path) < 0 ||
-        set_quoted(s, root, KRM_ANNO_IINDEX, idx) < 0 || set_quoted(s, root, KRM_ANNO_IPATH, path) < 0 ||
+    if (set_quoted(s, root, KRM_ANNO_INDEX, idx) < 0 ||
+        set_quoted(s, root, KRM_ANNO_PATH, path) < 0 ||
+        set_quoted(s, root, KRM_ANNO_IINDEX, idx) < 0 ||
+        set_quoted(s, root, KRM_ANNO_IPATH, path) < 0 ||
         set_quoted(s, root, KRM_ANNO_SEQINDENT, si == KRM_SEQ_WIDE ? "wide" : "compact") < 0)
         return -1;
     return 0;
@@ -280,11 +283,17 @@ int krm_res_index(const krm_node *root)
 
 int krm_res_clear_kpt_annotations(krm_node *root)
 {
-    static const char *const keys[] = {KRM_ANNO_PATH, KRM_ANNO_INDEX, KRM_ANNO_IPATH, KRM_ANNO_IINDEX,
-                                       KRM_ANNO_SEQINDENT, "config.k8s.io/id",
-                                       "internal.config.kubernetes.io/id",
-                                       "internal.config.kubernetes.io/annotations-migration-resource-id",
-                                       "config.kubernetes.io/legacy-path", NULL};
+    static const char *const keys[] = {
+        KRM_ANNO_PATH,
+        KRM_ANNO_INDEX,
+        KRM_ANNO_IPATH,
+        KRM_ANNO_IINDEX,
+        KRM_ANNO_SEQINDENT,
+        "config.k8s.io/id",
+        "internal.config.kubernetes.io/id",
+        "internal.config.kubernetes.io/annotations-migration-resource-id",
+        "config.kubernetes.io/legacy-path",
+        NULL};
     for (int i = 0; keys[i]; i++)
         krm_res_delete_annotation(root, keys[i]);
     return 0;
@@ -304,12 +313,14 @@ int krm_res_migrate_pre(krm_stream *s, krm_node *root, int seq, krm_anno_format 
 {
     bool any_new = false, any_old = false;
     for (int i = 0; i < 3; i++) {
-        const char *a = krm_res_annotation(root, pair_new[i]), *b = krm_res_annotation(root, pair_old[i]);
+        const char *a = krm_res_annotation(root, pair_new[i]),
+                   *b = krm_res_annotation(root, pair_old[i]);
         any_new |= a != NULL;
         any_old |= b != NULL;
         if (a && b && strcmp(a, b))
-            return porch_error_set(400, "annotations %s (%s) and %s (%s) differ on %s/%s", pair_new[i], a,
-                                   pair_old[i], b, krm_res_kind(root) ? krm_res_kind(root) : "",
+            return porch_error_set(400, "annotations %s (%s) and %s (%s) differ on %s/%s",
+                                   pair_new[i], a, pair_old[i], b,
+                                   krm_res_kind(root) ? krm_res_kind(root) : "",
                                    krm_res_name(root) ? krm_res_name(root) : "");
         if (a && !b && set_quoted(s, root, pair_old[i], a) < 0)
             return -1;
@@ -317,17 +328,21 @@ int krm_res_migrate_pre(krm_stream *s, krm_node *root, int seq, krm_anno_format 
             return -1;
     }
     if (fmt)
-        *fmt = any_new && any_old ? KRM_ANNO_BOTH : any_new ? KRM_ANNO_INTERNAL_ONLY
-                                             : any_old ? KRM_ANNO_LEGACY_ONLY : KRM_ANNO_NONE;
+        *fmt = any_new && any_old ? KRM_ANNO_BOTH
+               : any_new          ? KRM_ANNO_INTERNAL_ONLY
+               : any_old          ? KRM_ANNO_LEGACY_ONLY
+                                  : KRM_ANNO_NONE;
     char id[32];
     snprintf(id, sizeof id, "%d", seq);
     return set_quoted(s, root, KRM_ANNO_MIGRATION_ID, id);
 }
 
-int krm_res_migrate_post(krm_stream *s, krm_node *after, const krm_node *before, krm_anno_format fmt)
+int krm_res_migrate_post(krm_stream *s, krm_node *after, const krm_node *before,
+                         krm_anno_format fmt)
 {
     for (int i = 0; i < 3; i++) {
-        const char *a = krm_res_annotation(after, pair_new[i]), *b = krm_res_annotation(after, pair_old[i]);
+        const char *a = krm_res_annotation(after, pair_new[i]),
+                   *b = krm_res_annotation(after, pair_old[i]);
         const char *orig = before ? krm_res_annotation(before, pair_new[i]) : NULL;
         char keep[1024] = "";
         if (a && b && strcmp(a, b)) {
@@ -338,7 +353,8 @@ int krm_res_migrate_post(krm_stream *s, krm_node *after, const krm_node *before,
         } else {
             continue;
         }
-        if (set_quoted(s, after, pair_new[i], keep) < 0 || set_quoted(s, after, pair_old[i], keep) < 0)
+        if (set_quoted(s, after, pair_new[i], keep) < 0 ||
+            set_quoted(s, after, pair_old[i], keep) < 0)
             return -1;
         if (fmt == KRM_ANNO_INTERNAL_ONLY)
             krm_res_delete_annotation(after, pair_old[i]);

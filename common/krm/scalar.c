@@ -11,20 +11,26 @@ static bool is_break_at(const unsigned char *v, size_t i, size_t len)
         return true;
     if (v[i] == 0xC2 && i + 1 < len && v[i + 1] == 0x85)
         return true;
-    return v[i] == 0xE2 && i + 2 < len && v[i + 1] == 0x80 && (v[i + 2] == 0xA8 || v[i + 2] == 0xA9);
+    return v[i] == 0xE2 && i + 2 < len && v[i + 1] == 0x80 &&
+           (v[i + 2] == 0xA8 || v[i + 2] == 0xA9);
 }
 
 static size_t utf8_width(unsigned char c)
 {
-    return (c & 0x80) == 0 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    return (c & 0x80) == 0      ? 1
+           : (c & 0xE0) == 0xC0 ? 2
+           : (c & 0xF0) == 0xE0 ? 3
+           : (c & 0xF8) == 0xF0 ? 4
+                                : 1;
 }
 
 static bool is_printable_at(const unsigned char *b, size_t i, size_t len)
 {
     unsigned char c = b[i], c1 = i + 1 < len ? b[i + 1] : 0, c2 = i + 2 < len ? b[i + 2] : 0;
-    return c == 0x0A || (c >= 0x20 && c <= 0x7E) || (c == 0xC2 && c1 >= 0xA0) || (c > 0xC2 && c < 0xED) ||
-           (c == 0xED && c1 < 0xA0) || c == 0xEE ||
-           (c == 0xEF && !(c1 == 0xBB && c2 == 0xBF) && !(c1 == 0xBF && (c2 == 0xBE || c2 == 0xBF)));
+    return c == 0x0A || (c >= 0x20 && c <= 0x7E) || (c == 0xC2 && c1 >= 0xA0) ||
+           (c > 0xC2 && c < 0xED) || (c == 0xED && c1 < 0xA0) || c == 0xEE ||
+           (c == 0xEF && !(c1 == 0xBB && c2 == 0xBF) &&
+            !(c1 == 0xBF && (c2 == 0xBE || c2 == 0xBF)));
 }
 
 void krm_scalar_analyze(const char *sv, size_t len, krm_scalar_info *o)
@@ -39,20 +45,36 @@ void krm_scalar_analyze(const char *sv, size_t len, krm_scalar_info *o)
     bool lead_space = false, lead_break = false, trail_space = false, trail_break = false;
     bool break_space = false, space_break = false, prev_space = false, prev_break = false;
     bool preceded_ws = true;
-    if (len >= 3 && ((v[0] == '-' && v[1] == '-' && v[2] == '-') || (v[0] == '.' && v[1] == '.' && v[2] == '.')))
+    if (len >= 3 && ((v[0] == '-' && v[1] == '-' && v[2] == '-') ||
+                     (v[0] == '.' && v[1] == '.' && v[2] == '.')))
         block_ind = flow_ind = true;
     for (size_t i = 0, w; i < len; i += w) {
         w = utf8_width(v[i]);
-        bool followed_ws = i + w >= len || v[i + w] == ' ' || v[i + w] == '\t' ||
-                           is_break_at(v, i + w, len);
+        bool followed_ws =
+            i + w >= len || v[i + w] == ' ' || v[i + w] == '\t' || is_break_at(v, i + w, len);
         unsigned char c = v[i];
         if (i == 0) {
             switch (c) {
-            case '#': case ',': case '[': case ']': case '{': case '}': case '&': case '*':
-            case '!': case '|': case '>': case '\'': case '"': case '%': case '@': case '`':
+            case '#':
+            case ',':
+            case '[':
+            case ']':
+            case '{':
+            case '}':
+            case '&':
+            case '*':
+            case '!':
+            case '|':
+            case '>':
+            case '\'':
+            case '"':
+            case '%':
+            case '@':
+            case '`':
                 flow_ind = block_ind = true;
                 break;
-            case '?': case ':':
+            case '?':
+            case ':':
                 flow_ind = true;
                 if (followed_ws)
                     block_ind = true;
@@ -64,7 +86,12 @@ void krm_scalar_analyze(const char *sv, size_t len, krm_scalar_info *o)
             }
         } else {
             switch (c) {
-            case ',': case '?': case '[': case ']': case '{': case '}':
+            case ',':
+            case '?':
+            case '[':
+            case ']':
+            case '{':
+            case '}':
                 flow_ind = true;
                 break;
             case ':':
@@ -136,7 +163,7 @@ static bool eq_any(const char *v, size_t len, const char *const *set)
 
 static const char *const k_null[] = {"", "~", "null", "Null", "NULL", NULL};
 static const char *const k_bool[] = {"true", "True", "TRUE", "false", "False", "FALSE", NULL};
-static const char *const k_float[] = {".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf",
+static const char *const k_float[] = {".nan",  ".NaN",  ".NAN",  ".inf",  ".Inf",  ".INF", "+.inf",
                                       "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", NULL};
 
 static bool digits(const char *p, const char *e, int base)
@@ -145,7 +172,10 @@ static bool digits(const char *p, const char *e, int base)
         return false;
     for (; p < e; p++) {
         char c = *p;
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : 99;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : 99;
         if (d >= base)
             return false;
     }

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <dirent.h>
@@ -52,7 +53,8 @@ static int source_sink(const char *name, const char *in, size_t len, krm_buf *ou
         krm_node *r = krm_doc_root(doc);
         if (!r || krm_node_kind(r) != KRM_MAP)
             continue;
-        assert_int_equal(krm_res_set_kpt_annotations(s, r, name, (int)n, krm_doc_seqindent(doc)), 0);
+        assert_int_equal(krm_res_set_kpt_annotations(s, r, name, (int)n, krm_doc_seqindent(doc)),
+                         0);
         items[n++] = r;
     }
     krm_buf rl = {0};
@@ -118,7 +120,8 @@ static void test_corpus(void **st)
             snprintf(e, sizeof e, "%s/expected/%s.none", dir, de->d_name);
             if (exists(e)) {
                 if (!none) {
-                    fprintf(stderr, "%s: kpt writes no file, we wrote:\n%s\n", de->d_name, out.data);
+                    fprintf(stderr, "%s: kpt writes no file, we wrote:\n%s\n", de->d_name,
+                            out.data);
                     failed++;
                 }
             } else {
@@ -126,8 +129,8 @@ static void test_corpus(void **st)
                 char *want = slurp(e, &elen);
                 assert_non_null(want);
                 if (out.len != elen || memcmp(out.data, want, elen)) {
-                    fprintf(stderr, "%s: differs from kpt\n--- kpt\n%s--- ours\n%s", de->d_name, want,
-                            out.data ? out.data : "");
+                    fprintf(stderr, "%s: differs from kpt\n--- kpt\n%s--- ours\n%s", de->d_name,
+                            want, out.data ? out.data : "");
                     failed++;
                 }
                 free(want);

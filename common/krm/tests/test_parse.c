@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <stdio.h>
@@ -59,8 +60,8 @@ static void test_billion_laughs_limited(void **st)
     char prev = 'a';
     for (char c = 'b'; c <= 'j'; c++, prev++) {
         char line[256];
-        snprintf(line, sizeof line, "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", c, c,
-                 prev, prev, prev, prev, prev, prev, prev, prev, prev, prev);
+        snprintf(line, sizeof line, "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n",
+                 c, c, prev, prev, prev, prev, prev, prev, prev, prev, prev, prev);
         strcat(in, line);
     }
     krm_stream *s = NULL;
@@ -94,7 +95,8 @@ static void test_new_strings_quoted(void **st)
     (void)st;
     krm_stream *s = krm_stream_new();
     krm_node *m = krm_node_new_map(s);
-    const char *vals[] = {"1", "true", "null", "~", "0x1F", "1e3", "2001-12-14", "yes", "a: b", "", "x", NULL};
+    const char *vals[] = {"1",          "true", "null", "~", "0x1F", "1e3",
+                          "2001-12-14", "yes",  "a: b", "",  "x",    NULL};
     for (int i = 0; vals[i]; i++) {
         char k[8];
         snprintf(k, sizeof k, "k%d", i);
@@ -102,8 +104,9 @@ static void test_new_strings_quoted(void **st)
     }
     krm_buf b = {0};
     assert_int_equal(krm_node_emit(m, KRM_SEQ_COMPACT, &b), 0);
-    assert_string_equal(b.data, "k0: \"1\"\nk1: \"true\"\nk2: \"null\"\nk3: \"~\"\nk4: \"0x1F\"\n"
-                                "k5: \"1e3\"\nk6: \"2001-12-14\"\nk7: yes\nk8: 'a: b'\nk9: \"\"\nk10: x\n");
+    assert_string_equal(b.data,
+                        "k0: \"1\"\nk1: \"true\"\nk2: \"null\"\nk3: \"~\"\nk4: \"0x1F\"\n"
+                        "k5: \"1e3\"\nk6: \"2001-12-14\"\nk7: yes\nk8: 'a: b'\nk9: \"\"\nk10: x\n");
     krm_buf_free(&b);
     krm_stream_free(s);
 }
@@ -118,7 +121,8 @@ static void test_comments_kept(void **st)
 static void test_merge_key_tagged(void **st)
 {
     (void)st;
-    expect_rt("a: &x {k: v}\nb:\n  <<: *x\n  z: 1\n", "a: &x {k: v}\nb:\n  !!merge <<: *x\n  z: 1\n");
+    expect_rt("a: &x {k: v}\nb:\n  <<: *x\n  z: 1\n",
+              "a: &x {k: v}\nb:\n  !!merge <<: *x\n  z: 1\n");
 }
 
 static void test_folded_and_literal(void **st)

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <stdio.h>
@@ -60,10 +61,13 @@ static void test_path_get_and_set_with_selector(void **st)
     krm_node *img = krm_path_get(r, "spec.template.spec.containers[name=main].image");
     assert_non_null(img);
     assert_string_equal(krm_node_value(img), "app:1");
-    assert_string_equal(krm_node_value(krm_path_get(r, "spec.template.spec.containers[0].name")), "side");
+    assert_string_equal(krm_node_value(krm_path_get(r, "spec.template.spec.containers[0].name")),
+                        "side");
     assert_int_equal(krm_path_set(s, r, "spec.template.spec.containers[name=main].image",
-                                  krm_node_new_string(s, "app:2")), 0);
-    assert_int_equal(krm_path_set(s, r, "spec.strategy.type", krm_node_new_string(s, "Recreate")), 0);
+                                  krm_node_new_string(s, "app:2")),
+                     0);
+    assert_int_equal(krm_path_set(s, r, "spec.strategy.type", krm_node_new_string(s, "Recreate")),
+                     0);
     char *out = emit(r);
     assert_non_null(strstr(out, "      - name: main # main container\n        image: app:2\n"));
     assert_non_null(strstr(out, "  strategy:\n    type: Recreate\n"));
@@ -129,9 +133,10 @@ static void test_copy_and_equal(void **st)
     krm_node *c = krm_node_copy(d, r);
     assert_true(krm_node_equal(r, c));
     krm_stream_free(s); /* the copy owns its own memory */
-    krm_stream *s2 = parse("kind: Deployment\napiVersion: \"apps/v1\"\nmetadata: {namespace: prod, name: web}\n"
-                           "spec:\n  template:\n    spec:\n      containers:\n      - {name: side, image: side:1}\n"
-                           "      - {name: main, image: app:1}\n");
+    krm_stream *s2 = parse(
+        "kind: Deployment\napiVersion: \"apps/v1\"\nmetadata: {namespace: prod, name: web}\n"
+        "spec:\n  template:\n    spec:\n      containers:\n      - {name: side, image: side:1}\n"
+        "      - {name: main, image: app:1}\n");
     assert_true(krm_node_equal(c, krm_doc_root(krm_stream_doc(s2, 0))));
     krm_path_set(d, c, "metadata.name", krm_node_new_string(d, "other"));
     assert_false(krm_node_equal(c, krm_doc_root(krm_stream_doc(s2, 0))));
@@ -143,9 +148,10 @@ static void test_heal_comments(void **st)
 {
     (void)st;
     krm_stream *s = parse(DEPLOY);
-    krm_stream *o = parse("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: prod\n"
-                          "  labels:\n    app: web\nspec:\n  template:\n    spec:\n      containers:\n"
-                          "      - name: main\n        image: app:2\n      - name: side\n        image: side:1\n");
+    krm_stream *o = parse(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: prod\n"
+        "  labels:\n    app: web\nspec:\n  template:\n    spec:\n      containers:\n"
+        "      - name: main\n        image: app:2\n      - name: side\n        image: side:1\n");
     krm_node *after = krm_doc_root(krm_stream_doc(o, 0));
     assert_int_equal(krm_heal_comments(o, krm_doc_root(krm_stream_doc(s, 0)), after), 0);
     char *out = emit(after);
