@@ -19,6 +19,7 @@ typedef struct em {
     int foot_indent;
     bool wide;
     int flow;
+    int in_key; /* inside an implicit key: must stay on one line, so no comments */
     int depth;
     int err;
 } em;
@@ -574,7 +575,7 @@ static void emit_flow(em *e, const krm_node *n, int indent)
         const krm_node *v = map && i + 1 < n->n ? n->items[i + 1] : NULL;
         if (i > 0 && !trail)
             write_indicator(e, ",", false, false, false);
-        if (KX(k, head)) {
+        if (KX(k, head) && !e->in_key) {
             write_indent(e, indent);
             write_comment(e, KX(k, head), indent);
         }
@@ -596,7 +597,7 @@ static void emit_flow(em *e, const krm_node *n, int indent)
             lc = KX(k, line_c);
             foot = KX(k, foot);
         }
-        trail = lc || foot;
+        trail = (lc || foot) && !e->in_key;
         if (trail) {
             write_indicator(e, ",", false, false, false);
             line_comment(e, lc, indent);
@@ -610,6 +611,39 @@ static void emit_flow(em *e, const krm_node *n, int indent)
 }
 
 static void emit_block_seq(em *e, const krm_node *q, int indent);
+static void emit_block_map(em *e, const krm_node *m, int indent);
+
+/* The body after "- ", "? " or a complex key's ": ": `indent` is the body's indent. */
+static void emit_body(em *e, const krm_node *it, int indent, const char *lc)
+{
+    if (is_block(e, it)) {
+        if (KX(it, anchor))
+            write_anchor(e, KX(it, anchor));
+        write_tag(e, KX(it, tag));
+        if (it->kind == KRM_MAP)
+            emit_block_map(e, it, indent);
+        else
+            emit_block_seq(e, it, indent);
+        line_comment(e, lc, indent - 2);
+    } else if (it->kind == KRM_SCALAR) {
+        emit_scalar(e, it, false, indent, lc);
+    } else {
+        emit_node(e, it, indent, CTX_ITEM);
+        line_comment(e, lc, indent - 2);
+    }
+}
+
+/* go-yaml writes a key as "? key" when it is long, spans lines or is a collection. */
+static bool simple_key(const krm_node *k)
+{
+    const char *a = KX(k, anchor), *t = KX(k, tag);
+    size_t len = (a ? strlen(a) : 0) + (t ? strlen(t) : 0);
+    if (k->kind == KRM_SCALAR)
+        return len + k->len <= 128 && !memchr(k->value ? k->value : "", '\n', k->len);
+    if (k->kind == KRM_ALIAS)
+        return k->len <= 128;
+    return k->n == 0 && len <= 128;
+}
 
 static void emit_block_map(em *e, const krm_node *m, int indent)
 {
@@ -627,6 +661,15 @@ static void emit_block_map(em *e, const krm_node *m, int indent)
             write_comment(e, KX(k, head), indent);
         }
         write_indent(e, indent);
+        if (!simple_key(k)) {
+            write_indicator(e, "?", true, false, true);
+            emit_body(e, k, indent + 2, KX(k, line_c));
+            write_indent(e, indent);
+            write_indicator(e, ":", true, false, true);
+            emit_body(e, v, indent + 2, KX(v, line_c));
+            tail = KX(k, foot);
+            continue;
+        }
         if (k->kind == KRM_SCALAR)
             emit_scalar(e, k, true, indent + 2, NULL);
         else if (k->kind == KRM_ALIAS) {
@@ -636,7 +679,9 @@ static void emit_block_map(em *e, const krm_node *m, int indent)
         } else {
             int save = e->flow;
             e->flow = 1;
+            e->in_key++;
             emit_flow(e, k, indent);
+            e->in_key--;
             e->flow = save;
         }
         write_indicator(e, ":", false, false, false);
@@ -678,21 +723,7 @@ static void emit_block_seq(em *e, const krm_node *q, int indent)
         }
         write_indent(e, indent);
         write_indicator(e, "-", true, false, true);
-        if (is_block(e, it)) {
-            if (KX(it, anchor))
-                write_anchor(e, KX(it, anchor));
-            write_tag(e, KX(it, tag));
-            if (it->kind == KRM_MAP)
-                emit_block_map(e, it, indent + 2);
-            else
-                emit_block_seq(e, it, indent + 2);
-            line_comment(e, KX(it, line_c), indent);
-        } else if (it->kind == KRM_SCALAR) {
-            emit_scalar(e, it, false, indent + 2, KX(it, line_c));
-        } else {
-            emit_node(e, it, indent + 2, CTX_ITEM);
-            line_comment(e, KX(it, line_c), indent);
-        }
+        emit_body(e, it, indent + 2, KX(it, line_c));
         foot_comment(e, KX(it, foot), indent);
     }
 }
