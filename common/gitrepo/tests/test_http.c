@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,8 +48,13 @@ static int start_server(void **state)
     snprintf(script, sizeof script, "%s/common/gitrepo/tests/git_http_server.py",
              getenv("PORCH_SOURCE_DIR") ? getenv("PORCH_SOURCE_DIR") : ".");
     snprintf(portfile, sizeof portfile, "%s/port", srv.tmp);
+    pid_t parent = getpid();
     srv.pid = fork();
     if (srv.pid == 0) {
+        /* the server must not outlive a test that aborts (sanitizers abort) */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(0);
         execl("/usr/bin/python3", "python3", script, srv.tmp, portfile, "alice", "s3cret",
               "tok-123", (char *)NULL);
         _exit(127);
