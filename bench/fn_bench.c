@@ -131,10 +131,10 @@ static stats bench_json(const char *text, int iters)
 
 static json_t *pipeline(const char *img1, const char *img2, const char *ns)
 {
-    return json_pack("[{s:s, s:{s:s, s:s, s:{s:s}}}, {s:s, s:{s:s, s:s, s:{s:s}}}]", "image",
-                     img1, "functionConfig", "apiVersion", "v1", "kind", "ConfigMap", "data",
-                     "namespace", ns, "image", img2, "functionConfig", "apiVersion", "v1", "kind",
-                     "ConfigMap", "data", "tier", "backend");
+    return json_pack("[{s:s, s:{s:s, s:s, s:{s:s}}}, {s:s, s:{s:s, s:s, s:{s:s}}}]", "image", img1,
+                     "functionConfig", "apiVersion", "v1", "kind", "ConfigMap", "data", "namespace",
+                     ns, "image", img2, "functionConfig", "apiVersion", "v1", "kind", "ConfigMap",
+                     "data", "tier", "backend");
 }
 
 /* `vary`: a fresh namespace per call so nothing is served from the cache. */
@@ -145,8 +145,8 @@ static stats bench_evaluate(bus_client *c, const char *text, const char *img1, c
     for (int i = 0; i < iters; i++) {
         char ns[64];
         snprintf(ns, sizeof ns, vary ? "bench-%d" : "bench", i);
-        json_t *args = json_pack("{s:s, s:o}", "resourceList", text, "functions",
-                                 pipeline(img1, img2, ns));
+        json_t *args =
+            json_pack("{s:s, s:o}", "resourceList", text, "functions", pipeline(img1, img2, ns));
         json_t *res = NULL;
         bus_call_opts o = {.deadline_ms = 60000};
         double t0 = now_ms();
@@ -167,8 +167,8 @@ static stats bench_evaluate(bus_client *c, const char *text, const char *img1, c
 
 /* The conditional form of a repeat: the list by digest, the answer only when
  * it differs from the output the caller already holds (ifNoneMatch). */
-static stats bench_digest_hit(bus_client *c, const char *text, const char *img1,
-                              const char *img2, int iters, int *not_modified)
+static stats bench_digest_hit(bus_client *c, const char *text, const char *img1, const char *img2,
+                              int iters, int *not_modified)
 {
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int dl = 0;
@@ -176,8 +176,8 @@ static stats bench_digest_hit(bus_client *c, const char *text, const char *img1,
     EVP_Digest(text, strlen(text), d, &dl, EVP_sha256(), NULL);
     for (int i = 0; i < 32; i++)
         snprintf(hexd + 2 * i, 3, "%02x", d[i]);
-    json_t *args = json_pack("{s:s, s:o}", "resourceList", text, "functions",
-                             pipeline(img1, img2, "bench"));
+    json_t *args =
+        json_pack("{s:s, s:o}", "resourceList", text, "functions", pipeline(img1, img2, "bench"));
     json_t *res = NULL;
     bus_call_opts o = {.deadline_ms = 60000};
     if (bus_client_call(c, "function-runner.evaluate", args, &o, &res, NULL) < 0)
@@ -267,15 +267,15 @@ int main(int argc, char **argv)
     int hit_cached = cached, not_modified = 0;
     stats dig = bench_digest_hit(c, text, "gcr.io/kpt-fn/set-namespace:v0.4",
                                  "gcr.io/kpt-fn/set-labels:v0.2", iters, &not_modified);
-    stats ex = bench_evaluate(c, text, "bench/copy-namespace:v1", "bench/copy-labels:v1", iters,
-                              1, &ec, &cached);
+    stats ex = bench_evaluate(c, text, "bench/copy-namespace:v1", "bench/copy-labels:v1", iters, 1,
+                              &ec, &cached);
     int ex_ec = ec;
     printf("ResourceList: 1,000 resources, %zu bytes; %d iterations each; times in ms\n\n", len,
            iters);
     printf("| %-52s | %8s | %8s | %8s | %7s |\n", "what", "p50", "p90", "mean", "vs (a)");
     printf("|%.54s|%.10s|%.10s|%.10s|%.9s|\n",
-           "------------------------------------------------------",
-           "----------", "----------", "----------", "---------");
+           "------------------------------------------------------", "----------", "----------",
+           "----------", "---------");
     row("(a) krm parse + emit, in process", a, a.p50);
     row("evaluate set-namespace + set-labels (built-ins)", bi, a.p50);
     row("evaluate, same request again (cache hit)", hit, a.p50);

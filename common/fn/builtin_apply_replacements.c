@@ -78,7 +78,7 @@ static krm_node *walk(fn_ctx *c, krm_node *n, char segs[][256], size_t ns, bool 
         krm_node *nx = krm_map_get(cur, s);
         if (!nx && create && i + 1 < ns) {
             nx = segs[i + 1][0] == '[' || all_digits(segs[i + 1]) ? krm_node_new_seq(c->s)
-                                                                   : krm_node_new_map(c->s);
+                                                                  : krm_node_new_map(c->s);
             krm_map_set(c->s, cur, s, nx);
         }
         if (i + 1 == ns) {
@@ -189,8 +189,11 @@ static int apply_target(fn_ctx *c, krm_node *o, const char *fp, const krm_node *
     if (!t && !create)
         return 0;
     if (!parent || !key[0])
-        return t ? 0 : fn_fail(c, "apply-replacements: unable to find or create field %s in "
-                                  "%s/%s", fp, krm_res_kind(o), krm_res_name(o));
+        return t ? 0
+                 : fn_fail(c,
+                           "apply-replacements: unable to find or create field %s in "
+                           "%s/%s",
+                           fp, krm_res_kind(o), krm_res_name(o));
     if (t && krm_node_kind(t) == KRM_SCALAR && krm_node_kind(value) == KRM_SCALAR) {
         krm_scalar_set(c->s, t, krm_node_value(value));
         return 0;

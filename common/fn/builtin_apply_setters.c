@@ -48,8 +48,8 @@ static void report(fn_ctx *c, krm_node *item, const char *path, const char *valu
 {
     char msg[4096];
     snprintf(msg, sizeof msg, "set field value to \"%s\"", value);
-    fn_result r = {.message = msg, .severity = FN_SEV_INFO, .field_path = (char *)path,
-                   .file_index = -1};
+    fn_result r = {
+        .message = msg, .severity = FN_SEV_INFO, .field_path = (char *)path, .file_index = -1};
     r.file_path = (char *)krm_res_path(item);
     r.file_index = r.file_path ? krm_res_index(item) : -1;
     fn_results_add_full(c->results, &r);

@@ -134,7 +134,9 @@ static void walk(fn_ctx *c, const csetters *cs, krm_node *n, int depth)
 static int by_len_desc(const void *a, const void *b)
 {
     size_t la = strlen(((const csetter *)a)->value), lb = strlen(((const csetter *)b)->value);
-    return la < lb ? 1 : la > lb ? -1 : strcmp(((const csetter *)a)->name, ((const csetter *)b)->name);
+    return la < lb   ? 1
+           : la > lb ? -1
+                     : strcmp(((const csetter *)a)->name, ((const csetter *)b)->name);
 }
 
 int fn_builtin_create_setters(fn_ctx *c)

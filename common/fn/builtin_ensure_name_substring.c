@@ -207,7 +207,8 @@ int fn_builtin_ensure_name_substring(fn_ctx *c)
         krm_node *o = krm_seq_at(c->items, i);
         const char *name = krm_res_name(o);
         char buf[512];
-        if (krm_node_kind(o) != KRM_MAP || skipped(o) || !name || !new_name(&e, name, buf, sizeof buf))
+        if (krm_node_kind(o) != KRM_MAP || skipped(o) || !name ||
+            !new_name(&e, name, buf, sizeof buf))
             continue;
         rename_t *r = &e.r[e.n++];
         fn_res_group(o, r->group, sizeof r->group);

@@ -7,9 +7,9 @@
 #include <string.h>
 
 static const char *const top_order[] = {"apiVersion", "kind", "metadata", "spec", "data",
-                                        "stringData", "type", "status", NULL};
-static const char *const meta_order[] = {"name", "generateName", "namespace", "labels",
-                                         "annotations", NULL};
+                                        "stringData", "type", "status",   NULL};
+static const char *const meta_order[] = {"name",   "generateName", "namespace",
+                                         "labels", "annotations",  NULL};
 
 static int rank(const char *const *order, const char *k)
 {
@@ -25,6 +25,15 @@ static void reorder(krm_stream *s, krm_node *m, const char *const *order)
     if (!m || krm_node_kind(m) != KRM_MAP)
         return;
     size_t n = krm_map_len(m);
+    /* only plain mappings: complex or repeated keys are left as written */
+    for (size_t i = 0; i < n; i++) {
+        const char *k = fn_scalar(krm_map_key_at(m, i));
+        if (!k || strlen(k) >= 512)
+            return;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(k, fn_scalar(krm_map_key_at(m, j))))
+                return;
+    }
     for (int r = 0; r <= 1000; r = r < 1000 && order[r] ? r + 1 : (r == 1000 ? 1001 : 1000)) {
         /* move every key of rank r to the end, preserving their relative order */
         size_t moved = 0;

@@ -167,8 +167,7 @@ int fn_builtin_list_setters(fn_ctx *c)
         qsort(l.v, l.n, sizeof *l.v, by_name);
     for (size_t i = 0; i < l.n; i++)
         fn_resultf(c, FN_SEV_NONE, NULL, NULL, "Name: %s, Value: %s, Type: %s, Count: %d",
-                   l.v[i].name, l.v[i].value, l.v[i].type[0] ? l.v[i].type : "str",
-                   l.v[i].count);
+                   l.v[i].name, l.v[i].value, l.v[i].type[0] ? l.v[i].type : "str", l.v[i].count);
     free(l.v);
     return 0;
 }

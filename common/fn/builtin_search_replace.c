@@ -92,8 +92,8 @@ static void report(sr *x, krm_node *item, const char *path, const char *what, co
         snprintf(msg, sizeof msg, "Mutated field %s to \"%s\"", what, v);
     else
         snprintf(msg, sizeof msg, "Matched field");
-    fn_result r = {.message = msg, .severity = FN_SEV_NONE, .field_path = (char *)path,
-                   .file_index = -1};
+    fn_result r = {
+        .message = msg, .severity = FN_SEV_NONE, .field_path = (char *)path, .file_index = -1};
     r.file_path = (char *)krm_res_path(item);
     r.file_index = r.file_path ? krm_res_index(item) : -1;
     fn_results_add_full(x->c->results, &r);
@@ -112,14 +112,14 @@ static void visit_scalar(sr *x, krm_node *item, krm_node *parent, krm_node *v, c
         m[i].rm_so = m[i].rm_eo = -1;
     if (x->by_value && strcmp(val, x->by_value))
         return;
-    if (x->has_re && (regexec(&x->re, val, 10, m, 0) || m[0].rm_so != 0 ||
-                      (size_t)m[0].rm_eo != strlen(val)))
+    if (x->has_re &&
+        (regexec(&x->re, val, 10, m, 0) || m[0].rm_so != 0 || (size_t)m[0].rm_eo != strlen(val)))
         return;
     char path[2048] = "";
     size_t o = 0;
     for (size_t i = 0; i < ns && o < sizeof path; i++)
-        o += (size_t)snprintf(path + o, sizeof path - o, "%s%s",
-                              i && segs[i][0] != '[' ? "." : "", segs[i]);
+        o += (size_t)snprintf(path + o, sizeof path - o, "%s%s", i && segs[i][0] != '[' ? "." : "",
+                              segs[i]);
     x->matches++;
     char *orig = strdup(val);
     if (x->put_value) {

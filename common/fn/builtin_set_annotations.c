@@ -153,8 +153,10 @@ int fn_builtin_set_annotations(fn_ctx *c)
     } else if (!c->config || !fn_config_kind(c)) {
         return fn_fail(c, "`functionConfig` must be either a `ConfigMap` or `SetAnnotations`");
     } else {
-        return fn_fail(c, "unknown functionConfig Kind=%s, expect `SetAnnotations` or "
-                          "`ConfigMap`", fn_config_kind(c));
+        return fn_fail(c,
+                       "unknown functionConfig Kind=%s, expect `SetAnnotations` or "
+                       "`ConfigMap`",
+                       fn_config_kind(c));
     }
     if (src && krm_node_kind(src) != KRM_MAP)
         return fn_fail(c, "`annotations` must be a map of strings");
@@ -182,9 +184,9 @@ int fn_builtin_set_annotations(fn_ctx *c)
             const krm_node *f = krm_seq_at(extra, e);
             const char *path = fn_scalar(krm_map_get(f, "path"));
             const char *cr = fn_scalar(krm_map_get(f, "create"));
-            if (path && matches(o, fn_scalar(krm_map_get(f, "group")),
-                                fn_scalar(krm_map_get(f, "version")),
-                                fn_scalar(krm_map_get(f, "kind")))) {
+            if (path &&
+                matches(o, fn_scalar(krm_map_get(f, "group")), fn_scalar(krm_map_get(f, "version")),
+                        fn_scalar(krm_map_get(f, "kind")))) {
                 apply_path(c, o, path, cr && !strcmp(cr, "true"), &p);
                 report(c, o, path, json.data);
             }

@@ -11,7 +11,8 @@ int fn_builtin_set_enforcement_action(fn_ctx *c)
 {
     const char *action = fn_config_get(c, "enforcementAction");
     if (!action || !*action)
-        return fn_fail(c, "the function config must set `enforcementAction` (dryrun, warn or deny)");
+        return fn_fail(c,
+                       "the function config must set `enforcementAction` (dryrun, warn or deny)");
     if (strcmp(action, "dryrun") && strcmp(action, "warn") && strcmp(action, "deny"))
         return fn_fail(c, "enforcementAction must be one of dryrun, warn, deny, not %s", action);
     int count = 0;

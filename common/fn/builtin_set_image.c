@@ -123,8 +123,7 @@ int fn_builtin_set_image(fn_ctx *c)
     }
     if (!g.name || !*g.name)
         return fn_fail(c, "must specify image name");
-    if ((!g.new_name || !*g.new_name) && (!g.new_tag || !*g.new_tag) &&
-        (!g.digest || !*g.digest))
+    if ((!g.new_name || !*g.new_name) && (!g.new_tag || !*g.new_tag) && (!g.digest || !*g.digest))
         return fn_fail(c, "must specify one of `newName`, `newTag`, or `digest`");
     for (size_t i = 0; i < krm_seq_len(c->items); i++) {
         krm_node *o = krm_seq_at(c->items, i);

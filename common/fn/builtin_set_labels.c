@@ -201,7 +201,8 @@ int fn_builtin_set_labels(fn_ctx *c)
     if (collect(&l, src) < 0)
         goto out;
     if (l.n == 0) {
-        fn_resultf(c, FN_SEV_WARNING, NULL, NULL, "no `labels` arguments are given in "
+        fn_resultf(c, FN_SEV_WARNING, NULL, NULL,
+                   "no `labels` arguments are given in "
                    "FunctionConfig");
         goto out;
     }

@@ -228,7 +228,7 @@ static int read_config(fn_ctx *c, const char **ns, const char **matcher)
     *ns = *matcher = NULL;
     if (!c->config || !fn_config_kind(c))
         return fn_fail_config(c, "FunctionConfig is missing. Expect `ConfigMap.v1` or "
-                          "`SetNamespace.v1alpha1.fn.kpt.dev`");
+                                 "`SetNamespace.v1alpha1.fn.kpt.dev`");
     if (fn_config_is(c, "ConfigMap")) {
         *matcher = fn_config_get(c, "namespaceMatcher");
         *ns = fn_config_get(c, "namespace");
@@ -253,8 +253,10 @@ static int read_config(fn_ctx *c, const char **ns, const char **matcher)
         return 0;
     }
     const char *av = krm_res_api_version(c->config);
-    return fn_fail_config(c, "unknown functionConfig Kind=%s ApiVersion=%s, expect `ConfigMap.v1` or "
-                      "`SetNamespace.v1alpha1.fn.kpt.dev`", fn_config_kind(c), av ? av : "");
+    return fn_fail_config(c,
+                          "unknown functionConfig Kind=%s ApiVersion=%s, expect `ConfigMap.v1` or "
+                          "`SetNamespace.v1alpha1.fn.kpt.dev`",
+                          fn_config_kind(c), av ? av : "");
 }
 
 int fn_builtin_set_namespace(fn_ctx *c)
@@ -285,9 +287,11 @@ int fn_builtin_set_namespace(fn_ctx *c)
     if (!matcher && origins.n > 1) {
         char list[1024];
         set_format(&origins, list, sizeof list);
-        rc = fn_fail(c, "unable to use origin `namespace` to match. expect a single upstream "
-                        "namespace, found %s. please switch to use `namespaceMatcher`to specify "
-                        "the namespace value you want to change", list);
+        rc = fn_fail(c,
+                     "unable to use origin `namespace` to match. expect a single upstream "
+                     "namespace, found %s. please switch to use `namespaceMatcher`to specify "
+                     "the namespace value you want to change",
+                     list);
     } else {
         ns_walk w = {.c = c, .new_ns = new_ns, .matcher = matcher};
         for (size_t i = 0; i < n; i++)
@@ -302,8 +306,10 @@ int fn_builtin_set_namespace(fn_ctx *c)
         } else {
             char list[1024];
             set_format(&w.old, list, sizeof list);
-            fn_resultf(c, FN_SEV_INFO, NULL, NULL, "namespace %s updated to \"%s\", %d value(s) "
-                       "changed", list, new_ns, w.count);
+            fn_resultf(c, FN_SEV_INFO, NULL, NULL,
+                       "namespace %s updated to \"%s\", %d value(s) "
+                       "changed",
+                       list, new_ns, w.count);
         }
         update_depends_on(&w, objs, n, &before);
         set_free(&w.old);

@@ -13,9 +13,9 @@
 #include <string.h>
 
 typedef struct fn_mapping {
-    char *image;  /* as written; matched with or without its tag */
+    char *image; /* as written; matched with or without its tag */
     char *exec;
-    char **args;  /* NULL-terminated or NULL */
+    char **args; /* NULL-terminated or NULL */
 } fn_mapping;
 
 struct fn_runtime {
@@ -59,7 +59,9 @@ int fn_results_add_full(fn_results *r, const fn_result *src)
 int fn_results_add(fn_results *r, fn_severity sev, const char *message, const krm_node *resource,
                    const char *field_path)
 {
-    fn_result x = {.message = (char *)message, .severity = sev, .file_index = -1,
+    fn_result x = {.message = (char *)message,
+                   .severity = sev,
+                   .file_index = -1,
                    .field_path = (char *)field_path};
     if (resource) {
         x.ref_api_version = (char *)krm_res_api_version(resource);
@@ -274,8 +276,8 @@ static int load_image_map(fn_runtime *rt, const char *path)
             const char *img = fn_scalar(krm_map_key_at(root, i));
             const char *ex = fn_scalar(krm_map_value_at(root, i));
             if (!img || !ex)
-                rc = porch_error_set(400, "%s: entry %zu must map an image to an executable",
-                                     path, i);
+                rc = porch_error_set(400, "%s: entry %zu must map an image to an executable", path,
+                                     i);
             else
                 rc = map_add(rt, img, ex, NULL);
         }
@@ -439,7 +441,8 @@ static char *unfold_item_comments(const char *in, size_t len, size_t *nlen)
     for (size_t i = 0; i < len;) {
         const char *eol = memchr(in + i, '\n', len - i);
         size_t l = eol ? (size_t)(eol - (in + i)) + 1 : len - i;
-        if (l > 3 && !memcmp(in + i, "- #", 3) && i + l + 3 < len && !memcmp(in + i + l, "  #", 3)) {
+        if (l > 3 && !memcmp(in + i, "- #", 3) && i + l + 3 < len &&
+            !memcmp(in + i + l, "  #", 3)) {
             i += l;
             while (i + 3 < len && !memcmp(in + i, "  #", 3)) {
                 const char *e = memchr(in + i, '\n', len - i);
@@ -482,7 +485,7 @@ static int parse_result_item(const krm_node *r, fn_results *out)
     fn_result x = {.file_index = -1};
     x.message = (char *)fn_scalar(krm_map_get(r, "message"));
     const char *sev = fn_scalar(krm_map_get(r, "severity"));
-    x.severity = !sev                     ? FN_SEV_NONE
+    x.severity = !sev                      ? FN_SEV_NONE
                  : !strcmp(sev, "error")   ? FN_SEV_ERROR
                  : !strcmp(sev, "warning") ? FN_SEV_WARNING
                                            : FN_SEV_INFO;
@@ -509,21 +512,24 @@ static void collect_results(const krm_node *root, fn_results *out)
 }
 
 /* Checks the output is a ResourceList; *items_out is its items (NULL = none). */
-static int check_output(const char *name, krm_stream *os, krm_node **root_out,
-                        krm_node **items_out)
+static int check_output(const char *name, krm_stream *os, krm_node **root_out, krm_node **items_out)
 {
     krm_node *root = krm_stream_count(os) ? krm_doc_root(krm_stream_doc(os, 0)) : NULL;
     if (!root || krm_node_kind(root) != KRM_MAP)
-        return porch_error_set(500, "function %s: output is not a ResourceList (empty or not "
-                                    "a mapping)", name);
+        return porch_error_set(500,
+                               "function %s: output is not a ResourceList (empty or not "
+                               "a mapping)",
+                               name);
     const char *kind = fn_scalar(krm_map_get(root, "kind"));
     if (!kind || strcmp(kind, "ResourceList"))
         return porch_error_set(500, "function %s: output is not a ResourceList (kind %s)", name,
                                kind ? kind : "missing");
     krm_node *items = krm_map_get(root, "items");
     if (items && krm_node_kind(items) != KRM_SEQ && !krm_scalar_is_null(items))
-        return porch_error_set(500, "function %s: output ResourceList has `items` that is not "
-                                    "a list", name);
+        return porch_error_set(500,
+                               "function %s: output ResourceList has `items` that is not "
+                               "a list",
+                               name);
     *root_out = root;
     *items_out = items && krm_node_kind(items) == KRM_SEQ ? items : NULL;
     return 0;
@@ -585,7 +591,10 @@ static int run_exec(fn_runtime *rt, const char *name, const char *path, char *co
         krm_buf_free(&in);
         return -1;
     }
-    fn_exec_spec spec = {.path = path, .args = args, .name = name, .workdir = workdir,
+    fn_exec_spec spec = {.path = path,
+                         .args = args,
+                         .name = name,
+                         .workdir = workdir,
                          .inherit_env = rt->opts.inherit_env};
     fn_exec_result res;
     rc = fn_exec_run(&spec, &lim, in.data ? in.data : "", in.len, &res);
@@ -614,8 +623,7 @@ static int run_exec(fn_runtime *rt, const char *name, const char *path, char *co
     if (parse_wire(res.out ? res.out : "", res.out_len, name, &os) < 0) {
         porch_error saved = *porch_error_last();
         fn_exec_result_free(&res);
-        rc = porch_error_set(500, "function %s: output is not valid YAML: %s", name,
-                             saved.message);
+        rc = porch_error_set(500, "function %s: output is not valid YAML: %s", name, saved.message);
         goto strip;
     }
     fn_exec_result_free(&res);
@@ -644,8 +652,10 @@ int fn_runtime_eval(fn_runtime *rt, const fn_call *call, krm_stream *s, krm_node
         return porch_error_set(400, "the ResourceList is not a mapping");
     if (call->exec_path && *call->exec_path) {
         if (!rt->opts.allow_exec)
-            return porch_error_set(403, "exec function %s is not allowed: pass --allow-exec "
-                                        "to run executables", call->exec_path);
+            return porch_error_set(403,
+                                   "exec function %s is not allowed: pass --allow-exec "
+                                   "to run executables",
+                                   call->exec_path);
         return run_exec(rt, call->exec_path, call->exec_path, call->exec_args, call->workdir,
                         call->timeout_ms, s, rl, results, stderr_out);
     }
@@ -666,9 +676,10 @@ int fn_runtime_eval(fn_runtime *rt, const fn_call *call, krm_stream *s, krm_node
     if (b)
         return run_builtin(b, image, s, rl, results);
     char *avail = fn_runtime_available(rt);
-    porch_error_set(404, "function image %s is not available here: no built-in or mapped "
-                         "executable for it; available: %s", image,
-                    avail && *avail ? avail : "(none)");
+    porch_error_set(404,
+                    "function image %s is not available here: no built-in or mapped "
+                    "executable for it; available: %s",
+                    image, avail && *avail ? avail : "(none)");
     free(avail);
     return -1;
 }

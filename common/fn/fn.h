@@ -21,9 +21,9 @@ typedef struct fn_result {
     fn_severity severity;
     /* resourceRef (all may be NULL) */
     char *ref_api_version, *ref_kind, *ref_name, *ref_namespace;
-    char *field_path;  /* field.path, or NULL */
-    char *file_path;   /* file.path, or NULL */
-    int file_index;    /* file.index, -1 when unset */
+    char *field_path; /* field.path, or NULL */
+    char *file_path;  /* file.path, or NULL */
+    int file_index;   /* file.index, -1 when unset */
 } fn_result;
 
 typedef struct fn_results {
@@ -46,24 +46,25 @@ bool fn_results_has_error(const fn_results *r);
 
 /* ---- what to run ---- */
 typedef struct fn_call {
-    const char *image;       /* e.g. "gcr.io/kpt-fn/set-labels:v0.2.0"; NULL for exec */
-    const char *exec_path;   /* exec function path (CLI --exec / Kptfile exec:), or NULL */
-    char *const *exec_args;  /* extra exec arguments, NULL-terminated, or NULL */
-    const char *workdir;     /* cwd for exec functions, or NULL */
-    int timeout_ms;          /* this call's deadline for exec functions when shorter than the
-                                runtime's (e.g. what is left of a bus request); 0 = runtime's */
+    const char *image;      /* e.g. "gcr.io/kpt-fn/set-labels:v0.2.0"; NULL for exec */
+    const char *exec_path;  /* exec function path (CLI --exec / Kptfile exec:), or NULL */
+    char *const *exec_args; /* extra exec arguments, NULL-terminated, or NULL */
+    const char *workdir;    /* cwd for exec functions, or NULL */
+    int timeout_ms;         /* this call's deadline for exec functions when shorter than the
+                               runtime's (e.g. what is left of a bus request); 0 = runtime's */
 } fn_call;
 
 /* ---- the runtime ---- */
 typedef struct fn_runtime fn_runtime;
 
 typedef struct fn_runtime_opts {
-    bool builtins;           /* run built-in implementations of catalog images (default on) */
-    bool allow_exec;         /* allow exec_path functions (CLI --allow-exec) */
-    const char *image_map;   /* file mapping images to executables (function-runner config), or NULL */
+    bool builtins;   /* run built-in implementations of catalog images (default on) */
+    bool allow_exec; /* allow exec_path functions (CLI --allow-exec) */
+    const char
+        *image_map; /* file mapping images to executables (function-runner config), or NULL */
     const char *const *deny_images; /* image patterns never run, NULL-terminated, or NULL */
-    fn_exec_limits limits;   /* for exec functions; zero = none (CLI), see fn_exec_limits_service */
-    bool inherit_env;        /* exec functions see the caller's environment (CLI parity) */
+    fn_exec_limits limits; /* for exec functions; zero = none (CLI), see fn_exec_limits_service */
+    bool inherit_env;      /* exec functions see the caller's environment (CLI parity) */
 } fn_runtime_opts;
 
 int fn_runtime_new(const fn_runtime_opts *opts, fn_runtime **out);

@@ -9,11 +9,11 @@
 
 typedef struct fn_ctx {
     krm_stream *s;
-    krm_node *rl;      /* the ResourceList mapping */
-    krm_node *items;   /* its items sequence (created when missing) */
-    krm_node *config;  /* functionConfig mapping, or NULL */
+    krm_node *rl;     /* the ResourceList mapping */
+    krm_node *items;  /* its items sequence (created when missing) */
+    krm_node *config; /* functionConfig mapping, or NULL */
     fn_results *results;
-    const char *name;  /* the function's catalog name */
+    const char *name; /* the function's catalog name */
 } fn_ctx;
 
 /* Runs over ctx; 0 on success, negative with porch_error_set() when the
@@ -51,9 +51,9 @@ int fn_fail(fn_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* Same, with the functionConfig as the result's resourceRef (kpt's ErrorConfigObjectResult). */
 int fn_fail_config(fn_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends a result with an explicit message (printf-style). */
-int fn_resultf(fn_ctx *c, fn_severity sev, const krm_node *res, const char *field,
-               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-const char *fn_config_kind(const fn_ctx *c);      /* NULL when no config */
+int fn_resultf(fn_ctx *c, fn_severity sev, const krm_node *res, const char *field, const char *fmt,
+               ...) __attribute__((format(printf, 5, 6)));
+const char *fn_config_kind(const fn_ctx *c);          /* NULL when no config */
 bool fn_config_is(const fn_ctx *c, const char *kind); /* kind match (any apiVersion) */
 /* The config's `data` mapping when it is a ConfigMap, else NULL. */
 krm_node *fn_config_data(const fn_ctx *c);
@@ -73,10 +73,10 @@ const char *fn_short_string(const krm_node *item, char *buf, size_t len);
  * (on the value, or on the key of a block sequence); `path` is the dotted
  * field path. Stops when fn returns negative. */
 typedef struct fn_setter_site {
-    krm_node *item;    /* the resource */
-    krm_node *value;   /* the tagged node */
-    krm_node *parent;  /* its mapping, or NULL for a sequence item */
-    const char *key;   /* its key in parent, or NULL */
+    krm_node *item;   /* the resource */
+    krm_node *value;  /* the tagged node */
+    krm_node *parent; /* its mapping, or NULL for a sequence item */
+    const char *key;  /* its key in parent, or NULL */
     const char *pattern, *path;
 } fn_setter_site;
 typedef int (*fn_setter_visit)(fn_ctx *c, const fn_setter_site *site, void *ud);

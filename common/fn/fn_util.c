@@ -33,8 +33,8 @@ int fn_fail_config(fn_ctx *c, const char *fmt, ...)
     return porch_error_set(400, "%s", msg);
 }
 
-int fn_resultf(fn_ctx *c, fn_severity sev, const krm_node *res, const char *field,
-               const char *fmt, ...)
+int fn_resultf(fn_ctx *c, fn_severity sev, const krm_node *res, const char *field, const char *fmt,
+               ...)
 {
     char msg[2048];
     va_list ap;
@@ -154,21 +154,65 @@ void fn_sort_strings(const char **v, size_t n)
         qsort(v, n, sizeof *v, cmp_str);
 }
 
-static const char *const cluster_kinds[] = {
-    "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding",
-    "CustomResourceDefinition", "APIService", "StorageClass", "PriorityClass",
-    "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "CSIDriver", "CSINode",
-    "RuntimeClass", "PodSecurityPolicy", "VolumeAttachment", "CertificateSigningRequest",
-    "IngressClass", "ComponentStatus", "TokenReview", "SelfSubjectAccessReview",
-    "SelfSubjectRulesReview", "SubjectAccessReview", "FlowSchema", "PriorityLevelConfiguration",
-    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", NULL};
-static const char *const namespaced_kinds[] = {
-    "ConfigMap", "Secret", "Service", "Pod", "Deployment", "StatefulSet", "DaemonSet",
-    "ReplicaSet", "Job", "CronJob", "ServiceAccount", "Role", "RoleBinding", "Ingress",
-    "NetworkPolicy", "PersistentVolumeClaim", "ReplicationController", "Endpoints",
-    "EndpointSlice", "Event", "LimitRange", "ResourceQuota", "PodDisruptionBudget",
-    "HorizontalPodAutoscaler", "PodTemplate", "Lease", "ControllerRevision", "Binding",
-    "LocalSubjectAccessReview", "CSIStorageCapacity", NULL};
+static const char *const cluster_kinds[] = {"Namespace",
+                                            "Node",
+                                            "PersistentVolume",
+                                            "ClusterRole",
+                                            "ClusterRoleBinding",
+                                            "CustomResourceDefinition",
+                                            "APIService",
+                                            "StorageClass",
+                                            "PriorityClass",
+                                            "ValidatingWebhookConfiguration",
+                                            "MutatingWebhookConfiguration",
+                                            "CSIDriver",
+                                            "CSINode",
+                                            "RuntimeClass",
+                                            "PodSecurityPolicy",
+                                            "VolumeAttachment",
+                                            "CertificateSigningRequest",
+                                            "IngressClass",
+                                            "ComponentStatus",
+                                            "TokenReview",
+                                            "SelfSubjectAccessReview",
+                                            "SelfSubjectRulesReview",
+                                            "SubjectAccessReview",
+                                            "FlowSchema",
+                                            "PriorityLevelConfiguration",
+                                            "ValidatingAdmissionPolicy",
+                                            "ValidatingAdmissionPolicyBinding",
+                                            NULL};
+static const char *const namespaced_kinds[] = {"ConfigMap",
+                                               "Secret",
+                                               "Service",
+                                               "Pod",
+                                               "Deployment",
+                                               "StatefulSet",
+                                               "DaemonSet",
+                                               "ReplicaSet",
+                                               "Job",
+                                               "CronJob",
+                                               "ServiceAccount",
+                                               "Role",
+                                               "RoleBinding",
+                                               "Ingress",
+                                               "NetworkPolicy",
+                                               "PersistentVolumeClaim",
+                                               "ReplicationController",
+                                               "Endpoints",
+                                               "EndpointSlice",
+                                               "Event",
+                                               "LimitRange",
+                                               "ResourceQuota",
+                                               "PodDisruptionBudget",
+                                               "HorizontalPodAutoscaler",
+                                               "PodTemplate",
+                                               "Lease",
+                                               "ControllerRevision",
+                                               "Binding",
+                                               "LocalSubjectAccessReview",
+                                               "CSIStorageCapacity",
+                                               NULL};
 
 /* Core groups: "", "apps", "batch", "policy", "autoscaling" and *.k8s.io. */
 static bool builtin_group(const char *g)

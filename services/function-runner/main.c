@@ -101,7 +101,8 @@ static json_t *results_json(const fn_results *r)
 /* Sets rl.functionConfig from a JSON object or YAML text (NULL/null: left as is). */
 static int set_config(fr_service *fr, krm_stream *s, krm_node *rl, const json_t *fc)
 {
-    krm_limits lim = {.max_stream_bytes = fr->max_input_bytes, .max_doc_bytes = fr->max_input_bytes};
+    krm_limits lim = {.max_stream_bytes = fr->max_input_bytes,
+                      .max_doc_bytes = fr->max_input_bytes};
     if (fc && json_is_object(fc)) {
         krm_map_set(s, rl, "functionConfig", json_to_krm(s, fc));
     } else if (fc && json_is_string(fc)) {
@@ -122,7 +123,8 @@ static int set_config(fr_service *fr, krm_stream *s, krm_node *rl, const json_t 
 static int parse_input(fr_service *fr, const char *text, size_t len, const json_t *fc,
                        krm_stream **s_out, krm_node **rl_out)
 {
-    krm_limits lim = {.max_stream_bytes = fr->max_input_bytes, .max_doc_bytes = fr->max_input_bytes};
+    krm_limits lim = {.max_stream_bytes = fr->max_input_bytes,
+                      .max_doc_bytes = fr->max_input_bytes};
     krm_stream *s = NULL;
     if (krm_stream_parse(text, len, "resourceList", &lim, &s) < 0) {
         porch_error e = *porch_error_last(); /* the message is formatted into the same slot */
@@ -248,7 +250,8 @@ static json_t *steps_of(const json_t *args)
     json_t *fns = json_object_get(args, "functions");
     if (fns) {
         if (!json_is_array(fns) || json_array_size(fns) == 0) {
-            porch_error_set(400, "args.functions must be a non-empty list of {image, functionConfig}");
+            porch_error_set(400,
+                            "args.functions must be a non-empty list of {image, functionConfig}");
             return NULL;
         }
         size_t i;
@@ -261,8 +264,10 @@ static json_t *steps_of(const json_t *args)
                 return NULL;
             }
             if (fc && !json_is_object(fc) && !json_is_string(fc) && !json_is_null(fc)) {
-                porch_error_set(400, "args.functions[%zu].functionConfig must be an object or "
-                                     "YAML text", i);
+                porch_error_set(400,
+                                "args.functions[%zu].functionConfig must be an object or "
+                                "YAML text",
+                                i);
                 return NULL;
             }
         }
@@ -336,7 +341,8 @@ static json_t *input_of(fr_service *fr, const json_t *args, char digest[2 * FR_K
     if (!held)
         porch_error_set_reason(412, "PreconditionFailed",
                                "no ResourceList with sha256 %s is held here: send it as "
-                               "args.resourceList", digest);
+                               "args.resourceList",
+                               digest);
     return held;
 }
 
@@ -386,8 +392,8 @@ static int handle_evaluate(const bus_request *req, json_t **result, json_t **det
         return porch_error_set(500, "out of memory");
     }
     int exit_code = 0;
-    json_t *r = run(fr, steps, json_string_value(in), json_string_length(in), req->deadline_ms,
-                    &exit_code);
+    json_t *r =
+        run(fr, steps, json_string_value(in), json_string_length(in), req->deadline_ms, &exit_code);
     json_decref(steps);
     json_decref(in);
     if (!r)
@@ -428,10 +434,9 @@ static int handle_functions(const bus_request *req, json_t **result, json_t **de
     fr_cache_stats_get(fr->cache, &st);
     *result = json_pack("{s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "builtins", b,
                         "images", imgs, "cache", "entries", (json_int_t)st.entries, "bytes",
-                        (json_int_t)st.bytes, "maxEntries", (json_int_t)fr->max_entries,
-                        "maxBytes", (json_int_t)fr->max_bytes, "hits", (json_int_t)st.hits,
-                        "misses", (json_int_t)st.misses, "evictions",
-                        (json_int_t)st.evictions);
+                        (json_int_t)st.bytes, "maxEntries", (json_int_t)fr->max_entries, "maxBytes",
+                        (json_int_t)fr->max_bytes, "hits", (json_int_t)st.hits, "misses",
+                        (json_int_t)st.misses, "evictions", (json_int_t)st.evictions);
     return 0;
 }
 
@@ -501,8 +506,8 @@ int main(int argc, char **argv)
         {"--max-input-bytes", "PORCH_FN_MAX_INPUT_BYTES", "33554432",
          "largest ResourceList accepted", &fr.max_input},
     };
-    int rc = svc_init(&fr.svc, SVC_FUNCTION_RUNNER, 0, flags, sizeof flags / sizeof *flags, argc,
-                      argv);
+    int rc =
+        svc_init(&fr.svc, SVC_FUNCTION_RUNNER, 0, flags, sizeof flags / sizeof *flags, argc, argv);
     if (rc == 0 && setup(&fr) < 0) {
         fprintf(stderr, "porch-function-runner: %s\n", porch_error_last()->message);
         rc = -1;

@@ -29,7 +29,8 @@ static const struct {
      "apiVersion: fn.kpt.dev/v1alpha1\nkind: ApplyReplacements\nreplacements:\n- source:\n"
      "    kind: ConfigMap\n    fieldPath: data.a\n  targets:\n  - select:\n      kind: X\n"
      "    fieldPaths: [spec.a.[name=b].c]\n    options: {create: true}\n"},
-    {"set-enforcement-action", "apiVersion: v1\nkind: ConfigMap\ndata:\n  enforcementAction: warn\n"},
+    {"set-enforcement-action",
+     "apiVersion: v1\nkind: ConfigMap\ndata:\n  enforcementAction: warn\n"},
     {"fix", NULL},
     {"format", NULL},
 };

@@ -6,7 +6,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <cmocka.h>
+
+#include <cmocka.h> /* after the three it needs */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,10 +73,10 @@ static void image_names(void **state)
     char b[64];
     assert_string_equal(fn_image_function_name("gcr.io/kpt-fn/set-labels:v0.2.0", b, sizeof b),
                         "set-labels");
-    assert_string_equal(fn_image_function_name(
-                            "ghcr.io/kptdev/krm-functions-catalog/set-namespace:latest", b,
-                            sizeof b),
-                        "set-namespace");
+    assert_string_equal(
+        fn_image_function_name("ghcr.io/kptdev/krm-functions-catalog/set-namespace:latest", b,
+                               sizeof b),
+        "set-namespace");
     assert_string_equal(fn_image_function_name("apply-setters@sha256:ab", b, sizeof b),
                         "apply-setters");
     assert_null(fn_image_function_name("example.com/team/set-labels:v1", b, sizeof b));
@@ -228,7 +230,8 @@ static fn_runtime *mapped_rt(const char *image, const char *script, char *path, 
 static void mapped_exec_round_trip_keeps_comments(void **state)
 {
     char map[128];
-    fn_runtime *rt = mapped_rt("example.com/fn/copy", "sed 's/value: a/value: b/'", map, sizeof map);
+    fn_runtime *rt =
+        mapped_rt("example.com/fn/copy", "sed 's/value: a/value: b/'", map, sizeof map);
     fn_results res = {0};
     int rc;
     char *out = run(rt, "example.com/fn/copy:v1",
@@ -248,8 +251,8 @@ static void mapped_exec_round_trip_keeps_comments(void **state)
 static void mapped_exec_invalid_output_names_function(void **state)
 {
     char map[128];
-    fn_runtime *rt = mapped_rt("example.com/fn/bad", "cat >/dev/null; echo '{ not: [yaml'", map,
-                               sizeof map);
+    fn_runtime *rt =
+        mapped_rt("example.com/fn/bad", "cat >/dev/null; echo '{ not: [yaml'", map, sizeof map);
     fn_results res = {0};
     int rc;
     free(run(rt, "example.com/fn/bad:v1", "items: []\n", &res, &rc));

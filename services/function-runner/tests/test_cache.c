@@ -4,7 +4,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <cmocka.h>
+
+#include <cmocka.h> /* after the three it needs */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
