@@ -240,6 +240,16 @@ st=$(code GET "$REPOS" --cacert "$PKI/ca.crt" --cert "$DIR/proxy.crt" --key "$DI
   -H "X-Remote-User: admin" -H "X-Remote-Group: system:masters")
 [ "$st" = 401 ] && ok "front-proxy headers from a certificate outside the requestheader CA -> 401" ||
   ko "front proxy" "$st"
+PROXY=(--cacert "$PKI/ca.crt" --cert "$PKI/front-proxy-client.crt" --key "$PKI/front-proxy-client.key")
+st=$(code GET "$REPOS" "${PROXY[@]}" -H "X-Remote-User: dora" -H "X-Remote-Group: system:masters" \
+  -H "X-Remote-Extra-Scopes: view")
+[ "$st" = 200 ] && ok "front proxy (requestheader CA, allowed CN) acts as X-Remote-User/-Group" ||
+  ko "front proxy" "$st $(cat "$DIR/body")"
+st=$(code GET "$REPOS" "${PROXY[@]}" -H "X-Remote-User: dora" -H "X-Remote-Group: dev")
+[ "$st" = 403 ] && grep -q 'User \\"dora\\"' "$DIR/body" && ok "front-proxy user is authorized as itself (403)" ||
+  ko "front proxy user" "$st $(cat "$DIR/body")"
+st=$(code GET "$REPOS" "${PROXY[@]}")
+[ "$st" = 401 ] && ok "front-proxy certificate without X-Remote-User -> 401" || ko "front proxy no user" "$st"
 st=$(code GET "$REPOS" "${ADMIN[@]}" -H "X-Remote-User: someone")
 [ "$st" = 401 ] && ok "X-Remote-User from an ordinary client certificate -> 401" || ko "x-remote from client" "$st"
 
