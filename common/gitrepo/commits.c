@@ -13,7 +13,7 @@
 struct gitrepo_commit_cache {
     gitrepo_commit_info **slots; /* open addressing, power-of-two capacity */
     size_t cap, n;
-    unsigned epoch;              /* walk marks */
+    unsigned epoch; /* walk marks */
 };
 
 static size_t slot_of(const git_oid *id, size_t cap)

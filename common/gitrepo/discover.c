@@ -16,17 +16,17 @@
 #define ORIGIN "refs/remotes/origin/"
 
 typedef struct rev {
-    char *full_path;  /* package path in the repository, with the directory */
-    char *package;    /* packageName: relative to the directory */
+    char *full_path; /* package path in the repository, with the directory */
+    char *package;   /* packageName: relative to the directory */
     char *workspace;
-    char *ref_short;  /* selfLock.ref: drafts/…, proposed/…, <path>/vN, or the branch */
+    char *ref_short; /* selfLock.ref: drafts/…, proposed/…, <path>/vN, or the branch */
     char *lifecycle;
     char *name;
     int revision;
     git_oid commit;
-    char *published_by; /* NULL when none */
+    char *published_by;      /* NULL when none */
     git_time_t published_at; /* 0 when none */
-    json_t *tasks;      /* array, may be empty */
+    json_t *tasks;           /* array, may be empty */
     int latest;
 } rev;
 
@@ -179,9 +179,8 @@ static void set_author(rev *r, const gitrepo_commit_info *c)
 }
 
 /* Fills the common fields; takes ownership of nothing. */
-static rev *add_revision(list_ctx *ctx, const char *full_path, const char *workspace,
-                         int revision, const char *lifecycle, const git_oid *commit,
-                         const char *ref_short)
+static rev *add_revision(list_ctx *ctx, const char *full_path, const char *workspace, int revision,
+                         const char *lifecycle, const git_oid *commit, const char *ref_short)
 {
     rev *r = rev_add(&ctx->revs);
     r->full_path = strdup(full_path);
@@ -345,8 +344,8 @@ static void discover_tag(list_ctx *ctx, const char *refname)
 
 static void discover_draft(list_ctx *ctx, const char *refname, const char *lifecycle)
 {
-    const char *short_ref = refname + strlen(ORIGIN);   /* drafts/a/b/ws */
-    const char *suffix = strchr(short_ref, '/') + 1;    /* a/b/ws */
+    const char *short_ref = refname + strlen(ORIGIN); /* drafts/a/b/ws */
+    const char *suffix = strchr(short_ref, '/') + 1;  /* a/b/ws */
     const char *slash = strrchr(suffix, '/');
     if (!slash || slash == suffix)
         return;
@@ -359,7 +358,8 @@ static void discover_draft(list_ctx *ctx, const char *refname, const char *lifec
     if (git_reference_name_to_id(&oid, ctx->repo->git, refname) != 0)
         return;
     if (!has_package(ctx->repo, &oid, path)) {
-        log_warn("draft branch has no Kptfile at its package path; skipped", "ref", json_string(short_ref));
+        log_warn("draft branch has no Kptfile at its package path; skipped", "ref",
+                 json_string(short_ref));
         return;
     }
     add_revision(ctx, path, slash + 1, 0, lifecycle, &oid, short_ref);
@@ -422,12 +422,12 @@ static json_t *rev_json(const gitrepo *repo, const rev *r)
     char uid[GITREPO_UID_LEN], sha[GITREPO_SHA_HEX];
     gitrepo_uid(repo->namespace_, r->name, uid);
     git_oid_tostr(sha, sizeof sha, &r->commit);
-    json_t *meta = json_pack("{s:s, s:s, s:s, s:s}", "name", r->name, "namespace",
-                             repo->namespace_, "uid", uid, "resourceVersion", sha);
+    json_t *meta = json_pack("{s:s, s:s, s:s, s:s}", "name", r->name, "namespace", repo->namespace_,
+                             "uid", uid, "resourceVersion", sha);
     if (r->latest)
         json_object_set_new(meta, "labels", json_pack("{s:s}", "kpt.dev/latest-revision", "true"));
-    json_t *spec = json_pack("{s:s, s:s, s:s}", "packageName", r->package, "repository",
-                             repo->name, "workspaceName", r->workspace);
+    json_t *spec = json_pack("{s:s, s:s, s:s}", "packageName", r->package, "repository", repo->name,
+                             "workspaceName", r->workspace);
     if (r->revision != 0)
         json_object_set_new(spec, "revision", json_integer(r->revision));
     json_object_set_new(spec, "lifecycle", json_string(r->lifecycle));
@@ -436,8 +436,8 @@ static json_t *rev_json(const gitrepo *repo, const rev *r)
     json_t *status = json_object();
     json_object_set_new(status, "selfLock",
                         json_pack("{s:s, s:{s:s, s:s, s:s, s:s}}", "type", "git", "git", "repo",
-                                  repo->url, "directory", r->package, "ref", r->ref_short,
-                                  "commit", sha));
+                                  repo->url, "directory", r->package, "ref", r->ref_short, "commit",
+                                  sha));
     int published = lifecycle_rank(r->lifecycle) >= 2;
     if (published && r->published_by)
         json_object_set_new(status, "publishedBy", json_string(r->published_by));
@@ -547,7 +547,8 @@ int gitrepo_find(gitrepo *repo, const char *name, json_t **out)
     json_t *item;
     json_array_foreach(all, i, item)
     {
-        const char *n = json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
+        const char *n =
+            json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
         if (n && strcmp(n, name) == 0) {
             *out = json_incref(item);
             break;

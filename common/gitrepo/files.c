@@ -233,8 +233,8 @@ int gitrepo_tree_from_files(git_repository *git, json_t *resources, json_t *bina
         json_object_foreach(binary, key, val)
         {
             size_t len = 0;
-            unsigned char *data = json_is_string(val) ? base64_decode(json_string_value(val), &len)
-                                                      : NULL;
+            unsigned char *data =
+                json_is_string(val) ? base64_decode(json_string_value(val), &len) : NULL;
             if (!data) {
                 rc = porch_error_set(400, "binary[%s] must be base64 text", key);
                 break;

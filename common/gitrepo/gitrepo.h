@@ -63,7 +63,7 @@ char *gitrepo_commit_message(const char *first_line, int draft, const char *pack
 /* ---- repositories (mirror.c) ---- */
 
 typedef struct gitrepo_config {
-    const char *name;      /* Repository object name (first part of object names) */
+    const char *name; /* Repository object name (first part of object names) */
     const char *namespace_;
     const char *url;       /* https://…, file://…, or a local path */
     const char *branch;    /* "main" when NULL or "" */
@@ -73,7 +73,7 @@ typedef struct gitrepo_config {
     const char *username;  /* basic auth (with password) */
     const char *password;
     const char *bearer_token; /* sent as "Authorization: Bearer …" */
-    const char *cache_dir; /* mirrors live in <cache_dir>/<dirname(url)> */
+    const char *cache_dir;    /* mirrors live in <cache_dir>/<dirname(url)> */
 } gitrepo_config;
 
 typedef struct gitrepo gitrepo;
@@ -120,18 +120,18 @@ int gitrepo_read_revision(gitrepo *repo, const char *name, json_t **item, json_t
 /* ---- writes (write.c) ---- */
 
 typedef struct gitrepo_author {
-    const char *name;  /* NULL: Porch */
+    const char *name; /* NULL: Porch */
     const char *email;
 } gitrepo_author;
 
 typedef struct gitrepo_draft_spec {
-    const char *package;    /* packageName, relative to the directory */
+    const char *package; /* packageName, relative to the directory */
     const char *workspace;
-    json_t *resources;      /* borrowed: complete new file set, path → text */
-    json_t *binary;         /* borrowed, may be NULL: path → base64 */
-    json_t *task;           /* borrowed, may be NULL: the task annotated on the commit */
-    const char *message;    /* first line; NULL: from the task type (§6.5) */
-    const char *expect;     /* current draft commit, or NULL/"" to create a new draft */
+    json_t *resources;   /* borrowed: complete new file set, path → text */
+    json_t *binary;      /* borrowed, may be NULL: path → base64 */
+    json_t *task;        /* borrowed, may be NULL: the task annotated on the commit */
+    const char *message; /* first line; NULL: from the task type (§6.5) */
+    const char *expect;  /* current draft commit, or NULL/"" to create a new draft */
     gitrepo_author author;
 } gitrepo_draft_spec;
 

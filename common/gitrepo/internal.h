@@ -11,13 +11,13 @@
 /* What discovery needs from a commit, cached per repository (commits.c). */
 typedef struct gitrepo_commit_info {
     git_oid id;
-    git_time_t time;        /* committer time: the walk order */
+    git_time_t time; /* committer time: the walk order */
     git_time_t author_time;
-    char *author_email;     /* NULL when empty */
-    json_t *annotations;    /* array of parsed kpt: annotations */
+    char *author_email;  /* NULL when empty */
+    json_t *annotations; /* array of parsed kpt: annotations */
     unsigned nparents;
     git_oid *parents;
-    unsigned mark;          /* walk bookkeeping */
+    unsigned mark; /* walk bookkeeping */
 } gitrepo_commit_info;
 
 typedef struct gitrepo_commit_cache gitrepo_commit_cache;
@@ -64,8 +64,7 @@ void gitrepo_full_path(const gitrepo *repo, const char *package, char *buf, size
 int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *path,
                          const git_oid *new_tree, git_oid *out);
 /* Builds a tree from a file set (resources: path → text, binary: path → base64). */
-int gitrepo_tree_from_files(git_repository *git, json_t *resources, json_t *binary,
-                            git_oid *out);
+int gitrepo_tree_from_files(git_repository *git, json_t *resources, json_t *binary, git_oid *out);
 /* The tree of directory `path` in commit `commit` (new object), or 404. */
 /* Fills spec.packageMetadata/readinessGates and status.conditions/upstreamLock
  * from the Kptfile at `path` in `commit` (kptfile.c). */

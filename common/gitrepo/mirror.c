@@ -10,8 +10,8 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -31,7 +31,8 @@ static char *dup_or_null(const char *s)
 int gitrepo_git_error(int code, const char *what)
 {
     const git_error *e = git_error_last();
-    return porch_error_set(code, "%s: %s", what, e && e->message ? e->message : "unknown git error");
+    return porch_error_set(code, "%s: %s", what,
+                           e && e->message ? e->message : "unknown git error");
 }
 
 void gitrepo_local_ref(const char *remote_ref, char *buf, size_t len)
@@ -115,8 +116,9 @@ static int remote_error(gitrepo *repo, int rc, const char *what)
     const char *msg = e && e->message ? e->message : "unknown error";
     if (rc == GIT_EAUTH || strstr(msg, "authentication") || strstr(msg, "401") ||
         strstr(msg, "403") || strstr(msg, "credentials"))
-        return porch_error_set(401, "authentication to repository %s failed (%s): %s; check the "
-                                    "repository's secret",
+        return porch_error_set(401,
+                               "authentication to repository %s failed (%s): %s; check the "
+                               "repository's secret",
                                repo->url, what, msg);
     return porch_error_set(503, "cannot reach repository %s (%s): %s", repo->url, what, msg);
 }
@@ -374,8 +376,9 @@ int gitrepo_open(const gitrepo_config *cfg, gitrepo **out)
         if (!head[0] && repo->create_branch) {
             rc = create_branch(repo);
         } else if (!head[0]) {
-            rc = porch_error_set(404, "branch \"%s\" doesn't exist in repository %s; create it "
-                                      "or set spec.git.createBranch",
+            rc = porch_error_set(404,
+                                 "branch \"%s\" doesn't exist in repository %s; create it "
+                                 "or set spec.git.createBranch",
                                  repo->branch, repo->url);
         }
     }
@@ -535,11 +538,11 @@ static int check_old(const gitrepo_refupdate *u, const char *current)
     if (strcmp(want, current) == 0)
         return 0;
     if (!*want)
-        return porch_error_set_reason(409, "AlreadyExists",
-                                      "%s already exists in the remote (at %.12s)", u->ref,
-                                      current);
-    return porch_error_set(409, "the object has been modified; %s is at %.12s, expected %.12s; "
-                                "please apply your changes to the latest version and try again",
+        return porch_error_set_reason(
+            409, "AlreadyExists", "%s already exists in the remote (at %.12s)", u->ref, current);
+    return porch_error_set(409,
+                           "the object has been modified; %s is at %.12s, expected %.12s; "
+                           "please apply your changes to the latest version and try again",
                            u->ref, *current ? current : "(deleted)", want);
 }
 
@@ -600,7 +603,8 @@ static int push_local(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
      * libgit2 removes a loose ref only while holding its lock and unchanged */
     repo->loose_remote += (unsigned)changes;
     git_refdb *db = NULL;
-    if (rc == 0 && repo->loose_remote >= PACK_REFS_EVERY && git_repository_refdb(&db, remote) == 0) {
+    if (rc == 0 && repo->loose_remote >= PACK_REFS_EVERY &&
+        git_repository_refdb(&db, remote) == 0) {
         git_transaction_free(tx);
         tx = NULL;
         if (git_refdb_compress(db) == 0)
@@ -633,8 +637,8 @@ static int push_remote(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
     git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
     remote_opts ro;
     remote_opts_init(repo, &ro, &po.callbacks, &po.custom_headers);
-    int rc = git_remote_connect(remote, GIT_DIRECTION_PUSH, &po.callbacks, NULL,
-                                &po.custom_headers);
+    int rc =
+        git_remote_connect(remote, GIT_DIRECTION_PUSH, &po.callbacks, NULL, &po.custom_headers);
     if (rc != 0) {
         rc = remote_error(repo, rc, "push");
         git_remote_free(remote);
@@ -743,8 +747,9 @@ static int push_cli(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
             argv[nargs++] = strdup(buf);
         }
         if (ups[i].new_)
-            snprintf(buf, sizeof buf, "%s%s:%s", strcmp(ups[i].old ? ups[i].old : "", "*") == 0 ? "+" : "",
-                     ups[i].new_, ups[i].ref);
+            snprintf(buf, sizeof buf, "%s%s:%s",
+                     strcmp(ups[i].old ? ups[i].old : "", "*") == 0 ? "+" : "", ups[i].new_,
+                     ups[i].ref);
         else
             snprintf(buf, sizeof buf, ":%s", ups[i].ref);
         argv[nargs++] = strdup(buf);
@@ -810,11 +815,12 @@ static int push_cli(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
             *p = ' ';
     if (strstr(out, "Authentication failed") || strstr(out, "could not read Username") ||
         strstr(out, "403"))
-        return porch_error_set(401, "authentication to repository %s failed (push): %s",
-                               repo->url, out);
+        return porch_error_set(401, "authentication to repository %s failed (push): %s", repo->url,
+                               out);
     if (strstr(out, "stale info") || strstr(out, "rejected") || strstr(out, "atomic"))
-        return porch_error_set(409, "the remote refused the update (a ref moved); fetch and "
-                                    "retry: %s",
+        return porch_error_set(409,
+                               "the remote refused the update (a ref moved); fetch and "
+                               "retry: %s",
                                out);
     return porch_error_set(503, "cannot push to repository %s: %s", repo->url, out);
 }

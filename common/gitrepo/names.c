@@ -81,8 +81,9 @@ int gitrepo_name_compose(const char *repo, const char *package_name, const char 
 int gitrepo_name_validate(const char *repo, const char *package_name, const char *workspace)
 {
     if (!gitrepo_is_dns1123_label(repo))
-        return porch_error_set(422, "repository name %s is invalid: must be a DNS-1123 label "
-                                    "(lower-case letters, digits and '-', at most 63)",
+        return porch_error_set(422,
+                               "repository name %s is invalid: must be a DNS-1123 label "
+                               "(lower-case letters, digits and '-', at most 63)",
                                repo ? repo : "(empty)");
     if (!package_name || !*package_name)
         return porch_error_set(422, "spec.packageName is required");
@@ -93,8 +94,9 @@ int gitrepo_name_validate(const char *repo, const char *package_name, const char
     const char *leaf = strrchr(package_name, '/');
     leaf = leaf ? leaf + 1 : package_name;
     if (!gitrepo_is_dns1123_label(leaf))
-        return porch_error_set(422, "package name %s of spec.packageName %s is invalid: must be a "
-                                    "DNS-1123 label",
+        return porch_error_set(422,
+                               "package name %s of spec.packageName %s is invalid: must be a "
+                               "DNS-1123 label",
                                leaf, package_name);
     char joined[GITREPO_NAME_MAX];
     size_t j = 0;
@@ -107,8 +109,9 @@ int gitrepo_name_validate(const char *repo, const char *package_name, const char
     }
     joined[j] = 0;
     if (!gitrepo_is_dns1123_label(joined))
-        return porch_error_set(422, "spec.packageName %s is invalid: without '/' it must be a "
-                                    "DNS-1123 label (at most 63 characters)",
+        return porch_error_set(422,
+                               "spec.packageName %s is invalid: without '/' it must be a "
+                               "DNS-1123 label (at most 63 characters)",
                                package_name);
     if (!gitrepo_is_dns1123_label(workspace))
         return porch_error_set(422, "spec.workspaceName %s is invalid: must be a DNS-1123 label",
@@ -150,8 +153,9 @@ int gitrepo_name_parse(const char *name, gitrepo_name_parts *out)
     const char *ws = workspace_start(name);
     const char *first = strchr(name, '.');
     if (!ws || !first || ws - 1 <= first || !*ws)
-        return porch_error_set(400, "cannot parse package revision name %s: expected "
-                                    "<repository>.<package>.<workspace>",
+        return porch_error_set(400,
+                               "cannot parse package revision name %s: expected "
+                               "<repository>.<package>.<workspace>",
                                name);
     memcpy(out->repository, name, (size_t)(first - name));
     strcpy(out->workspace, ws);

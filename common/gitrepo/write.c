@@ -111,9 +111,10 @@ int gitrepo_write_draft(gitrepo *repo, const gitrepo_draft_spec *spec, char sha[
             return porch_error_set(404, "branch \"%s\" doesn't exist", repo->branch);
     } else {
         if (strcmp(cur, spec->expect) != 0)
-            return porch_error_set(409, "the object has been modified; draft %s/%s is at %.12s, "
-                                        "expected %.12s; please apply your changes to the latest "
-                                        "version and try again",
+            return porch_error_set(409,
+                                   "the object has been modified; draft %s/%s is at %.12s, "
+                                   "expected %.12s; please apply your changes to the latest "
+                                   "version and try again",
                                    spec->package, spec->workspace, cur[0] ? cur : "(deleted)",
                                    spec->expect);
         snprintf(parent, sizeof parent, "%s", cur);
@@ -165,8 +166,8 @@ static int load_target(gitrepo *repo, const char *name, const char *expect, targ
     t->workspace = json_string_value(json_object_get(spec, "workspaceName"));
     t->lifecycle = json_string_value(json_object_get(spec, "lifecycle"));
     t->revision = (int)json_integer_value(json_object_get(spec, "revision"));
-    t->sha = json_string_value(json_object_get(json_object_get(t->item, "metadata"),
-                                               "resourceVersion"));
+    t->sha =
+        json_string_value(json_object_get(json_object_get(t->item, "metadata"), "resourceVersion"));
     t->ref_short = json_string_value(json_object_get(
         json_object_get(json_object_get(json_object_get(t->item, "status"), "selfLock"), "git"),
         "ref"));
@@ -174,9 +175,10 @@ static int load_target(gitrepo *repo, const char *name, const char *expect, targ
     if (expect && *expect && strcmp(expect, t->sha) != 0) {
         json_decref(t->item);
         t->item = NULL;
-        return porch_error_set(409, "Operation cannot be fulfilled on packagerevisions.porch.kpt.dev "
-                                    "\"%s\": the object has been modified; please apply your "
-                                    "changes to the latest version and try again",
+        return porch_error_set(409,
+                               "Operation cannot be fulfilled on packagerevisions.porch.kpt.dev "
+                               "\"%s\": the object has been modified; please apply your "
+                               "changes to the latest version and try again",
                                name);
     }
     return 0;
@@ -221,8 +223,7 @@ static int publish(gitrepo *repo, const target *t, int revision, const gitrepo_a
     int n = revision > 0 ? revision : next_revision(repo, t->full);
     snprintf(branch_ref, sizeof branch_ref, "refs/heads/%s", repo->branch);
     snprintf(tag_ref, sizeof tag_ref, "refs/tags/%s/v%d", t->full, n);
-    snprintf(proposed_ref, sizeof proposed_ref, "refs/heads/proposed/%s/%s", t->full,
-             t->workspace);
+    snprintf(proposed_ref, sizeof proposed_ref, "refs/heads/proposed/%s/%s", t->full, t->workspace);
     git_oid draft_oid, parents[2], root;
     git_tree *pkg = NULL, *base = NULL;
     git_oid_fromstr(&draft_oid, t->sha);
@@ -253,9 +254,9 @@ static int publish(gitrepo *repo, const target *t, int revision, const gitrepo_a
     return gitrepo_push(repo, ups, 3);
 }
 
-static int set_lifecycle_once(gitrepo *repo, const char *name, const char *lifecycle,
-                              int revision, const char *expect, const gitrepo_author *author,
-                              json_t **updated, int *branch_write)
+static int set_lifecycle_once(gitrepo *repo, const char *name, const char *lifecycle, int revision,
+                              const char *expect, const gitrepo_author *author, json_t **updated,
+                              int *branch_write)
 {
     target t;
     int rc = load_target(repo, name, expect, &t);
@@ -339,9 +340,10 @@ static int delete_once(gitrepo *repo, const char *name, const char *expect,
     gitrepo_refupdate ups[2];
     size_t n = 0;
     if (strcmp(t.lifecycle, "Published") == 0) {
-        rc = porch_error_set(403, "packagerevisions.porch.kpt.dev \"%s\" is forbidden: published "
-                                  "PackageRevisions must be proposed for deletion by setting "
-                                  "spec.lifecycle to 'DeletionProposed' prior to deletion",
+        rc = porch_error_set(403,
+                             "packagerevisions.porch.kpt.dev \"%s\" is forbidden: published "
+                             "PackageRevisions must be proposed for deletion by setting "
+                             "spec.lifecycle to 'DeletionProposed' prior to deletion",
                              name);
     } else if (strcmp(t.lifecycle, "Draft") == 0 || strcmp(t.lifecycle, "Proposed") == 0) {
         snprintf(a, sizeof a, "refs/heads/%s", t.ref_short);

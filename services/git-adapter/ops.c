@@ -182,8 +182,8 @@ static int op_open(const bus_request *req, json_t **result, json_t **details, vo
                             version, "mirror", gitrepo_mirror_path(r->repo));
     } else {
         const porch_error *e = porch_error_last();
-        *details = json_pack("{s:b, s:s, s:s}", "ready", 0, "reason", "Error", "message",
-                             e->message);
+        *details =
+            json_pack("{s:b, s:s, s:s}", "ready", 0, "reason", "Error", "message", e->message);
         if (!r->repo) {
             /* a failed first open leaves nothing registered */
             pthread_mutex_lock(&t->lock);
@@ -221,7 +221,8 @@ static int op_close(const bus_request *req, json_t **result, json_t **details, v
         snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", mirror);
         removed = system(cmd) == 0;
     }
-    log_info("repository closed", "repository", json_string(r->key), "url", json_string(url ? url : ""));
+    log_info("repository closed", "repository", json_string(r->key), "url",
+             json_string(url ? url : ""));
     release(t, r);
     *result = json_pack("{s:b, s:b}", "closed", 1, "mirrorRemoved", removed);
     return 0;
@@ -242,7 +243,8 @@ static int op_list(const bus_request *req, json_t **result, json_t **details, vo
     json_t *items = NULL;
     const char *package = arg_str(req->args, "package");
     if (rc == 0)
-        rc = package ? gitrepo_list_package(r->repo, package, &items) : gitrepo_list(r->repo, &items);
+        rc = package ? gitrepo_list_package(r->repo, package, &items)
+                     : gitrepo_list(r->repo, &items);
     if (rc == 0) {
         char version[65];
         gitrepo_version(r->repo, version);
@@ -328,7 +330,8 @@ static int op_set_lifecycle(const bus_request *req, json_t **result, json_t **de
 {
     ga_table *t = ud;
     const char *name, *lifecycle;
-    if (need_str(req->args, "name", &name) != 0 || need_str(req->args, "lifecycle", &lifecycle) != 0)
+    if (need_str(req->args, "name", &name) != 0 ||
+        need_str(req->args, "lifecycle", &lifecycle) != 0)
         return -1;
     ga_repo *r;
     if (acquire(t, req->args, 0, &r) != 0)
@@ -367,9 +370,12 @@ int ga_ops_register(bus_server *srv, ga_table *t)
         const char *verb;
         bus_handler_fn fn;
     } ops[] = {
-        {"open", op_open},           {"close", op_close},
-        {"list", op_list},           {"read", op_read},
-        {"write_draft", op_write_draft}, {"set_lifecycle", op_set_lifecycle},
+        {"open", op_open},
+        {"close", op_close},
+        {"list", op_list},
+        {"read", op_read},
+        {"write_draft", op_write_draft},
+        {"set_lifecycle", op_set_lifecycle},
         {"delete", op_delete},
     };
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)

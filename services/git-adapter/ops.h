@@ -11,17 +11,17 @@
 #include <pthread.h>
 
 typedef struct ga_repo {
-    char key[512];         /* "<namespace>/<repository>" */
-    pthread_mutex_t lock;  /* held for the whole of each op on this repository */
-    int refs;              /* users; the entry is freed when closed and unused */
+    char key[512];        /* "<namespace>/<repository>" */
+    pthread_mutex_t lock; /* held for the whole of each op on this repository */
+    int refs;             /* users; the entry is freed when closed and unused */
     int closed;
     gitrepo *repo;
-    json_t *config;        /* the open args (without credentials' values changing identity) */
+    json_t *config; /* the open args (without credentials' values changing identity) */
     struct ga_repo *next;
 } ga_repo;
 
 typedef struct ga_table {
-    pthread_mutex_t lock;  /* guards the list and the refs counts */
+    pthread_mutex_t lock; /* guards the list and the refs counts */
     ga_repo *head;
     const char *mirrors_dir;
 } ga_table;

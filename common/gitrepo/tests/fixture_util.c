@@ -31,8 +31,9 @@ int fixture_unpack(const char *fixture, char *tmpdir, size_t tmplen, char *repo_
     if (!mkdtemp(tmpdir))
         return -1;
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s/remote' && tar xf '%s/%s.tar' --no-same-owner -C '%s/remote'",
-             tmpdir, dir, fixture, tmpdir);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/remote' && tar xf '%s/%s.tar' --no-same-owner -C '%s/remote'", tmpdir,
+             dir, fixture, tmpdir);
     if (system(cmd) != 0)
         return -1;
     snprintf(repo_path, repolen, "%s/remote/.git", tmpdir);

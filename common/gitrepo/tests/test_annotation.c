@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +51,8 @@ static void reads_the_task(void **state)
 
 static void draft_message_has_the_extra_blank_line(void **state)
 {
-    json_t *task = json_loads("{\"type\":\"init\",\"init\":{\"description\":\"my package\"}}", 0,
-                              NULL);
+    json_t *task =
+        json_loads("{\"type\":\"init\",\"init\":{\"description\":\"my package\"}}", 0, NULL);
     char *m = gitrepo_commit_message(gitrepo_task_message("init"), 1, "dir/pkg", "ws1", "0", task);
     assert_string_equal(m, "Creating new empty revision\n\n\nkpt:{\"package\":\"dir/pkg\","
                            "\"workspaceName\":\"ws1\",\"revision\":\"0\",\"task\":{\"type\":"
@@ -62,8 +63,8 @@ static void draft_message_has_the_extra_blank_line(void **state)
 
 static void publish_message_has_no_task(void **state)
 {
-    char *m = gitrepo_commit_message("Approving package revision pkg/1", 0, "pkg", "ws1", "1",
-                                     NULL);
+    char *m =
+        gitrepo_commit_message("Approving package revision pkg/1", 0, "pkg", "ws1", "1", NULL);
     assert_string_equal(m, "Approving package revision pkg/1\n\nkpt:{\"package\":\"pkg\","
                            "\"workspaceName\":\"ws1\",\"revision\":\"1\"}\n");
     free(m);

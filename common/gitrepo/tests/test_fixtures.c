@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 #include <git2.h>
 #include <stdio.h>
@@ -28,11 +29,16 @@ static void open_fixture(opened *o, const char *fixture, const char *name, const
     memset(o, 0, sizeof *o);
     if (!fixture_dir())
         skip();
-    assert_int_equal(fixture_unpack(fixture, o->tmp, sizeof o->tmp, o->remote, sizeof o->remote), 0);
+    assert_int_equal(fixture_unpack(fixture, o->tmp, sizeof o->tmp, o->remote, sizeof o->remote),
+                     0);
     char cache[512];
     snprintf(cache, sizeof cache, "%s/cache", o->tmp);
-    gitrepo_config cfg = {.name = name, .namespace_ = "default", .url = o->remote,
-                          .branch = "main", .directory = directory, .cache_dir = cache};
+    gitrepo_config cfg = {.name = name,
+                          .namespace_ = "default",
+                          .url = o->remote,
+                          .branch = "main",
+                          .directory = directory,
+                          .cache_dir = cache};
     int rc = gitrepo_open(&cfg, &o->repo);
     if (rc != 0)
         fail_msg("open %s: %s", fixture, porch_error_last()->message);
@@ -89,7 +95,8 @@ static json_t *find(json_t *items, const char *name)
 {
     size_t i;
     json_t *item;
-    json_array_foreach(items, i, item) if (strcmp(sget(item, "metadata", "name"), name) == 0) return item;
+    json_array_foreach(items, i,
+                       item) if (strcmp(sget(item, "metadata", "name"), name) == 0) return item;
     fail_msg("revision %s not listed", name);
     return NULL;
 }
@@ -160,8 +167,8 @@ static void empty_repository_needs_create_branch(void **state)
     char tmp[256], remote[512], cache[512];
     assert_int_equal(fixture_unpack("empty-repository", tmp, sizeof tmp, remote, sizeof remote), 0);
     snprintf(cache, sizeof cache, "%s/cache", tmp);
-    gitrepo_config cfg = {.name = "empty", .namespace_ = "default", .url = remote,
-                          .cache_dir = cache};
+    gitrepo_config cfg = {
+        .name = "empty", .namespace_ = "default", .url = remote, .cache_dir = cache};
     gitrepo *repo = NULL;
     assert_int_equal(gitrepo_open(&cfg, &repo), -1);
     assert_int_equal(porch_error_last()->code, 404);
@@ -312,12 +319,9 @@ static void invalid_annotation_is_ignored(void **state)
     open_fixture(&o, "nested-repository-with-invalid-kpt-annotation", "blueprint", "blueprint");
     find_agrees_with_list(&o);
     const char *want[] = {
-        "blueprint.bp1.main|bp1|main|-1|Published",
-        "blueprint.bp1.v1|bp1|v1|1|Published",
-        "blueprint.bp1.v2|bp1|v2|2|Published",
-        "blueprint.bp1.v3|bp1|v3|3|Published|latest",
-        "blueprint.bp2.main|bp2|main|-1|Published",
-        "blueprint.bp2.v1|bp2|v1|1|Published",
+        "blueprint.bp1.main|bp1|main|-1|Published",   "blueprint.bp1.v1|bp1|v1|1|Published",
+        "blueprint.bp1.v2|bp1|v2|2|Published",        "blueprint.bp1.v3|bp1|v3|3|Published|latest",
+        "blueprint.bp2.main|bp2|main|-1|Published",   "blueprint.bp2.v1|bp2|v1|1|Published",
         "blueprint.bp2.v2|bp2|v2|2|Published|latest",
     };
     expect_exactly(o.items, want, sizeof want / sizeof *want);
@@ -340,9 +344,9 @@ static void reads_a_revision_s_files(void **state)
     open_fixture(&o, "simple-repository", "simple", "");
     json_t *b2 = find(o.items, "simple.istions.v2");
     json_t *res = NULL, *bin = NULL;
-    assert_int_equal(gitrepo_read_files(o.repo, sget(b2, "metadata", "resourceVersion"), "istions",
-                                        &res, &bin),
-                     0);
+    assert_int_equal(
+        gitrepo_read_files(o.repo, sget(b2, "metadata", "resourceVersion"), "istions", &res, &bin),
+        0);
     assert_int_equal(json_object_size(res), 4);
     assert_non_null(json_object_get(res, "Kptfile"));
     assert_non_null(json_object_get(res, "istions.yaml"));
@@ -351,16 +355,18 @@ static void reads_a_revision_s_files(void **state)
     assert_int_equal(json_object_size(bin), 0);
     json_decref(res);
     json_decref(bin);
-    assert_int_equal(gitrepo_read_files(o.repo, sget(b2, "metadata", "resourceVersion"), "nope",
-                                        &res, &bin),
-                     -1);
+    assert_int_equal(
+        gitrepo_read_files(o.repo, sget(b2, "metadata", "resourceVersion"), "nope", &res, &bin),
+        -1);
     assert_int_equal(porch_error_last()->code, 404);
     close_fixture(&o);
 }
 
 static void unreachable_remote_is_503(void **state)
 {
-    gitrepo_config cfg = {.name = "x", .namespace_ = "default", .url = "/nonexistent/repo.git",
+    gitrepo_config cfg = {.name = "x",
+                          .namespace_ = "default",
+                          .url = "/nonexistent/repo.git",
                           .cache_dir = "/tmp/porch-gitrepo-unreachable"};
     gitrepo *repo = NULL;
     assert_int_equal(gitrepo_open(&cfg, &repo), -1);

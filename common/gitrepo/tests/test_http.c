@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 #include <git2.h>
 #include <signal.h>
@@ -90,8 +91,12 @@ static int open_with(const char *user, const char *pass, const char *token, cons
 {
     char dir[600];
     snprintf(dir, sizeof dir, "%s/%s", srv.tmp, cache);
-    gitrepo_config cfg = {.name = "simple", .namespace_ = "default", .url = srv.url,
-                          .username = user, .password = pass, .bearer_token = token,
+    gitrepo_config cfg = {.name = "simple",
+                          .namespace_ = "default",
+                          .url = srv.url,
+                          .username = user,
+                          .password = pass,
+                          .bearer_token = token,
                           .cache_dir = dir};
     return gitrepo_open(&cfg, out);
 }

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 #include <git2.h>
 #include <pthread.h>
@@ -27,9 +28,9 @@ static int open_env(env *e)
     memset(e, 0, sizeof *e);
     if (!fixture_dir())
         return -1;
-    assert_int_equal(fixture_unpack("trivial-repository", e->tmp, sizeof e->tmp, e->remote,
-                                    sizeof e->remote),
-                     0);
+    assert_int_equal(
+        fixture_unpack("trivial-repository", e->tmp, sizeof e->tmp, e->remote, sizeof e->remote),
+        0);
     char cache[512];
     snprintf(cache, sizeof cache, "%s/cache", e->tmp);
     gitrepo_config cfg = {.name = "r", .namespace_ = "ns", .url = e->remote, .cache_dir = cache};
@@ -105,8 +106,11 @@ static void draft_commit_is_written_like_porch(void **state)
     json_t *res = files();
     json_t *bin = json_pack("{s:s}", "bin/blob.dat", "AP/+gA=="); /* 00 ff fe 80 */
     json_t *task = json_loads("{\"type\":\"init\",\"init\":{\"description\":\"d\"}}", 0, NULL);
-    gitrepo_draft_spec spec = {.package = "pkg1", .workspace = "ws1", .resources = res,
-                               .binary = bin, .task = task,
+    gitrepo_draft_spec spec = {.package = "pkg1",
+                               .workspace = "ws1",
+                               .resources = res,
+                               .binary = bin,
+                               .task = task,
                                .author = {"Jane", "jane@example.com"}};
     char sha[GITREPO_SHA_HEX], main_head[GITREPO_SHA_HEX];
     assert_int_equal(gitrepo_write_draft(e.repo, &spec, sha), 0);
@@ -176,8 +180,8 @@ static void propose_publish_delete(void **state)
         skip();
     json_t *res = files();
     json_t *task = json_loads("{\"type\":\"init\",\"init\":{}}", 0, NULL);
-    gitrepo_draft_spec spec = {.package = "a/pkg1", .workspace = "ws1", .resources = res,
-                               .task = task};
+    gitrepo_draft_spec spec = {
+        .package = "a/pkg1", .workspace = "ws1", .resources = res, .task = task};
     char sha[GITREPO_SHA_HEX], got[GITREPO_SHA_HEX], old_main[GITREPO_SHA_HEX];
     assert_int_equal(gitrepo_write_draft(e.repo, &spec, sha), 0);
     json_t *it = NULL;
@@ -198,9 +202,8 @@ static void propose_publish_delete(void **state)
     /* publish: one commit, two parents, branch + tag + proposed deletion */
     remote_ref(&e, "refs/heads/main", old_main);
     gitrepo_author approver = {"Approver", "approver@example.com"};
-    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws1", "Published", 0, sha, &approver,
-                                           &it),
-                     0);
+    assert_int_equal(
+        gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws1", "Published", 0, sha, &approver, &it), 0);
     assert_string_equal(field(it, "spec", "lifecycle"), "Published");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(it, "spec"), "revision")),
                      1);
@@ -239,21 +242,18 @@ static void propose_publish_delete(void **state)
     /* Published cannot be deleted; DeletionProposed can, and leaves the branch alone */
     assert_int_equal(gitrepo_delete(e.repo, "r.a.pkg1.ws1", NULL, NULL), -1);
     assert_int_equal(porch_error_last()->code, 403);
-    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws1", "DeletionProposed", 0, NULL,
-                                           NULL, &it),
-                     0);
+    assert_int_equal(
+        gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws1", "DeletionProposed", 0, NULL, NULL, &it), 0);
     assert_string_equal(field(it, "spec", "lifecycle"), "DeletionProposed");
     json_decref(it);
     remote_ref(&e, "refs/heads/deletionProposed/a/pkg1/v1", got);
     assert_string_equal(got, tag);
-    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws1", "Published", 0, NULL, NULL,
-                                           NULL),
-                     0);
+    assert_int_equal(
+        gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws1", "Published", 0, NULL, NULL, NULL), 0);
     remote_ref(&e, "refs/heads/deletionProposed/a/pkg1/v1", got);
     assert_string_equal(got, "");
-    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws1", "DeletionProposed", 0, NULL,
-                                           NULL, NULL),
-                     0);
+    assert_int_equal(
+        gitrepo_set_lifecycle(e.repo, "r.a.pkg1.ws1", "DeletionProposed", 0, NULL, NULL, NULL), 0);
     assert_int_equal(gitrepo_delete(e.repo, "r.a.pkg1.ws1", NULL, NULL), 0);
     remote_ref(&e, "refs/tags/a/pkg1/v1", got);
     assert_string_equal(got, "");
@@ -264,9 +264,8 @@ static void propose_publish_delete(void **state)
     assert_non_null(it);
     json_decref(it);
     /* the placeholder: deleting it commits "Delete a/pkg1" on the branch */
-    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.a.pkg1.main", "DeletionProposed", 0, NULL,
-                                           NULL, NULL),
-                     0);
+    assert_int_equal(
+        gitrepo_set_lifecycle(e.repo, "r.a.pkg1.main", "DeletionProposed", 0, NULL, NULL, NULL), 0);
     assert_int_equal(gitrepo_delete(e.repo, "r.a.pkg1.main", NULL, NULL), 0);
     remote_ref(&e, "refs/heads/main", main_head);
     msg = remote_message(&e, main_head, NULL);
@@ -301,9 +300,9 @@ static void push_checks_old_values(void **state)
     gitrepo_refupdate up = {"refs/heads/main", NULL, head};
     assert_int_equal(gitrepo_push(e.repo, &up, 1), -1);
     assert_int_equal(porch_error_last()->code, 409);
-    gitrepo_refupdate two[2] = {{"refs/heads/other", NULL, head},
-                                {"refs/heads/main", "1111111111111111111111111111111111111111",
-                                 NULL}};
+    gitrepo_refupdate two[2] = {
+        {"refs/heads/other", NULL, head},
+        {"refs/heads/main", "1111111111111111111111111111111111111111", NULL}};
     assert_int_equal(gitrepo_push(e.repo, two, 2), -1);
     assert_int_equal(porch_error_last()->code, 409);
     remote_ref(&e, "refs/heads/other", got); /* nothing half-written */
@@ -355,8 +354,7 @@ static void *publish_five(void *arg)
     publisher *p = arg;
     char cache[512];
     snprintf(cache, sizeof cache, "%s/cache-w%d", p->e->tmp, p->id);
-    gitrepo_config cfg = {.name = "r", .namespace_ = "ns", .url = p->e->remote,
-                          .cache_dir = cache};
+    gitrepo_config cfg = {.name = "r", .namespace_ = "ns", .url = p->e->remote, .cache_dir = cache};
     gitrepo *repo = NULL;
     if (gitrepo_open(&cfg, &repo) != 0) {
         p->failures = 5;
