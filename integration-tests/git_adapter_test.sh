@@ -127,6 +127,9 @@ case "$out" in *'"code":503'*'nowhere.git'*) ok "unreachable remote is a 503 nam
 out=$(req list '{"namespace":"default","repository":"gone"}')
 case "$out" in *'"code":404'*'not open'*) ok "a failed open registers nothing";; *) ko "failed open" "$out";; esac
 
+out=$(req check '{"namespace":"default","repository":"empty"}')
+case "$out" in *'"ready":true'*'"gitCommitHash":"'*) ok "check (ls-remote) on an open repository";; *) ko "check" "$out";; esac
+
 # A whole lifecycle over the bus on the (now initialised) empty repository.
 R='"namespace":"default","repository":"empty"'
 KPT='apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: app\n'

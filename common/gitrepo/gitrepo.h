@@ -85,6 +85,10 @@ int gitrepo_open(const gitrepo_config *cfg, gitrepo **out);
 void gitrepo_free(gitrepo *repo);
 /* Fetches with prune (same errors as open). */
 int gitrepo_fetch(gitrepo *repo);
+/* Health check without fetching (ls-remote, §13.3): the remote answers and
+ * has the branch (unless createBranch). *head receives the remote's branch
+ * commit ("" when absent). Same errors as gitrepo_open. */
+int gitrepo_check(gitrepo *repo, char head[GITREPO_SHA_HEX]);
 /* Borrowed: the mirror's directory. */
 const char *gitrepo_mirror_path(const gitrepo *repo);
 /* The registered branch's head commit, or "" when the branch does not exist. */

@@ -248,6 +248,57 @@ static int fetch_local(gitrepo *repo)
     return rc;
 }
 
+/* The remote's value of refs/heads/<branch>, read without fetching. */
+static int remote_branch_head(gitrepo *repo, char head[GITREPO_SHA_HEX])
+{
+    char ref[1024];
+    snprintf(ref, sizeof ref, "refs/heads/%s", repo->branch);
+    head[0] = 0;
+    if (repo->remote_path) {
+        git_repository *remote = NULL;
+        git_oid oid;
+        if (git_repository_open_ext(&remote, repo->remote_path, GIT_REPOSITORY_OPEN_NO_SEARCH,
+                                    NULL) != 0)
+            return porch_error_set(503, "cannot reach repository %s: %s", repo->url,
+                                   git_error_last() ? git_error_last()->message : "cannot open");
+        if (git_reference_name_to_id(&oid, remote, ref) == 0)
+            git_oid_tostr(head, GITREPO_SHA_HEX, &oid);
+        git_repository_free(remote);
+        return 0;
+    }
+    git_remote *remote = NULL;
+    if (git_remote_lookup(&remote, repo->git, "origin") != 0)
+        return gitrepo_git_error(500, "mirror has no origin remote");
+    git_remote_callbacks cb;
+    git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
+    git_strarray headers = {NULL, 0};
+    remote_opts ro;
+    remote_opts_init(repo, &ro, &cb, &headers);
+    int rc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, NULL, &headers);
+    if (rc != 0) {
+        rc = remote_error(repo, rc, "ls-remote");
+    } else {
+        const git_remote_head **heads = NULL;
+        size_t n = 0;
+        git_remote_ls(&heads, &n, remote);
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(heads[i]->name, ref) == 0)
+                git_oid_tostr(head, GITREPO_SHA_HEX, &heads[i]->oid);
+        git_remote_disconnect(remote);
+    }
+    git_remote_free(remote);
+    return rc;
+}
+
+int gitrepo_check(gitrepo *repo, char head[GITREPO_SHA_HEX])
+{
+    int rc = remote_branch_head(repo, head);
+    if (rc == 0 && !head[0] && !repo->create_branch)
+        rc = porch_error_set(404, "branch \"%s\" doesn't exist in repository %s", repo->branch,
+                             repo->url);
+    return rc;
+}
+
 int gitrepo_fetch(gitrepo *repo)
 {
     if (repo->remote_path)

@@ -228,6 +228,23 @@ static int op_close(const bus_request *req, json_t **result, json_t **details, v
     return 0;
 }
 
+static int op_check(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    ga_table *t = ud;
+    ga_repo *r;
+    if (acquire(t, req->args, 0, &r) != 0)
+        return -1;
+    char head[GITREPO_SHA_HEX];
+    int rc = gitrepo_check(r->repo, head);
+    if (rc == 0)
+        *result = json_pack("{s:b, s:s}", "ready", 1, "gitCommitHash", head);
+    else
+        *details = json_pack("{s:b, s:s, s:s}", "ready", 0, "reason", "Error", "message",
+                             porch_error_last()->message);
+    release(t, r);
+    return rc;
+}
+
 /* ---- reads ---- */
 
 static int op_list(const bus_request *req, json_t **result, json_t **details, void *ud)
@@ -371,6 +388,7 @@ int ga_ops_register(bus_server *srv, ga_table *t)
         bus_handler_fn fn;
     } ops[] = {
         {"open", op_open},
+        {"check", op_check},
         {"close", op_close},
         {"list", op_list},
         {"read", op_read},

@@ -29,7 +29,7 @@ typedef struct ga_table {
 void ga_table_init(ga_table *t, const char *mirrors_dir);
 void ga_table_free(ga_table *t);
 
-/* Registers open, close, list, read, write_draft, set_lifecycle and delete. */
+/* Registers open, check, close, list, read, write_draft, set_lifecycle and delete. */
 int ga_ops_register(bus_server *srv, ga_table *t);
 
 #endif

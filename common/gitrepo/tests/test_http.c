@@ -108,6 +108,10 @@ static void basic_auth_lists_the_fixture(void **state)
     gitrepo *repo = NULL;
     if (open_with("alice", "s3cret", NULL, "basic", &repo) != 0)
         fail_msg("open: %s", porch_error_last()->message);
+    char head[GITREPO_SHA_HEX];
+    if (gitrepo_check(repo, head) != 0) /* ls-remote over HTTP with the credentials */
+        fail_msg("check: %s", porch_error_last()->message);
+    assert_string_equal(head, "c7edca419782f88646f9572b0a829d686b2d91bd");
     json_t *items = NULL;
     assert_int_equal(gitrepo_list(repo, &items), 0);
     assert_int_equal(json_array_size(items), 8);

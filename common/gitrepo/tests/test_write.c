@@ -289,6 +289,25 @@ static void propose_publish_delete(void **state)
     close_env(&e);
 }
 
+static void check_sees_the_remote_branch_without_fetching(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    char head[GITREPO_SHA_HEX], remote_head[GITREPO_SHA_HEX];
+    assert_int_equal(gitrepo_check(e.repo, head), 0);
+    remote_ref(&e, "refs/heads/main", remote_head);
+    assert_string_equal(head, remote_head);
+    /* someone deletes the branch: the check says so, clearly */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "git -C '%s' update-ref -d refs/heads/main", e.remote);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(gitrepo_check(e.repo, head), -1);
+    assert_int_equal(porch_error_last()->code, 404);
+    assert_non_null(strstr(porch_error_last()->message, "branch \"main\" doesn't exist"));
+    close_env(&e);
+}
+
 static void push_checks_old_values(void **state)
 {
     env e;
@@ -424,6 +443,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(draft_commit_is_written_like_porch),
         cmocka_unit_test(propose_publish_delete),
+        cmocka_unit_test(check_sees_the_remote_branch_without_fetching),
         cmocka_unit_test(push_checks_old_values),
         cmocka_unit_test(racing_publishers_one_wins),
         cmocka_unit_test(concurrent_publishers_of_different_packages_all_land),
