@@ -127,6 +127,9 @@ case "$out" in *'"code":503'*'nowhere.git'*) ok "unreachable remote is a 503 nam
 out=$(req list '{"namespace":"default","repository":"gone"}')
 case "$out" in *'"code":404'*'not open'*) ok "a failed open registers nothing";; *) ko "failed open" "$out";; esac
 
+v=$(req list '{"namespace":"default","repository":"simple"}' | /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["result"]["version"])')
+out=$(req list "{\"namespace\":\"default\",\"repository\":\"simple\",\"ifVersion\":\"$v\"}")
+case "$out" in *'"items":[]'*'"notModified":true'*) ok "list with an unchanged ifVersion skips discovery";; *) ko "ifVersion" "$out";; esac
 out=$(req check '{"namespace":"default","repository":"empty"}')
 case "$out" in *'"ready":true'*'"gitCommitHash":"'*) ok "check (ls-remote) on an open repository";; *) ko "check" "$out";; esac
 

@@ -259,14 +259,21 @@ static int op_list(const bus_request *req, json_t **result, json_t **details, vo
         rc = gitrepo_fetch(r->repo);
     json_t *items = NULL;
     const char *package = arg_str(req->args, "package");
+    const char *if_version = arg_str(req->args, "ifVersion");
+    char version[65];
+    if (rc == 0)
+        gitrepo_version(r->repo, version);
+    if (rc == 0 && if_version && strcmp(if_version, version) == 0) {
+        /* nothing moved since the caller's listing: skip discovery */
+        *result = json_pack("{s:[], s:s, s:b}", "items", "version", version, "notModified", 1);
+        release(t, r);
+        return 0;
+    }
     if (rc == 0)
         rc = package ? gitrepo_list_package(r->repo, package, &items)
                      : gitrepo_list(r->repo, &items);
-    if (rc == 0) {
-        char version[65];
-        gitrepo_version(r->repo, version);
+    if (rc == 0)
         *result = json_pack("{s:o, s:s}", "items", items, "version", version);
-    }
     release(t, r);
     return rc;
 }
