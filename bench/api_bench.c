@@ -41,12 +41,12 @@ static json_t *package_revision(int i, const char *ns)
     snprintf(name, sizeof(name), "bench.%s.%s", pkg, ws);
     return json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:s, s:s, s:s, s:i, s:s, "
                      "s:[{s:s, s:{s:s}}]}, s:{s:{s:s, s:{s:s, s:s, s:s, s:s}}}}",
-                     "apiVersion", "porch.kpt.dev/v1alpha1", "kind", "PackageRevision",
-                     "metadata", "name", name, "namespace", ns, "labels", "team", "bench", "spec",
+                     "apiVersion", "porch.kpt.dev/v1alpha1", "kind", "PackageRevision", "metadata",
+                     "name", name, "namespace", ns, "labels", "team", "bench", "spec",
                      "packageName", pkg, "workspaceName", ws, "repository", "bench", "revision",
                      i % 5 + 1, "lifecycle", "Published", "tasks", "type", "init", "init",
-                     "description", "benchmark package", "status", "selfLock", "type", "git",
-                     "git", "repo", "file:///tmp/bench.git", "directory", pkg, "ref", ws, "commit",
+                     "description", "benchmark package", "status", "selfLock", "type", "git", "git",
+                     "repo", "file:///tmp/bench.git", "directory", pkg, "ref", ws, "commit",
                      "0123456789abcdef0123456789abcdef01234567");
 }
 
@@ -141,8 +141,8 @@ static double timed_get(CURL *c, const char *url, int table, size_t *bytes, long
 static char *list_rv(CURL *c, const char *base)
 {
     char url[700];
-    snprintf(url, sizeof(url), "%s/apis/porch.kpt.dev/v1alpha1/namespaces/bench-0/packagerevisions?limit=1",
-             base);
+    snprintf(url, sizeof(url),
+             "%s/apis/porch.kpt.dev/v1alpha1/namespaces/bench-0/packagerevisions?limit=1", base);
     FILE *mem;
     char *text = NULL;
     size_t len = 0;
@@ -155,8 +155,8 @@ static char *list_rv(CURL *c, const char *base)
     fclose(mem);
     json_t *doc = json_loads(text ? text : "", 0, NULL);
     free(text);
-    const char *rv = json_string_value(json_object_get(json_object_get(doc, "metadata"),
-                                                       "resourceVersion"));
+    const char *rv =
+        json_string_value(json_object_get(json_object_get(doc, "metadata"), "resourceVersion"));
     char *out = strdup(rv ? rv : "0");
     json_decref(doc);
     return out;

@@ -40,16 +40,16 @@ typedef struct apiserver_ctx {
     apiserver_openapi *openapi;
     struct apiserver_authn *authn;
     apiserver_authz *authz;
-    char *token_auth_file;           /* --token-auth-file */
-    char *requestheader_ca_file;     /* --requestheader-client-ca-file */
-    char *requestheader_allowed;     /* --requestheader-allowed-names */
-    char *policy_file;               /* --authorization-policy-file */
-    char *webhook_url;               /* --authorization-webhook-url */
-    char *webhook_ca_file;           /* --authorization-webhook-ca-file */
-    char *webhook_token_file;        /* --authorization-webhook-token-file */
-    char *max_header_bytes;          /* --max-header-bytes */
-    char *request_timeout_ms;        /* --request-timeout-ms */
-    char *max_body_bytes;            /* --max-request-body-bytes */
+    char *token_auth_file;       /* --token-auth-file */
+    char *requestheader_ca_file; /* --requestheader-client-ca-file */
+    char *requestheader_allowed; /* --requestheader-allowed-names */
+    char *policy_file;           /* --authorization-policy-file */
+    char *webhook_url;           /* --authorization-webhook-url */
+    char *webhook_ca_file;       /* --authorization-webhook-ca-file */
+    char *webhook_token_file;    /* --authorization-webhook-token-file */
+    char *max_header_bytes;      /* --max-header-bytes */
+    char *request_timeout_ms;    /* --request-timeout-ms */
+    char *max_body_bytes;        /* --max-request-body-bytes */
     size_t body_max;
     struct mg_context *http;
 } apiserver_ctx;
@@ -134,10 +134,10 @@ int apiserver_tokens_lookup(const apiserver_tokens *t, const char *token, apiser
 /* ---- authn.c: who is calling ---- */
 typedef struct apiserver_authn apiserver_authn;
 typedef struct apiserver_authn_opts {
-    const char *client_ca_file;         /* client certificates (CN user, O groups) */
-    const char *token_auth_file;        /* optional bearer tokens */
-    const char *requestheader_ca_file;  /* optional front-proxy CA */
-    const char *requestheader_allowed;  /* comma-separated CNs; empty = any from that CA */
+    const char *client_ca_file;        /* client certificates (CN user, O groups) */
+    const char *token_auth_file;       /* optional bearer tokens */
+    const char *requestheader_ca_file; /* optional front-proxy CA */
+    const char *requestheader_allowed; /* comma-separated CNs; empty = any from that CA */
 } apiserver_authn_opts;
 int apiserver_authn_new(const apiserver_authn_opts *opts, apiserver_authn **out);
 void apiserver_authn_free(apiserver_authn *a);
@@ -145,8 +145,8 @@ void apiserver_authn_free(apiserver_authn *a);
  * may be NULL) and headers (`header` looks one up by name, NULL when absent;
  * `each_header` visits all). 0 and *out, or -1 with a 401 error. */
 typedef const char *(*apiserver_header_fn)(void *conn, const char *name);
-typedef void (*apiserver_header_visit_fn)(void *conn, void (*fn)(const char *name,
-                                                                  const char *value, void *ud),
+typedef void (*apiserver_header_visit_fn)(void *conn,
+                                          void (*fn)(const char *name, const char *value, void *ud),
                                           void *ud);
 int apiserver_authn_request(const apiserver_authn *a, void *peer_cert, void *conn,
                             apiserver_header_fn header, apiserver_header_visit_fn each_header,
@@ -178,10 +178,10 @@ int apiserver_authz_check(apiserver_authz *a, const apiserver_user *user,
 
 /* ---- resources.c: the served kinds and their REST verbs ---- */
 typedef enum {
-    APISERVER_STORE_CACHE,  /* namespaces, secrets, repositories: cache.* */
-    APISERVER_STORE_PR,     /* packagerevisions: reads from the cache, writes to engine.* */
-    APISERVER_STORE_PRR,    /* packagerevisionresources: engine.*-resources */
-    APISERVER_STORE_PKG,    /* packages: read-only from the cache */
+    APISERVER_STORE_CACHE, /* namespaces, secrets, repositories: cache.* */
+    APISERVER_STORE_PR,    /* packagerevisions: reads from the cache, writes to engine.* */
+    APISERVER_STORE_PRR,   /* packagerevisionresources: engine.*-resources */
+    APISERVER_STORE_PKG,   /* packages: read-only from the cache */
 } apiserver_store;
 
 typedef struct apiserver_kind {
@@ -340,7 +340,7 @@ char *apiserver_base64_encode(const unsigned char *in, size_t len);
 typedef struct apiserver_selector apiserver_selector;
 /* Returns the value of `key` for the object in `ud` (may use buf), or NULL when absent. */
 typedef const char *(*apiserver_selector_lookup_fn)(void *ud, const char *key, char *buf,
-                                                     size_t cap);
+                                                    size_t cap);
 /* Vets one requirement (key, equality?, value rewritable in place up to cap):
  * 0 keep, 1 drop (matches everything), -1 reject with an error set. */
 typedef int (*apiserver_selector_check_fn)(const char *key, int equality, char *value, size_t cap,

@@ -10,8 +10,8 @@
 
 #include <ctype.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -45,8 +45,8 @@ int apiserver_authn_new(const apiserver_authn_opts *opts, apiserver_authn **out)
     if (opts->client_ca_file && *opts->client_ca_file)
         rc = load_store(opts->client_ca_file, "--client-ca-file", &a->client_ca);
     if (rc == 0 && opts->requestheader_ca_file && *opts->requestheader_ca_file)
-        rc = load_store(opts->requestheader_ca_file, "--requestheader-client-ca-file",
-                        &a->proxy_ca);
+        rc =
+            load_store(opts->requestheader_ca_file, "--requestheader-client-ca-file", &a->proxy_ca);
     if (rc == 0 && opts->token_auth_file && *opts->token_auth_file)
         rc = apiserver_tokens_load(opts->token_auth_file, &a->tokens);
     for (const char *p = opts->requestheader_allowed; rc == 0 && p && *p;) {
@@ -171,8 +171,9 @@ int apiserver_authn_request(const apiserver_authn *a, void *peer_cert, void *con
         apiserver_user proxy;
         memset(&proxy, 0, sizeof(proxy));
         if (user_from_cert(cert, &proxy) != 0 || !proxy_allowed(a, proxy.name))
-            return porch_error_set(401, "Unauthorized: front-proxy certificate CN \"%s\" is not "
-                                        "in --requestheader-allowed-names",
+            return porch_error_set(401,
+                                   "Unauthorized: front-proxy certificate CN \"%s\" is not "
+                                   "in --requestheader-allowed-names",
                                    proxy.name);
         const char *user = header(conn, "X-Remote-User");
         if (user == NULL || *user == '\0')

@@ -49,8 +49,8 @@ static int check_rules(json_t *rules, const char *path)
     json_t *r;
     json_array_foreach(rules, i, r)
     {
-        static const char *const keys[] = {"users", "groups", "verbs", "resources", "namespaces",
-                                           "apiGroups"};
+        static const char *const keys[] = {"users",     "groups",     "verbs",
+                                           "resources", "namespaces", "apiGroups"};
         for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
             json_t *v = json_object_get(r, keys[k]);
             if (v != NULL && !json_is_array(v))
@@ -163,7 +163,8 @@ static int rule_matches(json_t *r, const apiserver_user *u, const apiserver_attr
         return list_has(json_object_get(r, "nonResourceURLs"), at->path, 0);
     char full[160];
     snprintf(full, sizeof(full), "%s%s%s", at->resource,
-             at->subresource && *at->subresource ? "/" : "", at->subresource ? at->subresource : "");
+             at->subresource && *at->subresource ? "/" : "",
+             at->subresource ? at->subresource : "");
     return list_has(json_object_get(r, "apiGroups"), at->group, 1) &&
            list_has(json_object_get(r, "resources"), full, 0) &&
            list_has(json_object_get(r, "namespaces"), at->ns && *at->ns ? at->ns : "", 1);
@@ -176,8 +177,9 @@ static int forbidden(const apiserver_user *u, const apiserver_attrs *at, const c
                                       "forbidden: User \"%s\" cannot %s path \"%s\"%s", u->name,
                                       at->verb, at->path ? at->path : "", why);
     return porch_error_set_reason(
-        403, "Forbidden", "%s%s%s is forbidden: User \"%s\" cannot %s resource \"%s%s%s\" in API "
-                          "group \"%s\"%s%s%s%s",
+        403, "Forbidden",
+        "%s%s%s is forbidden: User \"%s\" cannot %s resource \"%s%s%s\" in API "
+        "group \"%s\"%s%s%s%s",
         at->resource, at->name && *at->name ? " \"" : "", at->name && *at->name ? at->name : "",
         u->name, at->verb, at->resource, at->subresource && *at->subresource ? "/" : "",
         at->subresource ? at->subresource : "", at->group ? at->group : "",
@@ -231,16 +233,16 @@ static json_t *sar_body(const apiserver_user *u, const apiserver_attrs *at)
         json_object_set(spec, "extra", extra);
     json_decref(caller);
     if (at->resource == NULL)
-        json_object_set_new(spec, "nonResourceAttributes",
-                            json_pack("{s:s, s:s}", "path", at->path ? at->path : "", "verb",
-                                      at->verb));
-    else
         json_object_set_new(
-            spec, "resourceAttributes",
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "namespace", at->ns ? at->ns : "", "verb",
-                      at->verb, "group", at->group ? at->group : "", "resource", at->resource,
-                      "subresource", at->subresource ? at->subresource : "", "name",
-                      at->name ? at->name : ""));
+            spec, "nonResourceAttributes",
+            json_pack("{s:s, s:s}", "path", at->path ? at->path : "", "verb", at->verb));
+    else
+        json_object_set_new(spec, "resourceAttributes",
+                            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "namespace",
+                                      at->ns ? at->ns : "", "verb", at->verb, "group",
+                                      at->group ? at->group : "", "resource", at->resource,
+                                      "subresource", at->subresource ? at->subresource : "", "name",
+                                      at->name ? at->name : ""));
     return json_pack("{s:s, s:s, s:o}", "apiVersion", "authorization.k8s.io/v1", "kind",
                      "SubjectAccessReview", "spec", spec);
 }

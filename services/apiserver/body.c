@@ -254,12 +254,12 @@ int apiserver_body_protobuf(const char *buf, size_t len, json_t **out)
     json_t *obj = NULL;
     if (rc == 0 && raw.p != NULL && (strcmp(k, "Secret") == 0 || strcmp(k, "Namespace") == 0)) {
         obj = json_pack("{s:s, s:s, s:{}}", "apiVersion",
-                        api_version ? json_string_value(api_version) : "v1", "kind", k,
-                        "metadata");
+                        api_version ? json_string_value(api_version) : "v1", "kind", k, "metadata");
         rc = k[0] == 'S' ? pb_secret(raw, obj) : pb_namespace(raw, obj);
     } else if (rc == 0) {
-        porch_error_set(415, "protobuf is accepted only for v1 Namespace and Secret "
-                             "(got kind \"%.64s\"); send JSON",
+        porch_error_set(415,
+                        "protobuf is accepted only for v1 Namespace and Secret "
+                        "(got kind \"%.64s\"); send JSON",
                         k);
         json_decref(api_version);
         json_decref(kind); /* after the message: k points into it */

@@ -186,8 +186,8 @@ static int serve_static(struct mg_connection *conn, apiserver_ctx *ctx, const ch
     const struct mg_request_info *ri = mg_get_request_info(conn);
     if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0) {
         char msg[APISERVER_PATH_MAX + 100];
-        snprintf(msg, sizeof(msg), "the server does not allow method %s on %s",
-                 ri->request_method, path);
+        snprintf(msg, sizeof(msg), "the server does not allow method %s on %s", ri->request_method,
+                 path);
         return apiserver_http_reply_status(conn, 405, msg);
     }
     if (strcmp(path, "/version") == 0)
@@ -251,8 +251,8 @@ static int serve_resource(struct mg_connection *conn, apiserver_ctx *ctx, const 
         int ecode = porch_error_last()->code;
         json_t *st = apiserver_status_new(ecode, NULL, porch_error_last()->message);
         json_object_set_new(st, "details",
-                            json_pack("{s:s, s:s, s:s}", "name", route.name, "group",
-                                      attrs.group, "kind", route.resource));
+                            json_pack("{s:s, s:s, s:s}", "name", route.name, "group", attrs.group,
+                                      "kind", route.resource));
         code = apiserver_http_reply_json(conn, ecode, st);
         json_decref(st);
         return code;

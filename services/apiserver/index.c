@@ -128,8 +128,7 @@ static int ages(const apiserver_kind *k)
     return k->store == APISERVER_STORE_CACHE; /* namespaces, secrets, repositories show Age */
 }
 
-void apiserver_index_apply(apiserver_index *ix, const char *type, const char *bus_kind,
-                           json_t *obj)
+void apiserver_index_apply(apiserver_index *ix, const char *type, const char *bus_kind, json_t *obj)
 {
     const apiserver_kind *k = apiserver_kind_by_bus(bus_kind);
     json_t *meta = json_object_get(obj, "metadata");

@@ -152,8 +152,8 @@ static int take_local_flags(const svc_flag *local, size_t n, int *argc, char **a
 static void print_local_flags(const svc_flag *local, size_t n)
 {
     for (size_t f = 0; f < n; f++)
-        printf("  %-34s %s (env %s, default \"%s\")\n", local[f].flag, local[f].help,
-               local[f].env, local[f].def ? local[f].def : "");
+        printf("  %-34s %s (env %s, default \"%s\")\n", local[f].flag, local[f].help, local[f].env,
+               local[f].def ? local[f].def : "");
 }
 
 static void cleanup(apiserver_ctx *ctx)

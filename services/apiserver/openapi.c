@@ -96,25 +96,24 @@ static json_t *meta_schema(void)
         "properties", "name", "type", "string", "namespace", "type", "string", "uid", "type",
         "string", "resourceVersion", "type", "string", "creationTimestamp", "type", "string",
         "generateName", "type", "string", "labels", "type", "object", "additionalProperties",
-        "type", "string", "annotations", "type", "object", "additionalProperties", "type",
-        "string", "finalizers", "type", "array", "items", "type", "string");
+        "type", "string", "annotations", "type", "object", "additionalProperties", "type", "string",
+        "finalizers", "type", "array", "items", "type", "string");
 }
 
 static json_t *schema_for(const schema_def *d)
 {
     json_t *props = json_pack("{s:{s:s, s:s}, s:{s:s, s:s}, s:o}", "apiVersion", "type", "string",
-                              "description", "APIVersion of this object.", "kind", "type",
-                              "string", "description", "Kind of this object.", "metadata",
-                              meta_schema());
+                              "description", "APIVersion of this object.", "kind", "type", "string",
+                              "description", "Kind of this object.", "metadata", meta_schema());
     if (d->spec_json != NULL)
         json_object_set_new(props, "spec", json_loads(d->spec_json, 0, NULL));
     if (d->status_json != NULL)
         json_object_set_new(props, "status", json_loads(d->status_json, 0, NULL));
     if (strcmp(d->kind, "Secret") == 0) {
         json_object_set_new(props, "type", json_pack("{s:s}", "type", "string"));
-        json_object_set_new(props, "data", json_pack("{s:s, s:{s:s, s:s}}", "type", "object",
-                                                     "additionalProperties", "type", "string",
-                                                     "format", "byte"));
+        json_object_set_new(props, "data",
+                            json_pack("{s:s, s:{s:s, s:s}}", "type", "object",
+                                      "additionalProperties", "type", "string", "format", "byte"));
         json_object_set_new(props, "stringData",
                             json_pack("{s:s, s:{s:s}}", "type", "object", "additionalProperties",
                                       "type", "string"));
@@ -139,12 +138,11 @@ static void schema_name(const schema_def *d, char *buf, size_t cap)
 static json_t *operations(const schema_def *d, const char *ref, int item)
 {
     json_t *params = json_pack("[{s:s, s:s, s:{s:s}}, {s:s, s:s, s:{s:s}}, {s:s, s:s, s:{s:s}}]",
-                               "name", "dryRun", "in", "query", "schema", "type", "string",
-                               "name", "fieldValidation", "in", "query", "schema", "type",
-                               "string", "name", "fieldManager", "in", "query", "schema", "type",
-                               "string");
-    json_t *gvk = json_pack("{s:s, s:s, s:s}", "group", d->group, "kind", d->kind, "version",
-                            d->version);
+                               "name", "dryRun", "in", "query", "schema", "type", "string", "name",
+                               "fieldValidation", "in", "query", "schema", "type", "string", "name",
+                               "fieldManager", "in", "query", "schema", "type", "string");
+    json_t *gvk =
+        json_pack("{s:s, s:s, s:s}", "group", d->group, "kind", d->kind, "version", d->version);
     json_t *resp = json_pack("{s:{s:s, s:{s:{s:{s:s}}}}}", "200", "description", "OK", "content",
                              "application/json", "schema", "$ref", ref);
     json_t *path = json_object();
@@ -154,9 +152,9 @@ static json_t *operations(const schema_def *d, const char *ref, int item)
     for (size_t i = 0; i < 4; i++) {
         if (verbs[i] == NULL)
             continue;
-        json_t *op = json_pack("{s:O, s:s, s:O, s:s}", "responses", resp, "x-kubernetes-action",
-                               actions[i], "x-kubernetes-group-version-kind", gvk, "operationId",
-                               actions[i]);
+        json_t *op =
+            json_pack("{s:O, s:s, s:O, s:s}", "responses", resp, "x-kubernetes-action", actions[i],
+                      "x-kubernetes-group-version-kind", gvk, "operationId", actions[i]);
         if (i > 0)
             json_object_set(op, "parameters", params);
         json_object_set_new(path, verbs[i], op);
@@ -191,9 +189,9 @@ static char *render_v3(const char *group, const char *version)
     }
     char title[128];
     snprintf(title, sizeof(title), "Porch %s%s%s", group, group[0] ? "/" : "", version);
-    json_t *doc = json_pack("{s:s, s:{s:s, s:s}, s:o, s:{s:o}}", "openapi", "3.0.0", "info",
-                            "title", title, "version", version, "paths", paths, "components",
-                            "schemas", schemas);
+    json_t *doc =
+        json_pack("{s:s, s:{s:s, s:s}, s:o, s:{s:o}}", "openapi", "3.0.0", "info", "title", title,
+                  "version", version, "paths", paths, "components", "schemas", schemas);
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     return text;

@@ -134,8 +134,8 @@ static int dry_run(const apiserver_request *req)
 static void set_details(apiserver_request *req, const char *name, json_t *causes)
 {
     json_decref(req->details);
-    req->details = json_pack("{s:s, s:s, s:s}", "name", name ? name : "", "group",
-                             req->kind->group, "kind", req->kind->resource);
+    req->details = json_pack("{s:s, s:s, s:s}", "name", name ? name : "", "group", req->kind->group,
+                             "kind", req->kind->resource);
     if (causes != NULL)
         json_object_set_new(req->details, "causes", causes);
 }
@@ -284,8 +284,8 @@ static const char *field_lookup(void *ud, const char *key, char *buf, size_t cap
         return str_at(obj, "status", "phase", NULL);
     if (strcmp(key, "spec.revision") == 0) {
         snprintf(buf, cap, "%lld",
-                 (long long)json_integer_value(json_object_get(json_object_get(obj, "spec"),
-                                                               "revision")));
+                 (long long)json_integer_value(
+                     json_object_get(json_object_get(obj, "spec"), "revision")));
         return buf;
     }
     if (strcmp(key, "spec.lifecycle") == 0)
@@ -295,9 +295,8 @@ static const char *field_lookup(void *ud, const char *key, char *buf, size_t cap
         if (n == 0 || n >= cap)
             return NULL;
         snprintf(buf, cap, "%.*s", (int)(n - 1), key + 28);
-        json_t *labels =
-            json_object_get(json_object_get(json_object_get(obj, "spec"), "packageMetadata"),
-                            "labels");
+        json_t *labels = json_object_get(
+            json_object_get(json_object_get(obj, "spec"), "packageMetadata"), "labels");
         return json_string_value(json_object_get(labels, buf));
     }
     if (strncmp(key, "spec.", 5) == 0)
@@ -493,8 +492,8 @@ static int serve_list(apiserver_request *req)
                                             strlen(out.whole));
             } else {
                 size_t hl = strlen(out.head), tl = strlen(out.tail);
-                code = apiserver_http_reply_parts(req->conn, 200, "application/json", out.head,
-                                                  hl, out.body, out.body_len, out.tail, tl);
+                code = apiserver_http_reply_parts(req->conn, 200, "application/json", out.head, hl,
+                                                  out.body, out.body_len, out.tail, tl);
             }
             apiserver_index_out_clear(&out);
             return code;
@@ -507,8 +506,9 @@ static int serve_list(apiserver_request *req)
     json_t *items = json_array();
     char *next = NULL;
     char rv[32] = "";
-    int rc = req->kind->store == APISERVER_STORE_PRR ? collect_prr(req, &f, items)
-                                                     : collect(req, &f, items, &next, rv, sizeof(rv));
+    int rc = req->kind->store == APISERVER_STORE_PRR
+                 ? collect_prr(req, &f, items)
+                 : collect(req, &f, items, &next, rv, sizeof(rv));
     apiserver_filter_clear(&f);
     if (rc != 0) {
         json_decref(items);
@@ -619,8 +619,9 @@ static int validate_repository(apiserver_request *req, json_t *obj, json_t *old)
     }
     const char *type = json_string_value(json_object_get(spec, "type"));
     if (type == NULL || (strcmp(type, "git") != 0 && strcmp(type, "oci") != 0))
-        add_cause(causes, "spec.type", "Unsupported value: \"%s\": supported values: \"git\", "
-                                       "\"oci\"",
+        add_cause(causes, "spec.type",
+                  "Unsupported value: \"%s\": supported values: \"git\", "
+                  "\"oci\"",
                   type ? type : "");
     json_t *git = json_object_get(spec, "git");
     if (type && strcmp(type, "git") == 0) {
@@ -640,7 +641,8 @@ static int validate_repository(apiserver_request *req, json_t *obj, json_t *old)
     if (content == NULL)
         json_object_set_new(spec, "content", json_string("Package"));
     else if (!json_is_string(content) || strcmp(json_string_value(content), "Package") != 0)
-        add_cause(causes, "spec.content", "Unsupported value: \"%s\": supported values: \"Package\"",
+        add_cause(causes, "spec.content",
+                  "Unsupported value: \"%s\": supported values: \"Package\"",
                   json_string_value(content));
     json_t *dep = json_object_get(spec, "deployment");
     if (dep != NULL && !json_is_boolean(dep))
@@ -650,10 +652,10 @@ static int validate_repository(apiserver_request *req, json_t *obj, json_t *old)
         json_t *ogit = json_object_get(ospec, "git");
         static const char *const git_fields[] = {"repo", "branch", "directory"};
         if (changed(json_object_get(ospec, "type"), json_object_get(spec, "type")))
-            add_cause(causes, "spec.type", "Invalid value: \"%s\": spec.type is immutable",
-                      type);
+            add_cause(causes, "spec.type", "Invalid value: \"%s\": spec.type is immutable", type);
         for (size_t i = 0; i < 3; i++) {
-            if (changed(json_object_get(ogit, git_fields[i]), json_object_get(git, git_fields[i]))) {
+            if (changed(json_object_get(ogit, git_fields[i]),
+                        json_object_get(git, git_fields[i]))) {
                 char field[64];
                 snprintf(field, sizeof(field), "spec.git.%s", git_fields[i]);
                 add_cause(causes, field, "Invalid value: %s is immutable", field);
@@ -692,8 +694,8 @@ static int validate_secret(apiserver_request *req, json_t *obj)
         json_object_foreach(sd, k, v)
         {
             const char *s = json_string_value(v);
-            char *enc = apiserver_base64_encode((const unsigned char *)(s ? s : ""),
-                                                s ? strlen(s) : 0);
+            char *enc =
+                apiserver_base64_encode((const unsigned char *)(s ? s : ""), s ? strlen(s) : 0);
             json_object_set_new(data, k, json_string(enc ? enc : ""));
             free(enc);
         }
@@ -703,8 +705,9 @@ static int validate_secret(apiserver_request *req, json_t *obj)
     json_t *data = json_object_get(obj, "data");
     if (type && strcmp(type, "kubernetes.io/basic-auth") == 0 &&
         json_object_get(data, "username") == NULL && json_object_get(data, "password") == NULL)
-        add_cause(causes, "data[username]", "Required value: a basic-auth secret needs "
-                                            "username or password%s",
+        add_cause(causes, "data[username]",
+                  "Required value: a basic-auth secret needs "
+                  "username or password%s",
                   "");
     if (json_array_size(causes) > 0)
         return invalid(req, name, causes);
@@ -747,10 +750,11 @@ static int check_fields(apiserver_request *req, json_t *obj)
     if (strcmp(mode, "Ignore") == 0)
         return 0;
     static const char *const common[] = {"apiVersion", "kind", "metadata", "spec", "status", NULL};
-    static const char *const secret[] = {"apiVersion", "kind", "metadata", "data", "stringData",
-                                         "type", "immutable", NULL};
+    static const char *const secret[] = {"apiVersion", "kind", "metadata",  "data",
+                                         "stringData", "type", "immutable", NULL};
     static const char *const repo_spec[] = {"description", "type", "deployment", "content",
-                                            "sync", "git", "oci", "upstream", "repository", NULL};
+                                            "sync",        "git",  "oci",        "upstream",
+                                            "repository",  NULL};
     const char *const *allowed = strcmp(req->kind->resource, "secrets") == 0 ? secret : common;
     char unknown[300] = "";
     const char *k;
@@ -840,7 +844,7 @@ static int check_identity(apiserver_request *req, json_t *obj)
 static void strip_server_fields(json_t *obj)
 {
     json_t *meta = meta_of(obj);
-    static const char *const fields[] = {"uid", "resourceVersion", "creationTimestamp",
+    static const char *const fields[] = {"uid",        "resourceVersion",   "creationTimestamp",
                                          "generation", "deletionTimestamp", "managedFields",
                                          "selfLink"};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
@@ -1043,9 +1047,8 @@ static int do_update(apiserver_request *req, json_t *obj, json_t *old)
                 return -1;
         } else if (peer_call(req, req->ctx->cache, "cache.put",
                              json_pack("{s:s, s:s, s:s, s:O, s:s, s:s}", "kind",
-                                       req->kind->bus_kind, "namespace", req_ns(req), "name",
-                                       name, "object", obj, "mode", "update", "resourceVersion",
-                                       rv),
+                                       req->kind->bus_kind, "namespace", req_ns(req), "name", name,
+                                       "object", obj, "mode", "update", "resourceVersion", rv),
                              &result) != 0) {
             if (porch_error_last()->code == 409)
                 return conflict(req, name, stale_text);
@@ -1142,11 +1145,12 @@ static int serve_patch(apiserver_request *req)
             break;
         }
         json_t *meta = meta_of(result);
-        json_object_set(meta, "name", json_object_get(json_object_get(current, "metadata"), "name"));
+        json_object_set(meta, "name",
+                        json_object_get(json_object_get(current, "metadata"), "name"));
         if (!pinned)
-            json_object_set(meta, "resourceVersion",
-                            json_object_get(json_object_get(current, "metadata"),
-                                            "resourceVersion"));
+            json_object_set(
+                meta, "resourceVersion",
+                json_object_get(json_object_get(current, "metadata"), "resourceVersion"));
         json_t *old = req->kind->store == APISERVER_STORE_PRR ? NULL : current;
         code = do_update(req, result, old);
         json_decref(current);
@@ -1200,9 +1204,9 @@ static int serve_delete(apiserver_request *req)
         code = reply_object(req, 200, old);
         goto out;
     }
-    json_t *args = json_pack("{s:s, s:s, s:s, s:s}", "namespace", req_ns(req), "name", name,
-                             "resourceVersion", want_rv ? want_rv : "", "uid",
-                             want_uid ? want_uid : "");
+    json_t *args =
+        json_pack("{s:s, s:s, s:s, s:s}", "namespace", req_ns(req), "name", name, "resourceVersion",
+                  want_rv ? want_rv : "", "uid", want_uid ? want_uid : "");
     if (req->kind->store == APISERVER_STORE_PR) {
         if (peer_call(req, req->ctx->engine, "engine.delete", args, &result) != 0)
             goto out;
@@ -1271,16 +1275,16 @@ int apiserver_resource_serve(apiserver_request *req)
 {
     const apiserver_route *r = req->route;
     if (req->kind == NULL) {
-        porch_error_set_reason(404, "NotFound",
-                               "the server could not find the requested resource (%s %s%s%s)",
-                               r->core ? "v1" : r->group, r->resource, r->name[0] ? "/" : "",
-                               r->name);
+        porch_error_set_reason(
+            404, "NotFound", "the server could not find the requested resource (%s %s%s%s)",
+            r->core ? "v1" : r->group, r->resource, r->name[0] ? "/" : "", r->name);
         return apiserver_resource_reply_error(req);
     }
     if (r->subresource[0] != '\0' &&
         (req->kind->subresource == NULL || strcmp(r->subresource, req->kind->subresource) != 0)) {
-        porch_error_set_reason(404, "NotFound", "the server could not find the requested resource "
-                                                "(%s/%s)",
+        porch_error_set_reason(404, "NotFound",
+                               "the server could not find the requested resource "
+                               "(%s/%s)",
                                r->resource, r->subresource);
         return apiserver_resource_reply_error(req);
     }

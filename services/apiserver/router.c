@@ -123,7 +123,8 @@ static int url_decode(const char *src, size_t n, char *out, size_t cap)
         int c = (unsigned char)src[i];
         if (c == '+') {
             c = ' ';
-        } else if (c == '%' && i + 2 < n + 0 && hexval(src[i + 1]) >= 0 && hexval(src[i + 2]) >= 0) {
+        } else if (c == '%' && i + 2 < n + 0 && hexval(src[i + 1]) >= 0 &&
+                   hexval(src[i + 2]) >= 0) {
             c = hexval(src[i + 1]) * 16 + hexval(src[i + 2]);
             i += 2;
         }
@@ -176,8 +177,8 @@ static int query_set(apiserver_query *q, const char *key, const char *val)
         char *end = NULL;
         long v = strtol(val, &end, 10);
         if (*val == '\0' || *end != '\0' || v < 0 || v > 100000000)
-            return porch_error_set(400, "query parameter %s=\"%.64s\" must be a non-negative integer",
-                                   key, val);
+            return porch_error_set(
+                400, "query parameter %s=\"%.64s\" must be a non-negative integer", key, val);
         if (key[0] == 'l')
             q->limit = v;
         else

@@ -63,8 +63,8 @@ static const char *read_token(const char *p, char *out, int field)
 
 static int bad(const char *what, const char *text)
 {
-    return porch_error_set(400, "unable to parse requirement: invalid %s selector \"%.300s\"",
-                           what, text);
+    return porch_error_set(400, "unable to parse requirement: invalid %s selector \"%.300s\"", what,
+                           text);
 }
 
 /* "(a,b,c)" into r->values. */

@@ -16,8 +16,14 @@ typedef struct column {
     const char *description;
 } column;
 
-#define NAME_COL {"Name", "string", "name", 0, "Name must be unique within a namespace."}
-#define AGE_COL {"Age", "date", "", 0, "Time since the object was created."}
+#define NAME_COL                                                                                   \
+    {                                                                                              \
+        "Name", "string", "name", 0, "Name must be unique within a namespace."                     \
+    }
+#define AGE_COL                                                                                    \
+    {                                                                                              \
+        "Age", "date", "", 0, "Time since the object was created."                                 \
+    }
 
 static const column pr_cols[] = {
     NAME_COL,
@@ -137,9 +143,8 @@ static json_t *cells_for(const apiserver_kind *k, json_t *obj)
     json_t *spec = json_object_get(obj, "spec");
     json_t *name = str_or_null(get2(obj, "metadata", "name"));
     if (strcmp(k->resource, "packagerevisions") == 0) {
-        const char *latest =
-            json_string_value(json_object_get(get2(obj, "metadata", "labels"),
-                                              "kpt.dev/latest-revision"));
+        const char *latest = json_string_value(
+            json_object_get(get2(obj, "metadata", "labels"), "kpt.dev/latest-revision"));
         const char *lc = json_string_value(json_object_get(spec, "lifecycle"));
         return json_pack("[o, o, o, I, b, s, o]", name,
                          str_or_null(json_object_get(spec, "packageName")),
@@ -204,7 +209,8 @@ json_t *apiserver_table_new(const apiserver_kind *kind, json_t *items, const cha
     json_t *rows = json_array();
     size_t i;
     json_t *obj;
-    json_array_foreach(items, i, obj) json_array_append_new(rows, apiserver_table_row(kind, obj, include));
+    json_array_foreach(items, i, obj)
+        json_array_append_new(rows, apiserver_table_row(kind, obj, include));
     return json_pack("{s:s, s:s, s:{}, s:o, s:o}", "kind", "Table", "apiVersion", "meta.k8s.io/v1",
                      "metadata", "columnDefinitions", defs, "rows", rows);
 }

@@ -73,8 +73,9 @@ static void ring_push(apiserver_watch_hub *hub, json_t *ev)
                            : "0",
                        NULL, 10);
     snprintf(slot->type, sizeof(slot->type), "%s",
-             json_string_value(json_object_get(ev, "type")) ? json_string_value(json_object_get(ev, "type"))
-                                                             : "MODIFIED");
+             json_string_value(json_object_get(ev, "type"))
+                 ? json_string_value(json_object_get(ev, "type"))
+                 : "MODIFIED");
     const char *kind = json_string_value(json_object_get(ev, "kind"));
     slot->kind = strdup(kind ? kind : "");
     slot->object = json_incref(json_object_get(ev, "object"));
@@ -106,16 +107,15 @@ static void sleep_ms(int ms)
  * version read before this call are applied on top, so the result converges. */
 static int load_index(apiserver_watch_hub *hub)
 {
-    static const char *const bus_kinds[] = {"namespaces", "secrets",
-                                            "repositories.config.porch.kpt.dev",
-                                            "packagerevisions.porch.kpt.dev",
-                                            "packages.porch.kpt.dev"};
+    static const char *const bus_kinds[] = {
+        "namespaces", "secrets", "repositories.config.porch.kpt.dev",
+        "packagerevisions.porch.kpt.dev", "packages.porch.kpt.dev"};
     apiserver_index_reset(hub->index);
     for (size_t k = 0; k < sizeof(bus_kinds) / sizeof(bus_kinds[0]); k++) {
         char cont[640] = "";
         for (;;) {
-            json_t *args = json_pack("{s:s, s:s, s:i}", "kind", bus_kinds[k], "namespace", "",
-                                     "limit", 1000);
+            json_t *args =
+                json_pack("{s:s, s:s, s:i}", "kind", bus_kinds[k], "namespace", "", "limit", 1000);
             if (cont[0])
                 json_object_set_new(args, "continue", json_string(cont));
             json_t *result = NULL;
@@ -158,8 +158,8 @@ static void *pump(void *arg)
         }
         char since[32];
         snprintf(since, sizeof(since), "%lld", (long long)hub->last);
-        json_t *args = json_pack("{s:s, s:i, s:i}", "since", since, "limit", 1000, "wait_ms",
-                                 HUB_POLL_MS);
+        json_t *args =
+            json_pack("{s:s, s:i, s:i}", "since", since, "limit", 1000, "wait_ms", HUB_POLL_MS);
         /* Give freed memory (TLS handshakes, big lists) back while idle. */
         malloc_trim(0);
         json_t *result = NULL;
@@ -180,10 +180,9 @@ static void *pump(void *arg)
         const char *rv = json_string_value(json_object_get(result, "resourceVersion"));
         size_t i;
         json_t *ev;
-        json_array_foreach(json_object_get(result, "events"), i, ev)
-            apiserver_index_apply(hub->index, json_string_value(json_object_get(ev, "type")),
-                                  json_string_value(json_object_get(ev, "kind")),
-                                  json_object_get(ev, "object"));
+        json_array_foreach(json_object_get(result, "events"), i, ev) apiserver_index_apply(
+            hub->index, json_string_value(json_object_get(ev, "type")),
+            json_string_value(json_object_get(ev, "kind")), json_object_get(ev, "object"));
         pthread_mutex_lock(&hub->mu);
         json_array_foreach(json_object_get(result, "events"), i, ev) ring_push(hub, ev);
         if (rv != NULL && strtoll(rv, NULL, 10) > hub->last)
@@ -523,9 +522,9 @@ int apiserver_watch_serve(apiserver_request *req, apiserver_filter *filter)
         if (too_large) {
             porch_error_set_reason(504, "Timeout",
                                    "Too large resource version: %lld, current: %lld", v, last);
-            req->details = json_pack("{s:[{s:s, s:s}], s:i}", "causes", "reason",
-                                     "ResourceVersionTooLarge", "message",
-                                     "Too large resource version", "retryAfterSeconds", 1);
+            req->details =
+                json_pack("{s:[{s:s, s:s}], s:i}", "causes", "reason", "ResourceVersionTooLarge",
+                          "message", "Too large resource version", "retryAfterSeconds", 1);
             return apiserver_resource_reply_error(req);
         }
         if (!in_ring) {
@@ -546,8 +545,8 @@ int apiserver_watch_serve(apiserver_request *req, apiserver_filter *filter)
               "Cache-Control: no-cache, private\r\nX-Content-Type-Options: nosniff\r\n\r\n");
     if (initial) {
         if (send_initial(&w) != 0) {
-            json_t *st = apiserver_status_new(porch_error_last()->code, NULL,
-                                              porch_error_last()->message);
+            json_t *st =
+                apiserver_status_new(porch_error_last()->code, NULL, porch_error_last()->message);
             send_event(&w, "ERROR", st);
             json_decref(st);
             mg_send_chunk(req->conn, "", 0);
@@ -556,8 +555,8 @@ int apiserver_watch_serve(apiserver_request *req, apiserver_filter *filter)
         if (req->query->allow_bookmarks)
             send_bookmark(&w, 1);
     }
-    long timeout = req->query->timeout_seconds > 0 ? req->query->timeout_seconds
-                                                   : WATCH_DEFAULT_TIMEOUT_S;
+    long timeout =
+        req->query->timeout_seconds > 0 ? req->query->timeout_seconds : WATCH_DEFAULT_TIMEOUT_S;
     porch_error_clear();
     follow(&w, now_s() + timeout);
     if (!w.failed && porch_error_last()->code == 410) {

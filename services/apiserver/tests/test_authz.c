@@ -11,13 +11,13 @@
 #include "apiserver.h"
 #include "error/error.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -74,8 +74,8 @@ static void test_default_policy(void **state)
     apiserver_authz_opts o = {0};
     apiserver_authz *a = NULL;
     assert_int_equal(apiserver_authz_new(&o, &a), 0);
-    apiserver_attrs list = {.verb = "list", .group = "porch.kpt.dev",
-                            .resource = "packagerevisions", .ns = "default"};
+    apiserver_attrs list = {
+        .verb = "list", .group = "porch.kpt.dev", .resource = "packagerevisions", .ns = "default"};
     apiserver_user admin = user("porch-admin", "system:masters");
     apiserver_user bob = user("bob", "dev");
     assert_int_equal(apiserver_authz_check(a, &admin, &list), 0);
@@ -91,23 +91,26 @@ static void test_policy_file(void **state)
 {
     (void)state;
     char path[512];
-    write_file("policy.json",
-               "{\"rules\":[{\"groups\":[\"dev\"],\"verbs\":[\"get\",\"list\",\"watch\"],"
-               "\"resources\":[\"packagerevisions\",\"repositories\"],\"namespaces\":[\"team-a\"]},"
-               "{\"users\":[\"carol\"],\"verbs\":[\"*\"],\"resources\":[\"packagerevisions/approval\"]}]}",
-               path, sizeof(path));
+    write_file(
+        "policy.json",
+        "{\"rules\":[{\"groups\":[\"dev\"],\"verbs\":[\"get\",\"list\",\"watch\"],"
+        "\"resources\":[\"packagerevisions\",\"repositories\"],\"namespaces\":[\"team-a\"]},"
+        "{\"users\":[\"carol\"],\"verbs\":[\"*\"],\"resources\":[\"packagerevisions/approval\"]}]}",
+        path, sizeof(path));
     apiserver_authz_opts o = {.policy_file = path};
     apiserver_authz *a = NULL;
     assert_int_equal(apiserver_authz_new(&o, &a), 0);
     apiserver_user bob = user("bob", "dev"), carol = user("carol", NULL);
-    apiserver_attrs get_a = {.verb = "get", .group = "porch.kpt.dev",
-                             .resource = "packagerevisions", .ns = "team-a"};
+    apiserver_attrs get_a = {
+        .verb = "get", .group = "porch.kpt.dev", .resource = "packagerevisions", .ns = "team-a"};
     apiserver_attrs get_b = get_a;
     get_b.ns = "team-b";
     apiserver_attrs del_a = get_a;
     del_a.verb = "delete";
-    apiserver_attrs approve = {.verb = "update", .group = "porch.kpt.dev",
-                               .resource = "packagerevisions", .subresource = "approval",
+    apiserver_attrs approve = {.verb = "update",
+                               .group = "porch.kpt.dev",
+                               .resource = "packagerevisions",
+                               .subresource = "approval",
                                .ns = "x"};
     assert_int_equal(apiserver_authz_check(a, &bob, &get_a), 0);
     assert_int_equal(apiserver_authz_check(a, &bob, &get_b), -1);
@@ -177,13 +180,16 @@ static void test_subject_access_review(void **state)
     char url[128], ca[600], token[512];
     pid_t stub = start_stub(url, sizeof(url), ca, sizeof(ca));
     write_file("sa-token", "t0k\n", token, sizeof(token));
-    apiserver_authz_opts o = {.webhook_url = url, .webhook_ca_file = ca,
-                              .webhook_token_file = token};
+    apiserver_authz_opts o = {
+        .webhook_url = url, .webhook_ca_file = ca, .webhook_token_file = token};
     apiserver_authz *a = NULL;
     assert_int_equal(apiserver_authz_new(&o, &a), 0);
     apiserver_user alice = user("alice", "dev"), bob = user("bob", "dev");
-    apiserver_attrs get = {.verb = "get", .group = "porch.kpt.dev", .resource = "packagerevisions",
-                           .ns = "ns", .name = "r.p.ws"};
+    apiserver_attrs get = {.verb = "get",
+                           .group = "porch.kpt.dev",
+                           .resource = "packagerevisions",
+                           .ns = "ns",
+                           .name = "r.p.ws"};
     apiserver_attrs del = get;
     del.verb = "delete";
     if (apiserver_authz_check(a, &alice, &get) != 0)
@@ -204,7 +210,8 @@ static void test_subject_access_review(void **state)
     apiserver_authz_free(a);
     /* A server whose certificate the CA file does not vouch for is refused. */
     stub = start_stub(url, sizeof(url), ca, sizeof(ca));
-    apiserver_authz_opts wrong = {.webhook_url = url, .webhook_ca_file = "/etc/ssl/certs/ca-certificates.crt",
+    apiserver_authz_opts wrong = {.webhook_url = url,
+                                  .webhook_ca_file = "/etc/ssl/certs/ca-certificates.crt",
                                   .webhook_token_file = token};
     assert_int_equal(apiserver_authz_new(&wrong, &a), 0);
     assert_int_equal(apiserver_authz_check(a, &alice, &get), -1);

@@ -39,8 +39,13 @@ static void test_paths(void **state)
                      0);
     assert_string_equal(r.ns, "");
     assert_string_equal(r.resource, "repositories");
-    const char *bad[] = {"/apis/x/v1/namespaces/../secrets", "/apis//v1/r", "/api/v2x",
-                         "/apis/g/v/ns/a/b/c/d", "/apis/g/v/r/na me", "/other", "/apis/g/v/"};
+    const char *bad[] = {"/apis/x/v1/namespaces/../secrets",
+                         "/apis//v1/r",
+                         "/api/v2x",
+                         "/apis/g/v/ns/a/b/c/d",
+                         "/apis/g/v/r/na me",
+                         "/other",
+                         "/apis/g/v/"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(apiserver_route_parse(bad[i], &r), -1);
         assert_int_equal(porch_error_last()->code, 404);
@@ -95,26 +100,28 @@ static void test_json_errors(void **state)
     json_decref(doc);
 }
 
-/* What `kubectl create secret generic s --from-literal=u=admin --type=kubernetes.io/basic-auth` sends. */
+/* What `kubectl create secret generic s --from-literal=u=admin --type=kubernetes.io/basic-auth`
+ * sends. */
 static void test_protobuf_secret(void **state)
 {
     (void)state;
     static const unsigned char body[] = {
-        'k', '8', 's', 0,                                              /* magic */
-        0x0a, 0x0c, 0x0a, 0x02, 'v', '1', 0x12, 0x06, 'S', 'e', 'c', 'r', 'e', 't', /* TypeMeta */
-        0x12, 0x2d,                                                   /* raw, 45 bytes */
-        0x0a, 0x05, 0x0a, 0x03, 's', 'e', 'c',                        /* metadata.name */
-        0x12, 0x0a, 0x0a, 0x01, 'u', 0x12, 0x05, 'a', 'd', 'm', 'i', 'n', /* data u=admin */
-        0x1a, 0x18, 'k', 'u', 'b', 'e', 'r', 'n', 'e', 't', 'e', 's', '.', 'i', 'o', '/', 'b',
-        'a', 's', 'i', 'c', '-', 'a', 'u', 't', 'h'};
+        'k',  '8',  's',  0,                                                         /* magic */
+        0x0a, 0x0c, 0x0a, 0x02, 'v', '1',  0x12, 0x06, 'S', 'e', 'c', 'r', 'e', 't', /* TypeMeta */
+        0x12, 0x2d,                                                        /* raw, 45 bytes */
+        0x0a, 0x05, 0x0a, 0x03, 's', 'e',  'c',                            /* metadata.name */
+        0x12, 0x0a, 0x0a, 0x01, 'u', 0x12, 0x05, 'a',  'd', 'm', 'i', 'n', /* data u=admin */
+        0x1a, 0x18, 'k',  'u',  'b', 'e',  'r',  'n',  'e', 't', 'e', 's', '.', 'i',
+        'o',  '/',  'b',  'a',  's', 'i',  'c',  '-',  'a', 'u', 't', 'h'};
     json_t *obj;
     assert_int_equal(apiserver_body_protobuf((const char *)body, sizeof(body), &obj), 0);
     assert_string_equal(json_string_value(json_object_get(obj, "kind")), "Secret");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(obj, "metadata"), "name")),
-                        "sec");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(obj, "metadata"), "name")), "sec");
     assert_string_equal(json_string_value(json_object_get(json_object_get(obj, "data"), "u")),
                         "YWRtaW4=");
-    assert_string_equal(json_string_value(json_object_get(obj, "type")), "kubernetes.io/basic-auth");
+    assert_string_equal(json_string_value(json_object_get(obj, "type")),
+                        "kubernetes.io/basic-auth");
     json_decref(obj);
     assert_int_equal(apiserver_body_protobuf((const char *)body, 20, &obj), -1);
 }
@@ -148,8 +155,8 @@ static void test_patches(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_paths),        cmocka_unit_test(test_query),
-        cmocka_unit_test(test_selectors),    cmocka_unit_test(test_json_errors),
+        cmocka_unit_test(test_paths),           cmocka_unit_test(test_query),
+        cmocka_unit_test(test_selectors),       cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_protobuf_secret), cmocka_unit_test(test_patches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
