@@ -100,7 +100,7 @@ static int read_stdin(cad_pool *pool, cad_items *items)
 }
 
 /* kpt fn eval --save: appends the function to the Kptfile pipeline. */
-static int save_fn(const cad_eval_opts *o)
+static int save_fn(const cad_eval_opts *o, const char *image)
 {
     char *kp = cad_path_join(o->dir, "Kptfile"), *buf = NULL;
     size_t len;
@@ -131,7 +131,7 @@ static int save_fn(const cad_eval_opts *o)
                 rc = cad_write_file(kp, b.data, b.len);
             krm_buf_free(&b);
             if (rc == 0 && o->fn.log)
-                fprintf(o->fn.log, "Added \"%s\" as %s in the Kptfile.\n", o->exec ? o->exec : o->image,
+                fprintf(o->fn.log, "Added \"%s\" as %s in the Kptfile.\n", o->exec ? o->exec : image,
                         type[0] == 'm' ? "mutator" : "validator");
         }
     }
@@ -204,7 +204,7 @@ int cad_fn_eval(const cad_eval_opts *o)
         } else {
             rc = cad_pkg_write(o->dir, &items, &files);
             if (rc == 0 && o->save)
-                rc = save_fn(o);
+                rc = save_fn(o, image);
         }
     }
     cad_fnres_free(&r);

@@ -421,23 +421,6 @@ static void print_result(FILE *log, const krm_node *res)
     fprintf(log, ": %s\n", msg ? krm_node_value(msg) : "");
 }
 
-static void print_quoted(FILE *log, const char *line, size_t n)
-{
-    fputs("    \"", log);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)line[i];
-        if (c == '"' || c == '\\')
-            fprintf(log, "\\%c", c);
-        else if (c == '\t')
-            fputs("\\t", log);
-        else if (c < 0x20)
-            fprintf(log, "\\x%02x", c);
-        else
-            fputc(c, log);
-    }
-    fputs("\"\n", log);
-}
-
 void cad_fn_report(FILE *log, const cad_fnspec *fn, const cad_fnres *r, bool ok, bool truncate)
 {
     (void)truncate;
@@ -445,7 +428,7 @@ void cad_fn_report(FILE *log, const cad_fnspec *fn, const cad_fnres *r, bool ok,
         return;
     fprintf(log, "[%s] \"%s\" in 0s\n", ok ? "PASS" : "FAIL", fn->display);
     if (r->results) {
-        fputs("  Results:\n", log);
+        fputs("  [Results]:\n", log);
         for (size_t i = 0; i < krm_seq_len(r->results); i++)
             print_result(log, krm_seq_at(r->results, i));
     }
@@ -455,10 +438,7 @@ void cad_fn_report(FILE *log, const cad_fnspec *fn, const cad_fnres *r, bool ok,
         for (;;) {
             const char *nl = strchr(p, '\n');
             size_t n = nl ? (size_t)(nl - p) : strlen(p);
-            if (ok)
-                fprintf(log, "    %.*s\n", (int)n, p);
-            else
-                print_quoted(log, p, n);
+            fprintf(log, "    %.*s\n", (int)n, p);
             if (!nl)
                 break;
             p = nl + 1;

@@ -176,10 +176,10 @@ static int run_list(render_ctx *c, krm_node *list, bool validators, cad_items *i
         int frc = cad_fn_run(&c->pool, &c->o->fn, &fn, items, validators, &r);
         FILE *log = c->o->fn.log;
         if (log && !r.error) {
-            fprintf(log, "[RUNNING] \"%s\" on package \"%s\"", fn.display, display);
+            fprintf(log, "[RUNNING] \"%s\"", fn.display);
             if (r.had_selection)
-                fprintf(log, " with %zu resource(s)", r.nselected);
-            fputc('\n', log);
+                fprintf(log, " on %zu resource(s)", r.nselected);
+            fprintf(log, " on package \"%s\"\n", display);
         }
         if (!r.error)
             cad_fn_report(log, &fn, &r, frc == 0, c->o->fn.truncate_output);
@@ -204,10 +204,44 @@ static int run_list(render_ctx *c, krm_node *list, bool validators, cad_items *i
     return 0;
 }
 
+/* kpt validates a package's pipeline before running it: configPath must be
+ * a relative path to a file of the package. */
+static int validate_pipeline(krm_node *kf, const char *dir, const char *display)
+{
+    static const char *const lists[] = {"mutators", "validators"};
+    krm_node *pl = krm_map_get(kf, "pipeline");
+    for (int l = 0; pl && l < 2; l++) {
+        krm_node *q = krm_map_get(pl, lists[l]);
+        for (size_t i = 0; q && krm_node_kind(q) == KRM_SEQ && i < krm_seq_len(q); i++) {
+            krm_node *cp = krm_map_get(krm_seq_at(q, i), "configPath");
+            if (!cp)
+                continue;
+            const char *v = krm_node_value(cp);
+            char *reason = NULL;
+            if (v[0] == '/')
+                reason = strdup("path must be relative");
+            else {
+                char *full = cad_path_join(dir, v);
+                if (!cad_exists(full))
+                    reason = cad_sprintf("failed to open functionConfig from path \"%s\": open %s/%s: "
+                                         "no such file or directory", v, display, v);
+                free(full);
+            }
+            if (reason) {
+                porch_error_set(400, "Kptfile is invalid:\nField: `pipeline.%s[%zu].configPath`\nValue: "
+                                     "\"%s\"\nReason: %s\n", lists[l], i, v, reason);
+                free(reason);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 static int hydrate(render_ctx *c, const char *dir, const char *display, const char *rel, cad_items *out)
 {
     krm_node *kf = read_kptfile(c, dir);
-    if (!kf)
+    if (!kf || validate_pipeline(kf, dir, display) < 0)
         return -1;
     cad_strv subs = {0};
     find_subpkgs(dir, "", &subs, 0);
@@ -343,8 +377,12 @@ int cad_fn_render(const cad_render_opts *o)
     c.vsteps = krm_node_new_seq(c.ws);
     cad_items items = {0};
     porch_error_clear();
-    const char *display = o->dir;
+    /* "." is shown by its directory name, as kpt does */
+    char *abs = cad_abspath(o->dir);
+    const char *base = strrchr(abs, '/');
+    const char *display = !strcmp(o->dir, ".") || !strcmp(o->dir, "./") ? (base && base[1] ? base + 1 : abs) : o->dir;
     int rc = hydrate(&c, o->dir, display, ".", &items);
+    free(abs);
     porch_error nerr = *porch_error_last();
     bool handled = c.fail_msg && !strcmp(c.fail_msg, "already handled error");
     if (rc == 0) {
