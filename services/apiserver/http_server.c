@@ -335,6 +335,10 @@ static int tls_context_new(const apiserver_ctx *ctx, SSL_CTX **out)
     SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     /* Idle connections (watches) give their 34 KB of TLS buffers back. */
     SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+    /* No server-side session cache: each cached session keeps its client's
+     * certificate in memory; kubectl keeps its connections alive instead. */
+    SSL_CTX_set_session_cache_mode(ssl, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ssl, SSL_OP_NO_TICKET);
     if (SSL_CTX_use_certificate_chain_file(ssl, ctx->tls_cert_file) != 1)
         rc = tls_error("cannot load --tls-cert-file", ctx->tls_cert_file);
     else if (SSL_CTX_use_PrivateKey_file(ssl, ctx->tls_key_file, SSL_FILETYPE_PEM) != 1)
