@@ -13,10 +13,10 @@
 #include <unistd.h>
 #include <yaml.h>
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -172,21 +172,24 @@ int main(int argc, char **argv)
     }
     waitpid(pid, NULL, 0);
 
-    double best_l = 1e9, best_k = 1e9;
+    /* best of N, both on the wall clock and on this process's CPU clock (the machine is shared) */
+    double wl = 1e9, wk = 1e9, cl = 1e9, ck = 1e9;
     for (int i = 0; i < iters; i++) {
-        double t0 = now();
+        double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
         libyaml_pass(in.data, in.len);
-        double t1 = now();
+        double w1 = clock_s(CLOCK_MONOTONIC), c1 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
         krm_pass(in.data, in.len);
-        double t2 = now();
-        if (t1 - t0 < best_l)
-            best_l = t1 - t0;
-        if (t2 - t1 < best_k)
-            best_k = t2 - t1;
+        double w2 = clock_s(CLOCK_MONOTONIC), c2 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+        wl = w1 - w0 < wl ? w1 - w0 : wl;
+        wk = w2 - w1 < wk ? w2 - w1 : wk;
+        cl = c1 - c0 < cl ? c1 - c0 : cl;
+        ck = c2 - c1 < ck ? c2 - c1 : ck;
     }
-    printf("libyaml parse->emit pass-through: %.3f s  %.1f MB/s\n", best_l, mb / best_l);
-    printf("krm parse+emit (comments, kpt style): %.3f s  %.1f MB/s\n", best_k, mb / best_k);
-    printf("ratio krm/libyaml throughput: %.2f (target >= 0.5)\n", best_l / best_k);
+    printf("libyaml parse->emit pass-through: wall %.3f s (%.1f MB/s), cpu %.3f s (%.1f MB/s)\n", wl,
+           mb / wl, cl, mb / cl);
+    printf("krm parse+emit (comments, kpt style): wall %.3f s (%.1f MB/s), cpu %.3f s (%.1f MB/s)\n",
+           wk, mb / wk, ck, mb / ck);
+    printf("ratio krm/libyaml throughput: wall %.2f, cpu %.2f (target >= 0.5)\n", wl / wk, cl / ck);
     if (argc > 3) {
         FILE *f = fopen(argv[3], "wb");
         fwrite(in.data, 1, in.len, f);
