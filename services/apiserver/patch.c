@@ -182,7 +182,37 @@ static int op_add(json_t *doc, const char *path, json_t *value, int replace)
     return porch_error_set(422, "JSON patch path \"%.200s\" is out of range", path);
 }
 
-static int apply_op(json_t *doc, json_t *op)
+/* Values created by add/replace/copy, counted so that a small patch of
+ * "copy /a into /a/x" operations cannot double the document until memory
+ * runs out. */
+#define PATCH_NODE_BUDGET 2000000
+
+static size_t count_nodes(json_t *v, size_t limit)
+{
+    size_t n = 1;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *c;
+        json_object_foreach(v, k, c)
+        {
+            if (n > limit)
+                break;
+            n += count_nodes(c, limit - n);
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(v, i, c)
+        {
+            if (n > limit)
+                break;
+            n += count_nodes(c, limit - n);
+        }
+    }
+    return n;
+}
+
+static int apply_op(json_t *doc, json_t *op, size_t *budget)
 {
     const char *name = json_string_value(json_object_get(op, "op"));
     const char *path = json_string_value(json_object_get(op, "path"));
@@ -195,6 +225,11 @@ static int apply_op(json_t *doc, json_t *op)
     if (strcmp(name, "add") == 0 || strcmp(name, "replace") == 0) {
         if (value == NULL)
             return porch_error_set(400, "JSON patch \"%s\" needs a \"value\"", name);
+        size_t n = count_nodes(value, *budget + 1);
+        if (n > *budget)
+            return porch_error_set(422, "JSON patch creates more than %d values",
+                                   PATCH_NODE_BUDGET);
+        *budget -= n;
         return op_add(doc, path, json_deep_copy(value), name[0] == 'r');
     }
     if (strcmp(name, "remove") == 0)
@@ -218,6 +253,11 @@ static int apply_op(json_t *doc, json_t *op)
             json_t *src = pointer_get(doc, from);
             if (src == NULL)
                 return porch_error_set(422, "JSON patch \"from\" \"%.200s\" does not exist", from);
+            size_t n = count_nodes(src, *budget + 1);
+            if (n > *budget)
+                return porch_error_set(422, "JSON patch creates more than %d values",
+                                       PATCH_NODE_BUDGET);
+            *budget -= n;
             v = json_deep_copy(src);
         }
         return op_add(doc, path, v, 0);
@@ -232,11 +272,12 @@ int apiserver_patch_json(json_t *target, json_t *patch, json_t **out)
     if (json_array_size(patch) > 10000)
         return porch_error_set(400, "a JSON patch may have at most 10000 operations");
     json_t *doc = json_deep_copy(target);
+    size_t budget = PATCH_NODE_BUDGET;
     size_t i;
     json_t *op;
     json_array_foreach(patch, i, op)
     {
-        if (!json_is_object(op) || apply_op(doc, op) != 0) {
+        if (!json_is_object(op) || apply_op(doc, op, &budget) != 0) {
             if (!json_is_object(op))
                 porch_error_set(400, "JSON patch operation %zu is not an object", i);
             json_decref(doc);

@@ -145,6 +145,14 @@ static void test_patches(void **state)
     assert_int_equal(json_array_size(json_object_get(out, "list")), 3);
     json_decref(out);
     json_decref(patch);
+    /* 40 self-copies would double the document 40 times: refused, not run. */
+    json_t *bomb = json_array();
+    for (int i = 0; i < 40; i++)
+        json_array_append_new(
+            bomb, json_pack("{s:s, s:s, s:s}", "op", "copy", "from", "/list", "path", "/list/-"));
+    assert_int_equal(apiserver_patch_json(target, bomb, &out), -1);
+    assert_int_equal(porch_error_last()->code, 422);
+    json_decref(bomb);
     patch = json_loads("[{\"op\":\"remove\",\"path\":\"/nope\"}]", 0, NULL);
     assert_int_equal(apiserver_patch_json(target, patch, &out), -1);
     assert_int_equal(porch_error_last()->code, 422);
