@@ -25,7 +25,6 @@ static const char eval_usage[] =
     "  -o, --output string           stdout, unwrap, or a directory\n"
     "  -s, --save                    save the function in the Kptfile pipeline\n"
     "  -t, --type string             mutator (default) or validator, with --save\n"
-    "  -m, --include-meta-resources  accepted for compatibility\n"
     "      --image-pull-policy string  accepted (Always, IfNotPresent, Never)\n"
     "      --truncate-output         truncate function output (default true)\n"
     "      --allow-exec              accepted (exec functions always run with eval)\n"
@@ -76,10 +75,6 @@ int porchctl_cmd_fn_eval(int argc, char **argv)
         }
         if (!strcmp(a, "-s") || !strcmp(a, "--save")) {
             o.save = true;
-            continue;
-        }
-        if (!strcmp(a, "-m") || !strcmp(a, "--include-meta-resources")) {
-            o.include_meta = true;
             continue;
         }
         if (!strcmp(a, "--allow-exec") || !strcmp(a, "--network") || !strcmp(a, "--as-current-user") ||

@@ -227,6 +227,15 @@ int cad_pkg_read(cad_pool *pool, const char *dir, bool subpkgs, const char *pkg_
             krm_node *root = krm_doc_root(doc);
             if (!root || krm_node_kind(root) != KRM_MAP)
                 continue;
+            const char *miss = !krm_res_api_version(root) ? "apiVersion"
+                               : !krm_res_kind(root)      ? "kind"
+                               : !krm_res_name(root)      ? "metadata.name"
+                                                          : NULL;
+            if (miss) {
+                rc = porch_error_set(400, "input resource list must contain only KRM resources: %s: "
+                                          "resource must have `%s`", rel, miss);
+                break;
+            }
             rc = annotate(s, root, rel, index, krm_doc_seqindent(doc), pkg_path);
             if (rc == 0)
                 rc = cad_items_push(out, root);

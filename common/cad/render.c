@@ -206,10 +206,54 @@ static int run_list(render_ctx *c, krm_node *list, bool validators, cad_items *i
 
 /* kpt validates a package's pipeline before running it: configPath must be
  * a relative path to a file of the package. */
+static int unknown_fields(const krm_node *m, const char *const *known, const char *type)
+{
+    for (size_t i = 0; m && krm_node_kind(m) == KRM_MAP && i < krm_map_len(m); i++) {
+        const krm_node *k = krm_map_key_at(m, i);
+        bool ok = false;
+        for (int j = 0; known[j] && !ok; j++)
+            ok = !strcmp(known[j], krm_node_value(k));
+        if (!ok)
+            return porch_error_set(400, "yaml: unmarshal errors:\n  line %d: field %s not found in type %s",
+                                   krm_node_line(k), krm_node_value(k), type);
+    }
+    return 0;
+}
+
 static int validate_pipeline(krm_node *kf, const char *dir, const char *display)
 {
     static const char *const lists[] = {"mutators", "validators"};
+    static const char *const top[] = {"apiVersion", "kind", "metadata", "info", "upstream", "upstreamLock",
+                                      "pipeline", "inventory", "status", NULL};
+    static const char *const fnk[] = {"image", "exec", "configPath", "configMap", "name", "selectors",
+                                      "exclude", NULL};
+    const char *av = krm_res_api_version(kf);
+    if (av && strcmp(av, "kpt.dev/v1")) {
+        char *abs = cad_abspath(dir);
+        porch_error_set(400, "Kptfile at \"%s/Kptfile\" has an old version (\"%s\") of the Kptfile schema.\n"
+                             "Please update the package to the latest format by following "
+                             "https://kpt.dev/installation/migration.", abs, av + 8);
+        free(abs);
+        return -1;
+    }
+    if (unknown_fields(kf, top, "v1.KptFile") < 0)
+        return -1;
     krm_node *pl = krm_map_get(kf, "pipeline");
+    for (int l = 0; pl && l < 2; l++) {
+        krm_node *q = krm_map_get(pl, lists[l]);
+        for (size_t i = 0; q && krm_node_kind(q) == KRM_SEQ && i < krm_seq_len(q); i++) {
+            krm_node *f = krm_seq_at(q, i), *cm = krm_map_get(f, "configMap");
+            if (unknown_fields(f, fnk, "v1.Function") < 0)
+                return -1;
+            for (size_t j = 0; cm && krm_node_kind(cm) == KRM_MAP && j < krm_map_len(cm); j++) {
+                krm_node *v = krm_map_value_at(cm, j);
+                if (krm_node_kind(v) != KRM_SCALAR)
+                    return porch_error_set(400, "yaml: unmarshal errors:\n  line %d: cannot unmarshal %s into "
+                                                "string", krm_node_line(v),
+                                           krm_node_kind(v) == KRM_SEQ ? "!!seq" : "!!map");
+            }
+        }
+    }
     for (int l = 0; pl && l < 2; l++) {
         krm_node *q = krm_map_get(pl, lists[l]);
         for (size_t i = 0; q && krm_node_kind(q) == KRM_SEQ && i < krm_seq_len(q); i++) {
