@@ -185,10 +185,11 @@ int main(int argc, char **argv)
         cl = c1 - c0 < cl ? c1 - c0 : cl;
         ck = c2 - c1 < ck ? c2 - c1 : ck;
     }
-    printf("libyaml parse->emit pass-through: wall %.3f s (%.1f MB/s), cpu %.3f s (%.1f MB/s)\n", wl,
-           mb / wl, cl, mb / cl);
-    printf("krm parse+emit (comments, kpt style): wall %.3f s (%.1f MB/s), cpu %.3f s (%.1f MB/s)\n",
-           wk, mb / wk, ck, mb / ck);
+    printf("libyaml parse->emit pass-through: wall %.3f s (%.1f MB/s), cpu %.3f s (%.1f MB/s)\n",
+           wl, mb / wl, cl, mb / cl);
+    printf(
+        "krm parse+emit (comments, kpt style): wall %.3f s (%.1f MB/s), cpu %.3f s (%.1f MB/s)\n",
+        wk, mb / wk, ck, mb / ck);
     printf("ratio krm/libyaml throughput: wall %.2f, cpu %.2f (target >= 0.5)\n", wl / wk, cl / ck);
     if (argc > 3) {
         FILE *f = fopen(argv[3], "wb");

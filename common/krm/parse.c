@@ -57,7 +57,14 @@ typedef struct pctx {
     size_t depth, capstack;
     krm_node **kids; /* children of the open collections, copied out exact-size at their end */
     size_t nkids, capkids;
-    tgt last; /* the latest scalar / alias / flow end outside flow collections */
+    tgt last;                 /* the latest scalar / alias / flow collection end */
+    krm_doc *doc;             /* the document being read */
+    size_t doc_text_start;    /* where its text starts (seq indentation detection) */
+    size_t comment_doc_start; /* first comment after the previous document's end */
+    size_t *cbounds;          /* first comment index of each document */
+    size_t ncb, capcb;
+    size_t *ahash; /* anchor name → 1 + index of its latest definition */
+    size_t ahcap;
     struct intern {
         char *str;
         uint32_t len, hash;
@@ -301,6 +308,23 @@ static int push_frame(pctx *p, krm_node *n)
     return 0;
 }
 
+static size_t name_hash(const char *s)
+{
+    size_t h = 1469598103934665603u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+/* The index slot for `name` in the anchor hash (0 when free). */
+static size_t *anchor_slot(pctx *p, const char *name)
+{
+    size_t j = name_hash(name) & (p->ahcap - 1);
+    while (p->ahash[j] && strcmp(p->anchors[p->ahash[j] - 1].name, name))
+        j = (j + 1) & (p->ahcap - 1);
+    return &p->ahash[j];
+}
+
 static int add_anchor(pctx *p, const char *name, krm_node *n)
 {
     if (p->nanchors == p->capanchors) {
@@ -315,7 +339,29 @@ static int add_anchor(pctx *p, const char *name, krm_node *n)
     p->anchors[p->nanchors].node = n;
     p->anchors[p->nanchors].weight = 1;
     p->nanchors++;
+    if (p->nanchors * 2 > p->ahcap) { /* rebuild the name index, twice as large */
+        size_t nc = p->ahcap ? p->ahcap * 2 : 64;
+        size_t *h = calloc(nc, sizeof *h);
+        if (!h)
+            return porch_error_set(500, "out of memory");
+        free(p->ahash);
+        p->ahash = h;
+        p->ahcap = nc;
+        for (size_t i = 0; i < p->nanchors; i++)
+            *anchor_slot(p, p->anchors[i].name) = i + 1;
+        return 0;
+    }
+    *anchor_slot(p, name) = p->nanchors;
     return 0;
+}
+
+/* The latest definition of an anchor, or NULL. */
+static anchor_ref *find_anchor(pctx *p, const char *name)
+{
+    if (!p->ahcap)
+        return NULL;
+    size_t i = *anchor_slot(p, name);
+    return i ? &p->anchors[i - 1] : NULL;
 }
 
 static int attach(pctx *p, krm_doc *doc, krm_node *n, size_t w)
@@ -788,215 +834,221 @@ static int on_node_start(pctx *p, krm_doc *doc, krm_node *n, const yaml_char_t *
     return 0;
 }
 
+/* ---- events → tree ---- */
+
+static int on_doc_start(pctx *p, const yaml_event_t *e)
+{
+    krm_doc *doc = krm_stream_add_doc(p->s, NULL);
+    if (!doc)
+        return porch_error_set(500, "out of memory");
+    p->doc = doc;
+    doc->explicit_start = !e->data.document_start.implicit;
+    doc->src_start = p->doc_text_start;
+    if (p->ncb == p->capcb) {
+        size_t nc = p->capcb ? p->capcb * 2 : 16;
+        size_t *nb = realloc(p->cbounds, nc * sizeof *nb);
+        if (!nb)
+            return porch_error_set(500, "out of memory");
+        p->cbounds = nb;
+        p->capcb = nc;
+    }
+    /* comments before an explicit "---" belong to the previous document */
+    p->cbounds[p->ncb++] = doc->explicit_start ? p->ncm : p->comment_doc_start;
+    return 0;
+}
+
+static int on_doc_end(pctx *p, const yaml_event_t *e, size_t so, size_t eo)
+{
+    krm_doc *doc = p->doc;
+    if (doc) {
+        doc->src_end = eo > so ? eo : so;
+        if (doc->src_end - doc->src_start > p->lim.max_doc_bytes)
+            return porch_error_set(400, "%s:%zu: document larger than %zu bytes", p->name,
+                                   e->start_mark.line + 1, p->lim.max_doc_bytes);
+        doc->seqindent =
+            (uint8_t)detect_seqindent(p->src + doc->src_start, doc->src_end - doc->src_start);
+        p->doc_text_start = doc->src_end;
+    }
+    p->comment_doc_start = p->ncm;
+    return 0;
+}
+
+static krm_style scalar_style(yaml_scalar_style_t st)
+{
+    switch (st) {
+    case YAML_SINGLE_QUOTED_SCALAR_STYLE:
+        return KRM_SINGLE;
+    case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
+        return KRM_DOUBLE;
+    case YAML_LITERAL_SCALAR_STYLE:
+        return KRM_LITERAL;
+    case YAML_FOLDED_SCALAR_STYLE:
+        return KRM_FOLDED;
+    default:
+        return KRM_PLAIN;
+    }
+}
+
+static int on_scalar(pctx *p, const yaml_event_t *e, size_t so)
+{
+    const yaml_char_t *tag = e->data.scalar.tag;
+    bool bang = tag && !strcmp((const char *)tag, "!");
+    if (e->data.scalar.plain_implicit || e->data.scalar.quoted_implicit)
+        tag = bang ? NULL : tag; /* an implicit tag is only kept when written explicitly */
+    krm_node *n = krm_node_alloc(p->s, KRM_SCALAR);
+    if (!n || on_node_start(p, p->doc, n, e->data.scalar.anchor, bang ? NULL : tag, e) < 0)
+        return porch_error_set(500, "out of memory");
+    if (bang)
+        krm_node_x(p->s, n)->tag = krm_strndup(p->s, "!", 1);
+    if (e->data.scalar.length > UINT32_MAX / 2)
+        return porch_error_set(400, "%s:%zu: scalar too large", p->name, e->start_mark.line + 1);
+    n->value = intern(p, (const char *)e->data.scalar.value, e->data.scalar.length);
+    if (!n->value)
+        return porch_error_set(500, "out of memory");
+    n->len = (uint32_t)e->data.scalar.length;
+    n->style = (uint8_t)scalar_style(e->data.scalar.style);
+    bool block = n->style == KRM_LITERAL || n->style == KRM_FOLDED;
+    if (block && scan_block_header(p, so) < 0)
+        return -1;
+    if (n->style == KRM_PLAIN && p->flow_depth == 0 && !KX(n, tag))
+        n->str = KRM_SRC_BLOCK_PLAIN;
+    if (attach(p, p->doc, n, 1) < 0 || add_tgt(p, &e->end_mark, n) < 0)
+        return -1;
+    if (block)
+        p->last.node = NULL; /* its end mark sits on the next line, which is not its own */
+    return 0;
+}
+
+static int on_alias(pctx *p, const yaml_event_t *e)
+{
+    const char *nm = (const char *)e->data.alias.anchor;
+    anchor_ref *a = find_anchor(p, nm);
+    if (!a)
+        return porch_error_set(400, "%s:%zu:%zu: unknown anchor '%s' referenced", p->name,
+                               e->start_mark.line + 1, e->start_mark.column + 1, nm);
+    krm_node *n = krm_node_alloc(p->s, KRM_ALIAS);
+    if (!n || !(n->value = krm_strndup(p->s, nm, strlen(nm))))
+        return porch_error_set(500, "out of memory");
+    set_pos(n, e);
+    n->len = (uint32_t)strlen(nm);
+    krm_node_x(p->s, n)->target = a->node;
+    p->alias_total += a->weight;
+    if (p->alias_total > p->lim.max_alias_nodes)
+        return porch_error_set(400, "%s:%zu:%zu: aliases expand to more than %zu nodes", p->name,
+                               e->start_mark.line + 1, e->start_mark.column + 1,
+                               p->lim.max_alias_nodes);
+    if (attach(p, p->doc, n, a->weight) < 0 || add_tgt(p, &e->end_mark, n) < 0)
+        return -1;
+    return 0;
+}
+
+static int on_coll_start(pctx *p, const yaml_event_t *e, krm_node **out)
+{
+    bool map = e->type == YAML_MAPPING_START_EVENT;
+    krm_node *n = krm_node_alloc(p->s, map ? KRM_MAP : KRM_SEQ);
+    if (!n)
+        return porch_error_set(500, "out of memory");
+    const yaml_char_t *anchor = map ? e->data.mapping_start.anchor : e->data.sequence_start.anchor;
+    const yaml_char_t *tag = map ? e->data.mapping_start.tag : e->data.sequence_start.tag;
+    bool implicit = map ? e->data.mapping_start.implicit : e->data.sequence_start.implicit;
+    if (on_node_start(p, p->doc, n, anchor, implicit ? NULL : tag, e) < 0)
+        return -1;
+    n->flow = map ? e->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
+                  : e->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
+    if (n->flow)
+        p->flow_depth++;
+    *out = n;
+    return push_frame(p, n);
+}
+
+static int on_coll_end(pctx *p, const yaml_event_t *e)
+{
+    frame f = p->stack[--p->depth];
+    if (close_frame(p, &f) < 0)
+        return -1;
+    if (f.node->flow & 1) {
+        p->flow_depth--;
+        if (add_tgt(p, &e->end_mark, f.node) < 0)
+            return -1;
+    }
+    if (attach(p, p->doc, f.node, f.weight) < 0)
+        return -1;
+    if (KX(f.node, anchor)) {
+        anchor_ref *a = find_anchor(p, KX(f.node, anchor));
+        if (a && a->node == f.node)
+            a->weight = f.weight; /* aliases to it now count its expanded size */
+    }
+    return 0;
+}
+
+/* Handles one event; `*scan_pos` is where the next comment scan starts. */
+static int on_event(pctx *p, const yaml_event_t *e, size_t *scan_pos)
+{
+    size_t so = mark_off(p, &e->start_mark), eo = mark_off(p, &e->end_mark);
+    if (e->type != YAML_STREAM_START_EVENT && so > *scan_pos) {
+        if (scan_gap(p, *scan_pos, so) < 0)
+            return -1;
+        *scan_pos = so;
+    }
+    krm_node *n = NULL;
+    int rc = 0;
+    switch (e->type) {
+    case YAML_DOCUMENT_START_EVENT:
+        rc = on_doc_start(p, e);
+        break;
+    case YAML_DOCUMENT_END_EVENT:
+        rc = on_doc_end(p, e, so, eo);
+        break;
+    case YAML_SCALAR_EVENT:
+        rc = on_scalar(p, e, so);
+        break;
+    case YAML_ALIAS_EVENT:
+        rc = on_alias(p, e);
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT:
+        rc = on_coll_start(p, e, &n);
+        break;
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+        rc = on_coll_end(p, e);
+        break;
+    default:
+        break;
+    }
+    /* the text an event covers holds no comments: skip it (block ends cover nothing) */
+    bool block_end =
+        (e->type == YAML_SEQUENCE_END_EVENT || e->type == YAML_MAPPING_END_EVENT) && eo <= so;
+    if (rc == 0 && !block_end && eo > *scan_pos)
+        *scan_pos = eo;
+    return rc;
+}
+
 static int run(pctx *p, yaml_parser_t *yp)
 {
-    krm_doc *doc = NULL;
-    size_t scan_pos = 0, doc_text_start = 0, comment_doc_start = 0;
-    size_t *cbounds = NULL; /* first comment index of each doc */
-    size_t ncb = 0, capcb = 0;
-    int rc = -1;
+    size_t scan_pos = 0;
     yaml_event_t e;
     for (;;) {
-        if (!yaml_parser_parse(yp, &e)) {
-            parse_error(p, yp);
-            goto out;
-        }
+        if (!yaml_parser_parse(yp, &e))
+            return parse_error(p, yp);
+        int rc = on_event(p, &e, &scan_pos);
         yaml_event_type_t t = e.type;
-        size_t so = mark_off(p, &e.start_mark), eo = mark_off(p, &e.end_mark);
-        if (t != YAML_STREAM_START_EVENT && so > scan_pos) {
-            if (scan_gap(p, scan_pos, so) < 0)
-                goto ev_fail;
-            scan_pos = so;
-        }
-        krm_node *n = NULL;
-        switch (t) {
-        case YAML_DOCUMENT_START_EVENT:
-            if (!(doc = krm_stream_add_doc(p->s, NULL)))
-                goto ev_fail;
-            doc->explicit_start = !e.data.document_start.implicit;
-            doc->src_start = doc_text_start;
-            if (ncb == capcb) {
-                capcb = capcb ? capcb * 2 : 16;
-                size_t *nb = realloc(cbounds, capcb * sizeof *nb);
-                if (!nb)
-                    goto ev_fail;
-                cbounds = nb;
-            }
-            /* comments before an explicit "---" belong to the previous document */
-            cbounds[ncb++] = doc->explicit_start ? p->ncm : comment_doc_start;
-            break;
-        case YAML_DOCUMENT_END_EVENT:
-            if (doc) {
-                doc->src_end = eo > so ? eo : so;
-                if (doc->src_end - doc->src_start > p->lim.max_doc_bytes) {
-                    porch_error_set(400, "%s:%zu: document larger than %zu bytes", p->name,
-                                    e.start_mark.line + 1, p->lim.max_doc_bytes);
-                    goto ev_fail;
-                }
-                doc->seqindent = (uint8_t)detect_seqindent(p->src + doc->src_start,
-                                                           doc->src_end - doc->src_start);
-                doc_text_start = doc->src_end;
-            }
-            comment_doc_start = p->ncm;
-            break;
-        case YAML_SCALAR_EVENT: {
-            n = krm_node_alloc(p->s, KRM_SCALAR);
-            if (!n || on_node_start(
-                          p, doc, n, e.data.scalar.anchor,
-                          e.data.scalar.plain_implicit || e.data.scalar.quoted_implicit
-                              ? (e.data.scalar.tag && strcmp((const char *)e.data.scalar.tag, "!")
-                                     ? e.data.scalar.tag
-                                     : NULL)
-                              : e.data.scalar.tag,
-                          &e) < 0)
-                goto ev_fail;
-            if (e.data.scalar.tag && !strcmp((const char *)e.data.scalar.tag, "!"))
-                krm_node_x(p->s, n)->tag = krm_strndup(p->s, "!", 1);
-            if (e.data.scalar.length > UINT32_MAX / 2) {
-                porch_error_set(400, "%s:%zu: scalar too large", p->name, e.start_mark.line + 1);
-                goto ev_fail;
-            }
-            n->value = intern(p, (const char *)e.data.scalar.value, e.data.scalar.length);
-            if (!n->value)
-                goto ev_fail;
-            n->len = (uint32_t)e.data.scalar.length;
-            switch (e.data.scalar.style) {
-            case YAML_SINGLE_QUOTED_SCALAR_STYLE:
-                n->style = KRM_SINGLE;
-                break;
-            case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
-                n->style = KRM_DOUBLE;
-                break;
-            case YAML_LITERAL_SCALAR_STYLE:
-                n->style = KRM_LITERAL;
-                break;
-            case YAML_FOLDED_SCALAR_STYLE:
-                n->style = KRM_FOLDED;
-                break;
-            default:
-                n->style = KRM_PLAIN;
-            }
-            if ((n->style == KRM_LITERAL || n->style == KRM_FOLDED) && scan_block_header(p, so) < 0)
-                goto ev_fail;
-            if (n->style == KRM_PLAIN && p->flow_depth == 0 && !KX(n, tag))
-                n->str = KRM_SRC_BLOCK_PLAIN;
-            if (attach(p, doc, n, 1) < 0 || add_tgt(p, &e.end_mark, n) < 0)
-                goto ev_fail;
-            if (n->style == KRM_LITERAL || n->style == KRM_FOLDED)
-                p->last.node = NULL; /* its end mark sits on the next line, which is not its own */
-            break;
-        }
-        case YAML_ALIAS_EVENT: {
-            const char *nm = (const char *)e.data.alias.anchor;
-            krm_node *target = NULL;
-            size_t w = 1;
-            for (size_t i = p->nanchors; i-- > 0;)
-                if (!strcmp(p->anchors[i].name, nm)) {
-                    target = p->anchors[i].node;
-                    w = p->anchors[i].weight;
-                    break;
-                }
-            if (!target) {
-                porch_error_set(400, "%s:%zu:%zu: unknown anchor '%s' referenced", p->name,
-                                e.start_mark.line + 1, e.start_mark.column + 1, nm);
-                goto ev_fail;
-            }
-            n = krm_node_alloc(p->s, KRM_ALIAS);
-            if (!n)
-                goto ev_fail;
-            set_pos(n, &e);
-            n->value = krm_strndup(p->s, nm, strlen(nm));
-            n->len = strlen(nm);
-            krm_node_x(p->s, n)->target = target;
-            p->alias_total += w;
-            if (p->alias_total > p->lim.max_alias_nodes) {
-                porch_error_set(400, "%s:%zu:%zu: aliases expand to more than %zu nodes", p->name,
-                                e.start_mark.line + 1, e.start_mark.column + 1,
-                                p->lim.max_alias_nodes);
-                goto ev_fail;
-            }
-            if (attach(p, doc, n, w) < 0 || add_tgt(p, &e.end_mark, n) < 0)
-                goto ev_fail;
-            break;
-        }
-        case YAML_SEQUENCE_START_EVENT:
-        case YAML_MAPPING_START_EVENT: {
-            bool map = t == YAML_MAPPING_START_EVENT;
-            n = krm_node_alloc(p->s, map ? KRM_MAP : KRM_SEQ);
-            if (!n)
-                goto ev_fail;
-            if (on_node_start(p, doc, n,
-                              map ? e.data.mapping_start.anchor : e.data.sequence_start.anchor,
-                              (map ? e.data.mapping_start.implicit : e.data.sequence_start.implicit)
-                                  ? NULL
-                                  : (map ? e.data.mapping_start.tag : e.data.sequence_start.tag),
-                              &e) < 0)
-                goto ev_fail;
-            n->flow = map ? e.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
-                          : e.data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
-            if (n->flow)
-                p->flow_depth++;
-            if (push_frame(p, n) < 0)
-                goto ev_fail;
-            break;
-        }
-        case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT: {
-            frame f = p->stack[--p->depth];
-            if (close_frame(p, &f) < 0)
-                goto ev_fail;
-            if (f.node->flow & 1) {
-                p->flow_depth--;
-                if (add_tgt(p, &e.end_mark, f.node) < 0)
-                    goto ev_fail;
-            }
-            /* remember the expanded size for aliases to this collection */
-            size_t w = f.weight;
-            if (p->depth > 0 || doc) {
-                if (attach(p, doc, f.node, w) < 0)
-                    goto ev_fail;
-            }
-            if (KX(f.node, anchor)) {
-                for (size_t i = p->nanchors; i-- > 0;)
-                    if (p->anchors[i].node == f.node) {
-                        p->anchors[i].weight = w;
-                        break;
-                    }
-            }
-            break;
-        }
-        default:
-            break;
-        }
-        if (t == YAML_SCALAR_EVENT || t == YAML_ALIAS_EVENT ||
-            ((t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) && n && n->flow) ||
-            ((t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) && eo > so) ||
-            t == YAML_DOCUMENT_START_EVENT)
-            if (eo > scan_pos)
-                scan_pos = eo;
-        if ((t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) && eo > scan_pos)
-            scan_pos = eo;
         yaml_event_delete(&e);
+        if (rc < 0)
+            return -1;
         if (t == YAML_STREAM_END_EVENT)
             break;
-        continue;
-    ev_fail:
-        yaml_event_delete(&e);
-        goto out;
     }
     if (scan_gap(p, scan_pos, p->len) < 0)
-        goto out;
+        return -1;
     for (size_t d = 0; d < p->s->ndocs; d++) {
-        size_t c0 = d < ncb ? cbounds[d] : p->ncm;
-        size_t c1 = d + 1 < ncb ? cbounds[d + 1] : p->ncm;
-        if (attach_comments(p, p->s->docs[d], c0, c1,
-                            d + 1 == p->s->ndocs || p->s->docs[d + 1]->root == NULL) < 0)
-            goto out;
+        size_t c0 = d < p->ncb ? p->cbounds[d] : p->ncm;
+        size_t c1 = d + 1 < p->ncb ? p->cbounds[d + 1] : p->ncm;
+        bool last = d + 1 == p->s->ndocs || p->s->docs[d + 1]->root == NULL;
+        if (attach_comments(p, p->s->docs[d], c0, c1, last) < 0)
+            return -1;
     }
-    rc = 0;
-out:
-    free(cbounds);
-    return rc;
+    return 0;
 }
 
 int krm_stream_parse(const char *buf, size_t len, const char *name, const krm_limits *lim,
@@ -1038,6 +1090,8 @@ int krm_stream_parse(const char *buf, size_t len, const char *name, const krm_li
     free(p.stack);
     free(p.kids);
     free(p.itab);
+    free(p.cbounds);
+    free(p.ahash);
     if (rc < 0) {
         krm_stream_free(p.s);
         return -1;

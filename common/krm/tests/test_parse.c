@@ -143,6 +143,29 @@ static void test_emoji_escaped(void **st)
     expect_rt("a: \"\xF0\x9F\x9A\x80 go\"\nb: \xC3\xA9\n", "a: \"\\U0001F680 go\"\nb: \xC3\xA9\n");
 }
 
+static void test_many_anchors_and_aliases(void **st)
+{
+    (void)st;
+    /* aliases are looked up by hash: 20k aliases to the first of 20k anchors stay linear */
+    krm_buf in = {0};
+    char line[64];
+    for (int i = 0; i < 20000; i++) {
+        int n = snprintf(line, sizeof line, "a%d: &a%d x\n", i, i);
+        krm_buf_put(&in, line, (size_t)n);
+    }
+    for (int i = 0; i < 20000; i++) {
+        int n = snprintf(line, sizeof line, "b%d: *a0\n", i);
+        krm_buf_put(&in, line, (size_t)n);
+    }
+    krm_stream *s = NULL;
+    assert_int_equal(krm_stream_parse(in.data, in.len, "anchors.yaml", NULL, &s), 0);
+    krm_node *b = krm_map_get(krm_doc_root(krm_stream_doc(s, 0)), "b19999");
+    assert_int_equal(krm_node_kind(b), KRM_ALIAS);
+    assert_string_equal(krm_node_value(krm_node_alias_target(b)), "x");
+    krm_stream_free(s);
+    krm_buf_free(&in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +180,7 @@ int main(void)
         cmocka_unit_test(test_folded_and_literal),
         cmocka_unit_test(test_crlf),
         cmocka_unit_test(test_emoji_escaped),
+        cmocka_unit_test(test_many_anchors_and_aliases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
