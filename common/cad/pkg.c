@@ -103,6 +103,7 @@ static bool krm_file(const char *rel)
     size_t l = strlen(base);
     if (!strcmp(base, "Kptfile"))
         return true;
+
     return (l > 5 && !strcmp(base + l - 5, ".yaml")) || (l > 4 && !strcmp(base + l - 4, ".yml")) ||
            (l > 5 && !strcmp(base + l - 5, ".json"));
 }
@@ -231,6 +232,12 @@ int cad_pkg_read(cad_pool *pool, const char *dir, bool subpkgs, const char *pkg_
                                : !krm_res_kind(root)      ? "kind"
                                : !krm_res_name(root)      ? "metadata.name"
                                                           : NULL;
+            const char *b = strrchr(rel, '/');
+            b = b ? b + 1 : rel;
+            /* kpt reads kustomize's files but does not hold them to KRM rules */
+            if (miss && (!strcmp(b, "kustomization.yaml") || !strcmp(b, "kustomization.yml") ||
+                         !strcmp(b, "Kustomization")))
+                miss = NULL;
             if (miss) {
                 rc = porch_error_set(400, "input resource list must contain only KRM resources: %s: "
                                           "resource must have `%s`", rel, miss);

@@ -282,6 +282,34 @@ static int validate_pipeline(krm_node *kf, const char *dir, const char *display)
     return 0;
 }
 
+/* kpt reads a package's resources as the first step of its pipeline: a
+ * read error is that step's execution error. */
+static void record_read_error(render_ctx *c, krm_node *kf)
+{
+    c->fail_msg = strdup(porch_error_last()->message);
+    const char *msg = c->fail_msg;
+    krm_node *pl = krm_map_get(kf, "pipeline");
+    krm_node *q = pl ? krm_map_get(pl, "mutators") : NULL;
+    bool validators = false;
+    if (!q || !krm_seq_len(q)) {
+        q = pl ? krm_map_get(pl, "validators") : NULL;
+        validators = true;
+    }
+    if (!q || krm_node_kind(q) != KRM_SEQ || !krm_seq_len(q))
+        return;
+    krm_node *f = krm_seq_at(q, 0), *img = krm_map_get(f, "image"), *ex = krm_map_get(f, "exec");
+    char ibuf[1024];
+    cad_fnspec fn = {.image = img ? fn_image_expand(krm_node_value(img), ibuf, sizeof ibuf) : NULL,
+                     .exec = ex ? krm_node_value(ex) : NULL};
+    if (!fn.image && !fn.exec)
+        return;
+    cad_fnres r = {.exit_code = 1, .error = strdup(msg)};
+    krm_seq_append(c->ws, validators ? c->vsteps : c->msteps, step_node(c, &fn, &r));
+    c->summary = cad_sprintf("%s: %s", fn.exec ? fn.exec : fn.image, msg);
+    porch_error_set(400, "%s", msg);
+    cad_fnres_free(&r);
+}
+
 static int hydrate(render_ctx *c, const char *dir, const char *display, const char *rel, cad_items *out)
 {
     krm_node *kf = read_kptfile(c, dir);
@@ -308,6 +336,8 @@ static int hydrate(render_ctx *c, const char *dir, const char *display, const ch
         char *abs = cad_abspath(dir);
         rc = cad_pkg_read(&c->pool, dir, false, abs, &items, &c->files);
         c->npkgs++;
+        if (rc < 0)
+            record_read_error(c, kf);
         if (c->o->fn.log)
             fprintf(c->o->fn.log, "Package \"%s\":\n", display);
         krm_node *pl = krm_map_get(kf, "pipeline");
@@ -431,6 +461,8 @@ int cad_fn_render(const cad_render_opts *o)
     bool handled = c.fail_msg && !strcmp(c.fail_msg, "already handled error");
     if (rc == 0) {
         if (o->output && !strcmp(o->output, "stdout")) {
+            for (size_t i = 0; i < items.n; i++)
+                krm_res_delete_annotation(items.v[i], "internal.config.kubernetes.io/package-path");
             krm_buf b = {0};
             rc = krm_emit_resource_list(items.v, items.n, NULL, &b);
             fwrite(b.data, 1, b.len, stdout);
