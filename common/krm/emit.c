@@ -459,13 +459,37 @@ static void write_folded(em *e, const char *v, size_t n, int indent, const char 
     }
 }
 
+/* Tag text after its handle: URI characters as they are, anything else %XX (as go-yaml). */
+static void write_tag_uri(em *e, const char *t)
+{
+    for (; *t; t++) {
+        unsigned char c = (unsigned char)*t;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("-_;/?:@&=+$,.~*'()[]", c)) {
+            put(e, (char)c);
+        } else {
+            char hex[4];
+            snprintf(hex, sizeof hex, "%%%02X", c);
+            put_n(e, hex, 3);
+        }
+    }
+}
+
 static void write_tag(em *e, const char *tag)
 {
     if (!tag)
         return;
     if (!e->whitespace)
         put(e, ' ');
-    put_n(e, tag, strlen(tag));
+    if (tag[0] == '!') {
+        size_t h = tag[1] == '!' ? 2 : 1; /* "!!" or "!" handle */
+        put_n(e, tag, h);
+        write_tag_uri(e, tag + h);
+    } else {
+        put_n(e, "!<", 2);
+        write_tag_uri(e, tag);
+        put(e, '>');
+    }
     e->whitespace = false;
 }
 
