@@ -424,9 +424,9 @@ def table(summary, big):
         met = "met" if s["p50"] <= target else "**missed** (%.1f×)" % (s["p50"] / target)
         lines.append("| %s | %s | %s | %d | %s | ≤ %s | %s |" % (
             label.format(big="{:,}".format(big)), fmt(s["p50"]), fmt(s["p99"]), s["n"], fmt(porch), fmt(target), met))
-    big, small = summary.get("approve"), summary.get("approve-small")
-    if big and small:
-        r = big["p50"] / small["p50"]
+    ab, asm = summary.get("approve"), summary.get("approve-small")
+    if ab and asm:
+        r = ab["p50"] / asm["p50"]
         lines.append("| approve ratio %s / 10 packages (p50) | %.2f× | | | grows linearly (~7 s at 50 revisions) | ≤ 1.5× | %s |"
                      % ("{:,}".format(big), r, "met" if r <= 1.5 else "**missed**"))
     for op, label in (("ready-first", "first registration of the %s-pkg repo → Ready (single run)" % "{:,}".format(big)),
@@ -467,6 +467,10 @@ def main():
         failed = e
         b.log("benchmark aborted: %r" % e)
     s = b.summary()
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"summary": s, "samples": b.samples, "errors": b.errors, "notes": b.notes,
+                       "pipeline_error": b.pipeline_error, "render_status": b.render_results}, f, indent=1)
     print(table(s, a.packages))
     if b.pipeline_error:
         print("\nThe 3-step built-in pipeline was refused by the server: %s" % b.pipeline_error)
@@ -478,10 +482,6 @@ def main():
         print("\nErrors:")
         for op, msgs in b.errors.items():
             print("- %s: %d, first: %s" % (op, len(msgs), msgs[0][:400]))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"summary": s, "samples": b.samples, "errors": b.errors, "notes": b.notes,
-                       "pipeline_error": b.pipeline_error, "render_status": b.render_results}, f, indent=1)
     if failed:
         sys.exit(1)
 

@@ -16,8 +16,11 @@ cache.sync done]. The cache's own git calls during a sync carry new rids; they
 are matched by time: every git-adapter request that completed inside the
 HTTP request's window, whatever its rid, is listed too.
 
-Prints, per kind of HTTP request (method + resource + subresource), the
-median of each step and of the whole (first completion -> HTTP done).
+Prints, per kind of HTTP request (method + resource + subresource, and the
+repository when the path names a package revision), the median of each step
+and of the whole (first completion -> HTTP done). Also the durations of the
+cache's full listings of a repository (git-adapter.open done -> .list done,
+over 1 s), which hold the cache's sync lock.
 """
 import collections
 import glob
@@ -42,7 +45,9 @@ def kind_of(method, path):
         return None
     if method == "GET" and res == "repositories":
         return None
-    return "%s %s%s%s" % (method, res, "/NAME" if name else "", "/" + sub if sub else "")
+    # the repository is the part of a package revision name before the first "."
+    repo = "" if not name or res == "repositories" else " [%s]" % name.split(".")[0]
+    return "%s %s%s%s%s" % (method, res, "/NAME" if name else "", "/" + sub if sub else "", repo)
 
 
 def main():
@@ -96,6 +101,14 @@ def main():
         for t, svc, r, op in git_events:
             if t_first - 5 <= t <= t_end and r != rid:
                 steps[kind]["(cache-initiated %s completed in window)" % op].append(0)
+    gaps = []
+    for i in range(1, len(git_events)):
+        if git_events[i][3] == "git-adapter.list" and git_events[i - 1][3] == "git-adapter.open":
+            gaps.append(git_events[i][0] - git_events[i - 1][0])
+    long = [g / 1000.0 for g in gaps if g > 1000]
+    if long:
+        print("\ngit-adapter.open -> .list over 1 s (full repository listings by the cache's sync): %d, "
+              "median %.1f s, max %.1f s" % (len(long), statistics.median(long), max(long)))
     print("\nPer-request breakdown from debug logs (median ms; a step = time from the previous completion to this one):")
     for kind in sorted(counts):
         n = counts[kind]
