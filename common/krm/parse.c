@@ -910,7 +910,11 @@ static int on_scalar(pctx *p, const yaml_event_t *e, size_t so)
     bool block = n->style == KRM_LITERAL || n->style == KRM_FOLDED;
     if (block && scan_block_header(p, so) < 0)
         return -1;
-    if (n->style == KRM_PLAIN && p->flow_depth == 0 && !KX(n, tag))
+    /* one-line plain text read in block context writes back plain unanalysed; "---" and
+     * "..." can only have been plain away from column 0, so they take the full check */
+    if (n->style == KRM_PLAIN && p->flow_depth == 0 && !KX(n, tag) &&
+        e->start_mark.line == e->end_mark.line &&
+        !(n->len >= 3 && (!memcmp(n->value, "---", 3) || !memcmp(n->value, "...", 3))))
         n->str = KRM_SRC_BLOCK_PLAIN;
     if (attach(p, p->doc, n, 1) < 0 || add_tgt(p, &e->end_mark, n) < 0)
         return -1;
