@@ -48,6 +48,7 @@ done
 [ "$ready" = True ] && ok "Repository becomes Ready" || ko "Repository Ready" "$out"
 next=$(field '["result"]["object"]["status"]["nextFullSyncTime"]' <<<"$out")
 [ -n "$next" ] && ok "status.nextFullSyncTime ($next)" || ko "nextFullSyncTime" "$out"
+[ -z "$(field '["result"]["object"]["status"]["observedRunOnceAt"]' <<<"$out")" ] && ok "no observedRunOnceAt without runOnceAt" || ko "observedRunOnceAt without runOnceAt" "$out"
 
 # A schedule plans the next sync on the cron grid; runOnceAt in the past is honoured at once.
 sched='{"apiVersion":"config.porch.kpt.dev/v1alpha1","kind":"Repository","metadata":{"name":"sched","namespace":"ns1"},"spec":{"type":"git","sync":{"schedule":"*/7 * * * *","runOnceAt":"2020-01-01T00:00:00Z"},"git":{"repo":"file://'$DIR'/repo.git","branch":"main"}}}'
@@ -61,6 +62,9 @@ minute=$(sed -E 's/.*T[0-9]{2}:([0-9]{2}):.*/\1/' <<<"$next")
 [ -n "$next" ] && [ $((10#$minute % 7)) = 0 ] && ok "schedule */7 plans $next" || ko "schedule" "$out"
 [ "$(field '["result"]["object"]["status"]["observedRunOnceAt"]' <<<"$out")" = 2020-01-01T00:00:00Z ] && ok "runOnceAt observed" || ko "runOnceAt" "$out"
 req cache '{"v":1,"op":"cache.delete","id":"r3","args":{"kind":"repositories.config.porch.kpt.dev","namespace":"ns1","name":"sched"}}' >/dev/null
+sleep 2
+closes=$(grep -c '"dir":"request","op":"git-adapter.close".*"repository":"sched"' "$TRACE")
+[ "$closes" = 1 ] && ok "unregistering closes the repository once" || ko "closes after unregister: $closes"
 
 pr='{"apiVersion":"porch.kpt.dev/v1alpha1","kind":"PackageRevision","metadata":{"namespace":"ns1","labels":{"team":"a"}},"spec":{"packageName":"app","workspaceName":"ws1","repository":"blue","tasks":[{"type":"init","init":{"description":"my app"}}]}}'
 out=$(req engine '{"v":1,"op":"engine.create","id":"c1","args":{"namespace":"ns1","object":'"$pr"'}}')

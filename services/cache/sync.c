@@ -17,6 +17,7 @@
 #define SYNC_POLL_MS 1000
 #define SYNC_GIT_DEADLINE_MS 120000
 #define SYNC_MAX_REPOS 4096
+#define SYNC_CLOSED (-2) /* synced_repo.generation of an unregistered repository */
 
 typedef struct synced_repo {
     char key[320]; /* "<ns>/<name>" */
@@ -102,6 +103,7 @@ static synced_repo *seen_entry(cache_sync *sync, const char *key, int create)
         return NULL;
     sync->seen = grown;
     synced_repo *e = &sync->seen[sync->n_seen++];
+    memset(e, 0, sizeof *e); /* realloc leaves the new entry's next_due and run_once unset */
     snprintf(e->key, sizeof e->key, "%s", key);
     e->generation = -1;
     return e;
@@ -394,11 +396,21 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, const
         reconcile(sync, CACHE_KIND_REVISION, ns, name, NULL, none);
         reconcile(sync, CACHE_KIND_PACKAGE, ns, name, NULL, none);
         json_decref(none);
-        /* Unregistered: the adapter drops its mirror (a 404 means it had none). */
-        json_t *args = json_pack("{s:s, s:s}", "namespace", ns, "repository", name), *closed = NULL;
-        bus_client_call(sync->git, "git-adapter.close", args, NULL, &closed, NULL);
-        json_decref(args);
-        json_decref(closed);
+        /* Unregistered: the adapter drops its mirror (a 404 means it had none).
+         * Once per unregistration: later events of the same repository (its
+         * status updates replayed late) must not close it again and again. */
+        char key[320];
+        snprintf(key, sizeof key, "%s/%s", ns, name);
+        synced_repo *seen = seen_entry(sync, key, 1);
+        if (!seen || seen->generation != SYNC_CLOSED) {
+            json_t *args = json_pack("{s:s, s:s}", "namespace", ns, "repository", name),
+                   *closed = NULL;
+            bus_client_call(sync->git, "git-adapter.close", args, NULL, &closed, NULL);
+            json_decref(args);
+            json_decref(closed);
+            if (seen)
+                seen->generation = SYNC_CLOSED;
+        }
         return porch_error_set(404, "repositories.config.porch.kpt.dev \"%s\" not found", name);
     }
     const char *type = jstr(repo, "spec.type");
@@ -516,7 +528,9 @@ static void handle_event(cache_sync *sync, json_t *ev)
     pthread_mutex_lock(&sync->lock);
     synced_repo *seen = seen_entry(sync, key, 0);
     int needed = !strcmp(type, "DELETED") || !seen || seen->generation != gen;
-    if (!strcmp(type, "DELETED") && seen)
+    if (!strcmp(type, "DELETED") && seen && seen->generation == SYNC_CLOSED)
+        needed = 0; /* already unregistered */
+    else if (!strcmp(type, "DELETED") && seen)
         seen->generation = -1;
     pthread_mutex_unlock(&sync->lock);
     if (needed)
