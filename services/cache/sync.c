@@ -142,21 +142,32 @@ static json_t *git_args(cache_sync *sync, json_t *repo, const char *ns, const ch
 }
 
 /* Opens (or refreshes: open fetches) the repository in the git adapter and lists it. */
+/* Lists the repository (or one package) through the git adapter. A full sync
+ * opens it first (open fetches); a package sync after a write reads the
+ * mirror as the write left it — the adapter's own push moved its refs — and
+ * opens only when the adapter does not have the repository (it restarted). */
 static int git_list(cache_sync *sync, json_t *repo, const char *ns, const char *name,
                     const char *pkg, json_t **result)
 {
-    json_t *args = git_args(sync, repo, ns, name), *opened = NULL;
     bus_call_opts opts = {.deadline_ms = SYNC_GIT_DEADLINE_MS};
-    int rc = bus_client_call(sync->git, "git-adapter.open", args, &opts, &opened, NULL);
+    json_t *list_args = json_pack("{s:s, s:s, s:b}", "namespace", ns, "repository", name, "fetch", 0);
+    if (pkg)
+        json_object_set_new(list_args, "package", json_string(pkg));
+    int rc = -1;
+    if (pkg) {
+        rc = bus_client_call(sync->git, "git-adapter.list", list_args, &opts, result, NULL);
+        if (rc == 0 || porch_error_last()->code != 404) {
+            json_decref(list_args);
+            return rc;
+        }
+    }
+    json_t *args = git_args(sync, repo, ns, name), *opened = NULL;
+    rc = bus_client_call(sync->git, "git-adapter.open", args, &opts, &opened, NULL);
     json_decref(args);
     json_decref(opened);
-    if (rc < 0)
-        return -1;
-    args = json_pack("{s:s, s:s, s:b}", "namespace", ns, "repository", name, "fetch", 0);
-    if (pkg)
-        json_object_set_new(args, "package", json_string(pkg));
-    rc = bus_client_call(sync->git, "git-adapter.list", args, &opts, result, NULL);
-    json_decref(args);
+    if (rc == 0)
+        rc = bus_client_call(sync->git, "git-adapter.list", list_args, &opts, result, NULL);
+    json_decref(list_args);
     return rc;
 }
 
