@@ -77,26 +77,18 @@ static int finish_write(engine_call *c, const char *ns, const char *repo, const 
     return engine_get_revision(c, ns, name, out);
 }
 
-/* Every revision of namespace `ns` (new reference). */
-static int list_revisions(engine_call *c, const char *ns, json_t **items)
-{
-    json_t *args = json_pack("{s:s, s:s}", "kind", ENGINE_KIND_REVISION, "namespace", ns), *res;
-    int rc = engine_cache(c, "cache.list", args, &res);
-    json_decref(args);
-    if (rc < 0)
-        return -1;
-    *items = json_incref(json_object_get(res, "items"));
-    json_decref(res);
-    return 0;
-}
-
 /* §3.6 step 5: unique workspace in the package, init/clone only for new packages. */
 static int check_unique(engine_call *c, const char *ns, const char *repo, const char *pkg,
                         const char *ws, const char *task_type)
 {
-    json_t *items;
-    if (list_revisions(c, ns, &items) < 0)
+    json_t *args = json_pack("{s:s, s:s, s:s, s:s}", "kind", ENGINE_KIND_REVISION, "namespace", ns,
+                             "repository", repo, "packageName", pkg), *res = NULL;
+    int listed = engine_cache(c, "cache.list", args, &res);
+    json_decref(args);
+    if (listed < 0)
         return -1;
+    json_t *items = json_incref(json_object_get(res, "items"));
+    json_decref(res);
     size_t i;
     json_t *it;
     int rc = 0, exists = 0;
