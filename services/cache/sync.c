@@ -24,6 +24,8 @@ typedef struct synced_repo {
     json_int_t generation;
     time_t next_due;      /* next scheduled sync (0: none planned) */
     char run_once[64];    /* spec.sync.runOnceAt already honoured */
+    char version[72];     /* the adapter's ref version at the last full listing */
+    json_int_t listed_generation; /* the spec generation that listing was made for */
 } synced_repo;
 
 struct cache_sync {
@@ -147,12 +149,14 @@ static json_t *git_args(cache_sync *sync, json_t *repo, const char *ns, const ch
  * mirror as the write left it — the adapter's own push moved its refs — and
  * opens only when the adapter does not have the repository (it restarted). */
 static int git_list(cache_sync *sync, json_t *repo, const char *ns, const char *name,
-                    const char *pkg, json_t **result)
+                    const char *pkg, const char *if_version, json_t **result)
 {
     bus_call_opts opts = {.deadline_ms = SYNC_GIT_DEADLINE_MS};
     json_t *list_args = json_pack("{s:s, s:s, s:b}", "namespace", ns, "repository", name, "fetch", 0);
     if (pkg)
         json_object_set_new(list_args, "package", json_string(pkg));
+    if (if_version && *if_version)
+        json_object_set_new(list_args, "ifVersion", json_string(if_version));
     int rc = -1;
     if (pkg) {
         rc = bus_client_call(sync->git, "git-adapter.list", list_args, &opts, result, NULL);
@@ -430,7 +434,14 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, const
     if (type && strcmp(type, "git") != 0) {
         rc = porch_error_set(501, "repository type \"%s\" is not supported yet", type);
     } else {
-        rc = git_list(sync, repo, ns, name, pkg, &result);
+        /* A full sync of an unchanged spec asks the adapter to skip discovery
+         * when no ref moved since the last listing (the common periodic case). */
+        char key0[320];
+        snprintf(key0, sizeof key0, "%s/%s", ns, name);
+        synced_repo *prev = pkg ? NULL : seen_entry(sync, key0, 0);
+        json_int_t gen0 = json_integer_value(json_object_get(json_object_get(repo, "metadata"), "generation"));
+        const char *if_version = prev && prev->listed_generation == gen0 ? prev->version : NULL;
+        rc = git_list(sync, repo, ns, name, pkg, if_version, &result);
     }
     if (pkg) {
         /* One package after a write: no status change, no re-planning; a
@@ -468,6 +479,8 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, const
         reconcile(sync, CACHE_KIND_REVISION, ns, name, NULL, none);
         reconcile(sync, CACHE_KIND_PACKAGE, ns, name, NULL, none);
         json_decref(none);
+        if (seen)
+            seen->version[0] = '\0'; /* the index was emptied: the next listing is a full one */
         set_ready(sync, ns, name, 0, message, 0, next_due, observed_run_once);
         log_info("sync: repository not ready", "repository", json_string(key),
                  "error", json_string(message));
@@ -477,10 +490,24 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, const
         return porch_error_set(code, "%s", message);
     }
     json_t *items = json_object_get(result, "items");
-    int n_rev = reconcile(sync, CACHE_KIND_REVISION, ns, name, NULL, items);
-    json_t *pkgs = packages_of(items, ns, name);
-    int n_pkg = reconcile(sync, CACHE_KIND_PACKAGE, ns, name, NULL, pkgs);
-    json_decref(pkgs);
+    int n_rev, n_pkg;
+    if (json_is_true(json_object_get(result, "notModified"))) {
+        json_t *owned = NULL;
+        n_rev = n_pkg = 0;
+        if (cache_store_list_owned(sync->store, CACHE_KIND_PACKAGE, ns, name, NULL, &owned) == 0)
+            n_pkg = (int)json_array_size(owned);
+        json_decref(owned);
+    } else {
+        n_rev = reconcile(sync, CACHE_KIND_REVISION, ns, name, NULL, items);
+        json_t *pkgs = packages_of(items, ns, name);
+        n_pkg = reconcile(sync, CACHE_KIND_PACKAGE, ns, name, NULL, pkgs);
+        json_decref(pkgs);
+    }
+    if (seen) {
+        const char *version = json_string_value(json_object_get(result, "version"));
+        snprintf(seen->version, sizeof seen->version, "%s", version ? version : "");
+        seen->listed_generation = seen->generation;
+    }
     json_decref(result);
     set_ready(sync, ns, name, 1, "", n_pkg, next_due, observed_run_once);
     if (summary)
