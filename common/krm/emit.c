@@ -583,6 +583,8 @@ static bool is_block(const em *e, const krm_node *n)
     return !e->flow && (n->kind == KRM_MAP || n->kind == KRM_SEQ) && !(n->flow & 1) && n->n > 0;
 }
 
+static bool simple_key(const krm_node *k);
+
 /* Flow collections, with go-yaml's way of keeping comments inside them: a head
  * comment opens a new line at the flow indent, a line comment ends its entry
  * with "," and a line break. `indent` is the indent of the entries. */
@@ -606,7 +608,19 @@ static void emit_flow(em *e, const krm_node *n, int indent)
         if (e->column == 0)
             write_indent(e, indent);
         const char *lc, *foot;
-        if (map) {
+        if (map && !simple_key(k)) {
+            /* a long key: "? key : value", as go-yaml writes it in flow style */
+            write_indicator(e, "?", true, false, false);
+            if (k->kind == KRM_SCALAR)
+                emit_scalar(e, k, false, indent, NULL);
+            else
+                emit_node(e, k, indent + 2, CTX_VALUE);
+            write_indicator(e, ":", true, false, false);
+            if (v)
+                emit_node(e, v, indent + 2, CTX_VALUE);
+            lc = v && KX(v, line_c) ? KX(v, line_c) : KX(k, line_c);
+            foot = KX(k, foot) ? KX(k, foot) : v ? KX(v, foot) : NULL;
+        } else if (map) {
             if (k->kind == KRM_SCALAR)
                 emit_scalar(e, k, true, indent, NULL);
             else
