@@ -363,16 +363,56 @@ int gitrepo_branch_head(gitrepo *repo, char sha[GITREPO_SHA_HEX])
     return 0;
 }
 
+/* A mirror of a repository on this machine borrows its objects through
+ * objects/info/alternates instead of copying them one by one (a 1,000-package
+ * repository is then mirrored in milliseconds instead of 15,000 loose-object
+ * writes). The fetch still sets the mirror's own refs; objects it creates
+ * itself (draft commits) stay in the mirror and are copied on push. */
+static void link_local_objects(gitrepo *repo)
+{
+    if (!repo->remote_path)
+        return;
+    char objects[4200], alternates[4300], current[4300] = "";
+    struct stat st;
+    snprintf(objects, sizeof objects, "%s/objects", repo->remote_path);
+    if (stat(objects, &st) != 0 || !S_ISDIR(st.st_mode))
+        snprintf(objects, sizeof objects, "%s/.git/objects", repo->remote_path);
+    if (stat(objects, &st) != 0 || !S_ISDIR(st.st_mode))
+        return;
+    snprintf(alternates, sizeof alternates, "%s/objects/info/alternates", repo->mirror_path);
+    FILE *f = fopen(alternates, "r");
+    if (f) {
+        if (!fgets(current, sizeof current, f))
+            current[0] = '\0';
+        fclose(f);
+        current[strcspn(current, "\n")] = '\0';
+    }
+    if (strcmp(current, objects) == 0)
+        return;
+    f = fopen(alternates, "w");
+    if (!f)
+        return;
+    fprintf(f, "%s\n", objects);
+    fclose(f);
+    git_odb *odb = NULL;
+    if (repo->git && git_repository_odb(&odb, repo->git) == 0) {
+        git_odb_add_disk_alternate(odb, objects);
+        git_odb_free(odb);
+    }
+}
+
 static int open_mirror(gitrepo *repo)
 {
     struct stat st;
     if (stat(repo->mirror_path, &st) == 0) {
         if (git_repository_open_bare(&repo->git, repo->mirror_path) != 0)
             return gitrepo_git_error(500, "cannot open mirror");
+        link_local_objects(repo);
         return 0;
     }
     if (git_repository_init(&repo->git, repo->mirror_path, 1) != 0)
         return gitrepo_git_error(500, "cannot create mirror");
+    link_local_objects(repo);
     git_remote *remote = NULL;
     if (git_remote_create_with_fetchspec(&remote, repo->git, "origin", repo->url,
                                          "+refs/heads/*:refs/remotes/origin/*") != 0 ||
