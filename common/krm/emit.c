@@ -465,7 +465,7 @@ static void write_tag_uri(em *e, const char *t)
     for (; *t; t++) {
         unsigned char c = (unsigned char)*t;
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            strchr("-_;/?:@&=+$,.~*'()[]", c)) {
+            strchr("-_;/?:@&=+$.~*'()", c)) { /* flow indicators , [ ] escaped too */
             put(e, (char)c);
         } else {
             char hex[4];
