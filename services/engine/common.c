@@ -99,3 +99,27 @@ json_t *engine_author(engine_call *c)
         return json_object();
     return json_pack("{s:s, s:s}", "name", user, "email", user);
 }
+
+const char *engine_str(json_t *obj, const char *a, const char *b)
+{
+    json_t *x = json_object_get(obj, a);
+    return json_string_value(b ? json_object_get(x, b) : x);
+}
+
+const char *engine_or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+int engine_read_files(engine_call *c, json_t *pr, json_t **resources)
+{
+    json_t *args = json_pack("{s:s}", "name", engine_str(pr, "metadata", "name")), *res = NULL;
+    int rc = engine_git(c, engine_str(pr, "metadata", "namespace"),
+                        engine_str(pr, "spec", "repository"), "git-adapter.read", args, &res);
+    json_decref(args);
+    if (rc < 0)
+        return -1;
+    *resources = json_incref(json_object_get(res, "resources"));
+    json_decref(res);
+    return 0;
+}

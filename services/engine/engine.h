@@ -54,6 +54,13 @@ int engine_files_read(const char *dir, json_t **resources);
 int engine_ops_register(engine *eng);
 int engine_resources_register(engine *eng);
 
+/* obj[a][b] (or obj[a] when b is NULL) as a string, borrowed; NULL when absent. */
+const char *engine_str(json_t *obj, const char *a, const char *b);
+/* s, or "" when NULL. */
+const char *engine_or_empty(const char *s);
+/* A revision's files (path → text) through the git adapter; new reference. */
+int engine_read_files(engine_call *c, json_t *pr, json_t **resources);
+
 /* Common reads used by both. */
 int engine_get_revision(engine_call *c, const char *ns, const char *name, json_t **pr);
 /* The git commit a revision was read from (its selfLock), or "". */

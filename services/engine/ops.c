@@ -14,17 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *sget(json_t *o, const char *a, const char *b)
-{
-    json_t *x = json_object_get(o, a);
-    return json_string_value(b ? json_object_get(x, b) : x);
-}
-
-static const char *or_empty(const char *s)
-{
-    return s ? s : "";
-}
-
 static const char *leaf_of(const char *pkg)
 {
     const char *slash = strrchr(pkg, '/');
@@ -93,11 +82,11 @@ static int check_unique(engine_call *c, const char *ns, const char *repo, const 
     json_t *it;
     int rc = 0, exists = 0;
     json_array_foreach(items, i, it) {
-        if (strcmp(or_empty(sget(it, "spec", "repository")), repo) ||
-            strcmp(or_empty(sget(it, "spec", "packageName")), pkg))
+        if (strcmp(engine_or_empty(engine_str(it, "spec", "repository")), repo) ||
+            strcmp(engine_or_empty(engine_str(it, "spec", "packageName")), pkg))
             continue;
         exists = 1;
-        if (!strcmp(or_empty(sget(it, "spec", "workspaceName")), ws)) {
+        if (!strcmp(engine_or_empty(engine_str(it, "spec", "workspaceName")), ws)) {
             rc = porch_error_set_reason(409, "AlreadyExists",
                                         "package revision workspaceNames must be unique; package "
                                         "revision with name %s in repo %s with package name %s "
@@ -118,19 +107,6 @@ static int check_unique(engine_call *c, const char *ns, const char *repo, const 
 }
 
 /* Reads a revision's files through the git adapter (new reference). */
-static int read_files(engine_call *c, json_t *pr, json_t **resources)
-{
-    json_t *args = json_pack("{s:s}", "name", sget(pr, "metadata", "name")), *res = NULL;
-    int rc = engine_git(c, sget(pr, "metadata", "namespace"), sget(pr, "spec", "repository"),
-                        "git-adapter.read", args, &res);
-    json_decref(args);
-    if (rc < 0)
-        return -1;
-    *resources = json_incref(json_object_get(res, "resources"));
-    json_decref(res);
-    return 0;
-}
-
 static int task_init(engine *eng, json_t *task, const char *pkg, json_t **resources)
 {
     json_t *init = json_object_get(task, "init");
@@ -147,10 +123,10 @@ static int task_init(engine *eng, json_t *task, const char *pkg, json_t **resour
                               n ? "," : "", json_string_value(k));
     char default_desc[300];
     snprintf(default_desc, sizeof default_desc, "%s description", pkg);
-    const char *desc = sget(init, "description", NULL);
+    const char *desc = engine_str(init, "description", NULL);
     cad_init_opts o = {.dir = pkg_dir, .name = leaf_of(pkg),
                        .description = desc && *desc ? desc : default_desc,
-                       .keywords = n ? keywords : NULL, .site = sget(init, "site", NULL)};
+                       .keywords = n ? keywords : NULL, .site = engine_str(init, "site", NULL)};
     int rc = mkdir(pkg_dir, 0700) == 0 ? cad_pkg_init(&o) : porch_error_set(500, "engine: mkdir");
     if (rc == 0)
         rc = engine_files_read(pkg_dir, resources);
@@ -162,17 +138,17 @@ static int task_init(engine *eng, json_t *task, const char *pkg, json_t **resour
 static int task_edit(engine_call *c, json_t *task, const char *ns, const char *repo,
                      const char *pkg, json_t **resources)
 {
-    const char *src = sget(json_object_get(task, "edit"), "sourceRef", "name");
+    const char *src = engine_str(json_object_get(task, "edit"), "sourceRef", "name");
     if (!src || !*src)
         return porch_error_set(422, "edit task: sourceRef.name is required");
     json_t *source;
     if (engine_get_revision(c, ns, src, &source) < 0)
         return -1;
     int rc = 0;
-    const char *lc = or_empty(sget(source, "spec", "lifecycle"));
+    const char *lc = engine_or_empty(engine_str(source, "spec", "lifecycle"));
     json_int_t rev = json_integer_value(json_object_get(json_object_get(source, "spec"), "revision"));
-    if (strcmp(or_empty(sget(source, "spec", "repository")), repo) ||
-        strcmp(or_empty(sget(source, "spec", "packageName")), pkg))
+    if (strcmp(engine_or_empty(engine_str(source, "spec", "repository")), repo) ||
+        strcmp(engine_or_empty(engine_str(source, "spec", "packageName")), pkg))
         rc = porch_error_set(422, "edit task: source %s is not a revision of package %s in "
                                   "repository %s", src, pkg, repo);
     else if (rev < 0)
@@ -180,7 +156,7 @@ static int task_edit(engine_call *c, json_t *task, const char *ns, const char *r
     else if (strcmp(lc, "Published") && strcmp(lc, "DeletionProposed"))
         rc = porch_error_set(422, "edit task: source %s must be published (it is %s)", src, lc);
     if (rc == 0)
-        rc = read_files(c, source, resources);
+        rc = engine_read_files(c, source, resources);
     json_decref(source);
     return rc;
 }
@@ -189,7 +165,7 @@ static int task_clone(engine_call *c, json_t *task, const char *ns, const char *
                       json_t **resources)
 {
     json_t *up = json_object_get(json_object_get(task, "clone"), "upstreamRef");
-    const char *src = sget(json_object_get(up, "upstreamRef"), "name", NULL);
+    const char *src = engine_str(json_object_get(up, "upstreamRef"), "name", NULL);
     if (src && *src) {
         json_t *source;
         if (engine_get_revision(c, ns, src, &source) < 0)
@@ -197,7 +173,7 @@ static int task_clone(engine_call *c, json_t *task, const char *ns, const char *
         json_int_t rev = json_integer_value(json_object_get(json_object_get(source, "spec"), "revision"));
         int rc = rev < 0 ? porch_error_set(422, "clone task: %s may not be the placeholder "
                                                 "package revision", src)
-                         : read_files(c, source, resources);
+                         : engine_read_files(c, source, resources);
         json_t *lock = json_object_get(json_object_get(source, "status"), "selfLock");
         json_t *git = json_object_get(lock, "git");
         if (rc == 0 && git) {
@@ -214,7 +190,7 @@ static int task_clone(engine_call *c, json_t *task, const char *ns, const char *
         return rc;
     }
     json_t *git = json_object_get(up, "git");
-    const char *url = sget(git, "repo", NULL);
+    const char *url = engine_str(git, "repo", NULL);
     if (!url || !*url)
         return porch_error_set(422, "clone task: upstreamRef needs upstreamRef.name or git.repo");
     char *dir = NULL;
@@ -222,8 +198,8 @@ static int task_clone(engine_call *c, json_t *task, const char *ns, const char *
         return -1;
     char dest[4200];
     snprintf(dest, sizeof dest, "%s/%s", dir, leaf_of(pkg));
-    cad_get_opts o = {.repo = url, .directory = or_empty(sget(git, "directory", NULL)),
-                      .ref = sget(git, "ref", NULL), .dest = dest};
+    cad_get_opts o = {.repo = url, .directory = engine_or_empty(engine_str(git, "directory", NULL)),
+                      .ref = engine_str(git, "ref", NULL), .dest = dest};
     int rc = cad_pkg_get(&o);
     if (rc == 0)
         rc = engine_files_read(dest, resources);
@@ -236,7 +212,7 @@ static int task_clone(engine_call *c, json_t *task, const char *ns, const char *
 static int task_source(engine_call *c, const char *ns, json_t *ref, const char *task,
                        const char *field, json_t **out)
 {
-    const char *name = sget(ref, "name", NULL);
+    const char *name = engine_str(ref, "name", NULL);
     if (!name || !*name)
         return porch_error_set(422, "%s task: %s.name is required", task, field);
     if (engine_get_revision(c, ns, name, out) < 0)
@@ -267,7 +243,7 @@ static int task_upgrade(engine_call *c, json_t *task, const char *ns, const char
                          "localPackageRevisionRef", &local);
     json_t *files = NULL;
     if (rc == 0)
-        rc = read_files(c, local, &files);
+        rc = engine_read_files(c, local, &files);
     char *dir = NULL;
     if (rc == 0)
         rc = engine_workdir_new(c->eng, &dir);
@@ -281,7 +257,7 @@ static int task_upgrade(engine_call *c, json_t *task, const char *ns, const char
         json_t *lock_git = json_object_get(json_object_get(json_object_get(new_up, "status"),
                                                            "selfLock"), "git");
         const char *ref = json_string_value(json_object_get(lock_git, "ref"));
-        const char *strategy = sget(up, "strategy", NULL);
+        const char *strategy = engine_str(up, "strategy", NULL);
         cad_update_opts o = {.dir = pkg_dir, .ref = ref,
                              .strategy = strategy && *strategy ? strategy : "resource-merge"};
         rc = cad_pkg_update(&o);
@@ -303,13 +279,13 @@ static int task_upgrade(engine_call *c, json_t *task, const char *ns, const char
 static int handle_create(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
     engine_call c = {ud, req};
-    const char *ns = sget(req->args, "namespace", NULL);
+    const char *ns = engine_str(req->args, "namespace", NULL);
     json_t *obj = json_object_get(req->args, "object");
     if (engine_rules_check_create(ns, obj) < 0)
         return -1;
     json_t *spec = json_object_get(obj, "spec");
-    const char *repo = sget(spec, "repository", NULL), *pkg = sget(spec, "packageName", NULL),
-               *ws = sget(spec, "workspaceName", NULL);
+    const char *repo = engine_str(spec, "repository", NULL), *pkg = engine_str(spec, "packageName", NULL),
+               *ws = engine_str(spec, "workspaceName", NULL);
     json_t *repo_args = json_pack("{s:s, s:s, s:s}", "kind", ENGINE_KIND_REPOSITORY, "namespace",
                                   ns, "name", repo), *repo_res = NULL;
     int rc = engine_cache(&c, "cache.get", repo_args, &repo_res);
@@ -323,7 +299,7 @@ static int handle_create(const bus_request *req, json_t **result, json_t **detai
     json_t *default_task = NULL;
     if (!task)
         task = default_task = json_pack("{s:s, s:{}}", "type", "init", "init");
-    const char *type = or_empty(sget(task, "type", NULL));
+    const char *type = engine_or_empty(engine_str(task, "type", NULL));
     char key[600];
     snprintf(key, sizeof key, "%s-%s-%s-%s", ns, repo, pkg, ws);
     if (engine_lock(c.eng, key, "packagerevisions.porch.kpt.dev") < 0) {
@@ -358,7 +334,7 @@ static int handle_create(const bus_request *req, json_t **result, json_t **detai
     }
     json_t *stored = NULL;
     if (rc == 0)
-        rc = finish_write(&c, ns, repo, pkg, sget(written, "name", NULL),
+        rc = finish_write(&c, ns, repo, pkg, engine_str(written, "name", NULL),
                           json_object_get(obj, "metadata"), 0, &stored);
     engine_unlock(c.eng, key);
     json_decref(written);
@@ -372,8 +348,8 @@ static int handle_create(const bus_request *req, json_t **result, json_t **detai
 
 static int check_resource_version(json_t *old, json_t *new_, const char *name)
 {
-    const char *want = sget(new_, "metadata", "resourceVersion");
-    const char *have = sget(old, "metadata", "resourceVersion");
+    const char *want = engine_str(new_, "metadata", "resourceVersion");
+    const char *have = engine_str(old, "metadata", "resourceVersion");
     if (!want || !*want)
         return porch_error_set(409, "Operation cannot be fulfilled on packagerevisions.porch.kpt.dev "
                                     "\"%s\": resourceVersion must be specified for an update", name);
@@ -387,8 +363,8 @@ static int check_resource_version(json_t *old, json_t *new_, const char *name)
 static int handle_update(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
     engine_call c = {ud, req};
-    const char *ns = sget(req->args, "namespace", NULL), *name = sget(req->args, "name", NULL);
-    const char *sub = sget(req->args, "subresource", NULL);
+    const char *ns = engine_str(req->args, "namespace", NULL), *name = engine_str(req->args, "name", NULL);
+    const char *sub = engine_str(req->args, "subresource", NULL);
     json_t *obj = json_object_get(req->args, "object");
     if (!ns || !*ns || !name || !*name || !json_is_object(obj))
         return porch_error_set(400, "engine.update needs namespace, name and object");
@@ -404,8 +380,8 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
         rc = check_resource_version(old, obj, name);
     if (rc == 0)
         rc = engine_rules_check_update(old, obj, approval, &to);
-    const char *from = (sget(old, "spec", "lifecycle") && *sget(old, "spec", "lifecycle") ? sget(old, "spec", "lifecycle") : "Draft");
-    const char *repo = old ? sget(old, "spec", "repository") : NULL;
+    const char *from = (engine_str(old, "spec", "lifecycle") && *engine_str(old, "spec", "lifecycle") ? engine_str(old, "spec", "lifecycle") : "Draft");
+    const char *repo = old ? engine_str(old, "spec", "repository") : NULL;
     if (rc == 0 && strcmp(from, to) != 0) {
         json_t *args = json_pack("{s:s, s:s, s:s, s:o}", "name", name, "lifecycle", to, "expect",
                                  engine_revision_commit(old), "author", engine_author(&c)), *res = NULL;
@@ -414,7 +390,7 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
         json_decref(res);
     }
     if (rc == 0)
-        rc = finish_write(&c, ns, repo, sget(old, "spec", "packageName"), name,
+        rc = finish_write(&c, ns, repo, engine_str(old, "spec", "packageName"), name,
                           json_object_get(obj, "metadata"), 1, &stored);
     engine_unlock(c.eng, key);
     json_decref(old);
@@ -427,8 +403,8 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
 static int handle_delete(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
     engine_call c = {ud, req};
-    const char *ns = sget(req->args, "namespace", NULL), *name = sget(req->args, "name", NULL);
-    const char *rv = sget(req->args, "resourceVersion", NULL), *uid = sget(req->args, "uid", NULL);
+    const char *ns = engine_str(req->args, "namespace", NULL), *name = engine_str(req->args, "name", NULL);
+    const char *rv = engine_str(req->args, "resourceVersion", NULL), *uid = engine_str(req->args, "uid", NULL);
     if (!ns || !*ns || !name || !*name)
         return porch_error_set(400, "engine.delete needs namespace and name");
     char key[600];
@@ -437,14 +413,14 @@ static int handle_delete(const bus_request *req, json_t **result, json_t **detai
         return -1;
     json_t *old = NULL;
     int rc = engine_get_revision(&c, ns, name, &old);
-    if (rc == 0 && rv && *rv && strcmp(rv, or_empty(sget(old, "metadata", "resourceVersion"))))
+    if (rc == 0 && rv && *rv && strcmp(rv, engine_or_empty(engine_str(old, "metadata", "resourceVersion"))))
         rc = porch_error_set(409, "Operation cannot be fulfilled on packagerevisions.porch.kpt.dev "
                                   "\"%s\": the object has been modified", name);
-    if (rc == 0 && uid && *uid && strcmp(uid, or_empty(sget(old, "metadata", "uid"))))
+    if (rc == 0 && uid && *uid && strcmp(uid, engine_or_empty(engine_str(old, "metadata", "uid"))))
         rc = porch_error_set(409, "Precondition failed: UID in precondition: %s", uid);
     if (rc == 0)
         rc = engine_rules_check_delete(old);
-    const char *repo = old ? sget(old, "spec", "repository") : NULL;
+    const char *repo = old ? engine_str(old, "spec", "repository") : NULL;
     if (rc == 0) {
         json_t *args = json_pack("{s:s, s:s, s:o}", "name", name, "expect",
                                  engine_revision_commit(old), "author", engine_author(&c)), *res = NULL;
@@ -454,7 +430,7 @@ static int handle_delete(const bus_request *req, json_t **result, json_t **detai
     }
     if (rc == 0) {
         json_t *args = json_pack("{s:s, s:s, s:s}", "namespace", ns, "name", repo, "package",
-                                 sget(old, "spec", "packageName")), *res = NULL;
+                                 engine_str(old, "spec", "packageName")), *res = NULL;
         rc = engine_cache(&c, "cache.sync", args, &res);
         json_decref(args);
         json_decref(res);

@@ -14,17 +14,6 @@
 
 #define PUSH_ON_FAILURE "porch.kpt.dev/push-on-render-failure"
 
-static const char *sget(json_t *o, const char *a, const char *b)
-{
-    json_t *x = json_object_get(o, a);
-    return json_string_value(b ? json_object_get(x, b) : x);
-}
-
-static const char *or_empty(const char *s)
-{
-    return s ? s : "";
-}
-
 /* A PackageRevisionResources object for revision `pr` with `resources`. */
 static json_t *prr_object(json_t *pr, json_t *resources, json_t *render_status)
 {
@@ -46,23 +35,10 @@ static json_t *prr_object(json_t *pr, json_t *resources, json_t *render_status)
                      "PackageRevisionResources", "metadata", m, "spec", s, "status", status);
 }
 
-static int read_revision_files(engine_call *c, json_t *pr, json_t **resources)
-{
-    json_t *args = json_pack("{s:s}", "name", sget(pr, "metadata", "name")), *res = NULL;
-    int rc = engine_git(c, sget(pr, "metadata", "namespace"), sget(pr, "spec", "repository"),
-                        "git-adapter.read", args, &res);
-    json_decref(args);
-    if (rc < 0)
-        return -1;
-    *resources = json_incref(json_object_get(res, "resources"));
-    json_decref(res);
-    return 0;
-}
-
 static int handle_get(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
     engine_call c = {ud, req};
-    const char *ns = sget(req->args, "namespace", NULL), *name = sget(req->args, "name", NULL);
+    const char *ns = engine_str(req->args, "namespace", NULL), *name = engine_str(req->args, "name", NULL);
     if (!ns || !*ns || !name || !*name)
         return porch_error_set(400, "engine.get-resources needs namespace and name");
     json_t *pr, *resources;
@@ -71,7 +47,7 @@ static int handle_get(const bus_request *req, json_t **result, json_t **details,
                    ? porch_error_set(404, "packagerevisionresources.porch.kpt.dev \"%s\" not found",
                                      name)
                    : -1;
-    int rc = read_revision_files(&c, pr, &resources);
+    int rc = engine_read_files(&c, pr, &resources);
     if (rc == 0) {
         *result = json_pack("{s:o}", "object", prr_object(pr, resources, NULL));
         json_decref(resources);
@@ -83,8 +59,8 @@ static int handle_get(const bus_request *req, json_t **result, json_t **details,
 static int handle_list(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
     engine_call c = {ud, req};
-    const char *ns = sget(req->args, "namespace", NULL);
-    json_t *args = json_pack("{s:s, s:s}", "kind", ENGINE_KIND_REVISION, "namespace", or_empty(ns)),
+    const char *ns = engine_str(req->args, "namespace", NULL);
+    json_t *args = json_pack("{s:s, s:s}", "kind", ENGINE_KIND_REVISION, "namespace", engine_or_empty(ns)),
            *res = NULL;
     int rc = engine_cache(&c, "cache.list", args, &res);
     json_decref(args);
@@ -95,7 +71,7 @@ static int handle_list(const bus_request *req, json_t **result, json_t **details
     json_t *pr;
     json_array_foreach(json_object_get(res, "items"), i, pr) {
         json_t *resources;
-        if (read_revision_files(&c, pr, &resources) < 0)
+        if (engine_read_files(&c, pr, &resources) < 0)
             continue; /* a repository gone mid-list: skip its revisions */
         json_array_append_new(items, prr_object(pr, resources, NULL));
         json_decref(resources);
@@ -179,7 +155,7 @@ static int render(engine *eng, json_t **resources, json_t **status)
 static int handle_update(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
     engine_call c = {ud, req};
-    const char *ns = sget(req->args, "namespace", NULL), *name = sget(req->args, "name", NULL);
+    const char *ns = engine_str(req->args, "namespace", NULL), *name = engine_str(req->args, "name", NULL);
     json_t *obj = json_object_get(req->args, "object");
     if (!ns || !*ns || !name || !*name || !json_is_object(obj))
         return porch_error_set(400, "engine.update-resources needs namespace, name and object");
@@ -196,13 +172,13 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
     }
     json_t *pr = NULL, *render_status = NULL, *stored = NULL;
     int rc = engine_get_revision(&c, ns, name, &pr);
-    const char *want = sget(obj, "metadata", "resourceVersion");
-    if (rc == 0 && (!want || strcmp(want, or_empty(sget(pr, "metadata", "resourceVersion")))))
+    const char *want = engine_str(obj, "metadata", "resourceVersion");
+    if (rc == 0 && (!want || strcmp(want, engine_or_empty(engine_str(pr, "metadata", "resourceVersion")))))
         rc = porch_error_set(409, "Operation cannot be fulfilled on "
                                   "packagerevisionresources.porch.kpt.dev \"%s\": the object has "
                                   "been modified; please apply your changes to the latest version "
                                   "and try again", name);
-    const char *lc = pr ? or_empty(sget(pr, "spec", "lifecycle")) : "";
+    const char *lc = pr ? engine_or_empty(engine_str(pr, "spec", "lifecycle")) : "";
     if (rc == 0 && *lc && strcmp(lc, "Draft"))
         rc = porch_error_set(422, "cannot update a package revision with lifecycle value \"%s\"; "
                                   "package must be Draft", lc);
@@ -212,7 +188,7 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
     char render_error[PORCH_ERROR_MESSAGE_MAX] = "";
     if (rc == 0 && render(c.eng, &resources, &render_status) < 0) {
         snprintf(render_error, sizeof render_error, "%s", porch_error_last()->message);
-        const char *push = sget(json_object_get(pr, "metadata"), "annotations", PUSH_ON_FAILURE);
+        const char *push = engine_str(json_object_get(pr, "metadata"), "annotations", PUSH_ON_FAILURE);
         if (push && !strcmp(push, "true"))
             pushed_despite = 1;
         else
@@ -220,7 +196,7 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
                                       "NOT pushed to remote. Fix locally (until 'kpt fn render' "
                                       "succeeds) and retry. Details: %s", render_error);
     }
-    const char *repo = pr ? sget(pr, "spec", "repository") : NULL;
+    const char *repo = pr ? engine_str(pr, "spec", "repository") : NULL;
     if (rc == 0) {
         json_t *args = json_pack("{s:O, s:O, s:O, s:{s:s}, s:s, s:s, s:o}", "packageName",
                                  json_object_get(json_object_get(pr, "spec"), "packageName"),
