@@ -80,7 +80,7 @@ static void sleeper_is_killed_at_deadline(void **state)
     assert_int_equal(run_sh("sleep 1000", &limits, "input", &res), 0);
     double elapsed = now_ms() - t0;
     assert_true(res.timed_out);
-    assert_true(elapsed >= 290 && elapsed < 1500);
+    assert_true(elapsed >= 290 && elapsed < 10000); /* killed, not left to sleep 1000 s */
     fn_exec_spec spec = {.path = "/bin/sh", .name = "sleepy"};
     assert_int_equal(fn_exec_check(&spec, &limits, &res), -1);
     assert_int_equal(porch_error_last()->code, 504);
@@ -96,7 +96,7 @@ static void flood_is_capped(void **state)
     assert_int_equal(run_sh("head -c 1073741824 /dev/zero", &limits, NULL, &res), 0);
     assert_true(res.stdout_overflow);
     assert_true(res.out_len <= (1u << 20));
-    assert_true(now_ms() - t0 < 5000);
+    assert_true(now_ms() - t0 < 20000);
     fn_exec_spec spec = {.path = "/bin/sh", .name = "flood"};
     assert_int_equal(fn_exec_check(&spec, &limits, &res), -1);
     assert_int_equal(porch_error_last()->code, 413);
@@ -112,7 +112,7 @@ static void fork_bomb_is_contained(void **state)
     limits.max_processes = 32;
     double t0 = now_ms();
     assert_int_equal(run_sh("b() { b | b & }; b; sleep 100", &limits, NULL, &res), 0);
-    assert_true(now_ms() - t0 < 4000);
+    assert_true(now_ms() - t0 < 20000);
     assert_true(res.timed_out || res.exit_code != 0);
     fn_exec_result_free(&res);
 }
@@ -157,7 +157,7 @@ static void leftover_children_do_not_hold_the_call(void **state)
     fn_exec_limits limits = {.timeout_ms = 10000};
     double t0 = now_ms();
     assert_int_equal(run_sh("sleep 100 & echo done", &limits, NULL, &res), 0);
-    assert_true(now_ms() - t0 < 2000);
+    assert_true(now_ms() - t0 < 20000); /* not the 100 s the child sleeps */
     assert_false(res.timed_out);
     assert_string_equal(res.out, "done\n");
     fn_exec_result_free(&res);
