@@ -288,7 +288,7 @@ static void discover_branch(list_ctx *ctx, const git_oid *head_oid)
 
 /* ---- tags and draft/proposed branches ---- */
 
-static void discover_tag(list_ctx *ctx, const char *refname)
+static void discover_tag(list_ctx *ctx, const char *refname, const git_oid *target)
 {
     const char *name = refname + strlen("refs/tags/");
     const char *slash = strrchr(name, '/');
@@ -300,12 +300,13 @@ static void discover_tag(list_ctx *ctx, const char *refname)
     if (!in_directory(path, ctx->repo->dir) || !*relative(ctx->repo, path) ||
         (ctx->only && strcmp(ctx->only, path) != 0))
         return;
-    git_reference *ref = NULL;
-    git_object *obj = NULL;
-    if (git_reference_lookup(&ref, ctx->repo->git, refname) != 0)
+    git_object *tagged = NULL, *obj = NULL;
+    if (git_object_lookup(&tagged, ctx->repo->git, target, GIT_OBJECT_ANY) != 0) {
+        log_warn("tag points at a missing object; skipped", "tag", json_string(name));
         return;
-    int rc = git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT);
-    git_reference_free(ref);
+    }
+    int rc = git_object_peel(&obj, tagged, GIT_OBJECT_COMMIT);
+    git_object_free(tagged);
     if (rc != 0) {
         log_warn("tag does not point at a commit; skipped", "tag", json_string(name));
         return;
@@ -342,7 +343,8 @@ static void discover_tag(list_ctx *ctx, const char *refname)
     git_object_free(obj);
 }
 
-static void discover_draft(list_ctx *ctx, const char *refname, const char *lifecycle)
+static void discover_draft(list_ctx *ctx, const char *refname, const git_oid *target,
+                           const char *lifecycle)
 {
     const char *short_ref = refname + strlen(ORIGIN); /* drafts/a/b/ws */
     const char *suffix = strchr(short_ref, '/') + 1;  /* a/b/ws */
@@ -354,9 +356,7 @@ static void discover_draft(list_ctx *ctx, const char *refname, const char *lifec
     if (!in_directory(path, ctx->repo->dir) || !*relative(ctx->repo, path) ||
         (ctx->only && strcmp(ctx->only, path) != 0))
         return;
-    git_oid oid;
-    if (git_reference_name_to_id(&oid, ctx->repo->git, refname) != 0)
-        return;
+    git_oid oid = *target;
     if (!has_package(ctx->repo, &oid, path)) {
         log_warn("draft branch has no Kptfile at its package path; skipped", "ref",
                  json_string(short_ref));
@@ -459,44 +459,47 @@ static json_t *rev_json(const gitrepo *repo, const rev *r)
                      "PackageRevision", "metadata", meta, "spec", spec, "status", status);
 }
 
+/* Routes one mirror ref to the discovery of its kind. */
+static void discover_ref(list_ctx *ctx, const gitrepo_ref *ref)
+{
+    if (strncmp(ref->name, ORIGIN "drafts/", strlen(ORIGIN "drafts/")) == 0)
+        discover_draft(ctx, ref->name, &ref->oid, "Draft");
+    else if (strncmp(ref->name, ORIGIN "proposed/", strlen(ORIGIN "proposed/")) == 0)
+        discover_draft(ctx, ref->name, &ref->oid, "Proposed");
+    else if (strncmp(ref->name, "refs/tags/", 10) == 0)
+        discover_tag(ctx, ref->name, &ref->oid);
+}
+
+/* With `only`, reads just the refs under that package's prefixes: the
+ * in-memory refs are sorted, so each prefix is one binary search. */
 static int list_filtered(gitrepo *repo, const char *only, json_t **out)
 {
     list_ctx ctx = {repo, {0}, json_object(), json_object(), only};
-    char branch_ref[1024];
+    char branch_ref[1024], prefix[3 * GITREPO_NAME_MAX + 64];
     snprintf(branch_ref, sizeof branch_ref, ORIGIN "%s", repo->branch);
-    git_reference_iterator *it = NULL;
-    if (git_reference_iterator_glob_new(&it, repo->git, ORIGIN "deletionProposed/*") == 0) {
-        git_reference *ref;
-        while (git_reference_next(&ref, it) == 0) {
-            json_object_set_new(ctx.deletion_proposed,
-                                git_reference_name(ref) + strlen(ORIGIN "deletionProposed/"),
-                                json_true());
-            git_reference_free(ref);
+    const gitrepo_ref *first;
+    size_t n = gitrepo_refs_range(repo, ORIGIN "deletionProposed/", &first);
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(ctx.deletion_proposed,
+                            first[i].name + strlen(ORIGIN "deletionProposed/"), json_true());
+    if (only) {
+        static const char *const kinds[] = {ORIGIN "drafts/", ORIGIN "proposed/", "refs/tags/"};
+        for (size_t k = 0; k < 3; k++) {
+            snprintf(prefix, sizeof prefix, "%s%s/", kinds[k], only);
+            n = gitrepo_refs_range(repo, prefix, &first);
+            for (size_t i = 0; i < n; i++)
+                discover_ref(&ctx, &first[i]);
         }
-        git_reference_iterator_free(it);
+    } else {
+        n = gitrepo_refs_range(repo, "", &first);
+        for (size_t i = 0; i < n; i++)
+            discover_ref(&ctx, &first[i]);
     }
-    if (git_reference_iterator_new(&it, repo->git) != 0) {
-        json_decref(ctx.deletion_proposed);
-        json_decref(ctx.latest_commit);
-        return gitrepo_git_error(500, "cannot list the mirror's refs");
-    }
+    const git_oid *head_oid = gitrepo_refs_get(repo, branch_ref);
     git_oid head;
-    int have_head = 0;
-    git_reference *ref;
-    while (git_reference_next(&ref, it) == 0) {
-        const char *name = git_reference_name(ref);
-        if (strcmp(name, branch_ref) == 0) {
-            have_head = git_reference_name_to_id(&head, repo->git, name) == 0;
-        } else if (strncmp(name, ORIGIN "drafts/", strlen(ORIGIN "drafts/")) == 0) {
-            discover_draft(&ctx, name, "Draft");
-        } else if (strncmp(name, ORIGIN "proposed/", strlen(ORIGIN "proposed/")) == 0) {
-            discover_draft(&ctx, name, "Proposed");
-        } else if (strncmp(name, "refs/tags/", 10) == 0) {
-            discover_tag(&ctx, name);
-        }
-        git_reference_free(ref);
-    }
-    git_reference_iterator_free(it);
+    int have_head = head_oid != NULL;
+    if (have_head)
+        head = *head_oid;
     if (have_head)
         discover_branch(&ctx, &head);
     mark_latest(&ctx.revs);

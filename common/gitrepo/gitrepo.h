@@ -78,6 +78,13 @@ typedef struct gitrepo_config {
 
 typedef struct gitrepo gitrepo;
 
+/* Initialises libgit2 for a process (pair with git_libgit2_shutdown) and
+ * lets its object cache hold whole trees and small blobs, which discovery
+ * reads over and over (libgit2's default caches no tree over 4 KiB, so a
+ * directory of 1,000 packages was inflated again for every revision).
+ * `cache_mb`: the cache's bound in MiB (0: 64). */
+int gitrepo_library_init(unsigned cache_mb);
+
 /* Opens (creating if needed) the mirror, fetches, and checks the branch
  * (creating it with createBranch). Errors: 503 unreachable remote, 401 bad or
  * missing credentials, 404 missing branch, 400 bad configuration. */

@@ -22,6 +22,20 @@ typedef struct gitrepo_commit_info {
 
 typedef struct gitrepo_commit_cache gitrepo_commit_cache;
 
+/* The mirror's refs in memory, sorted by name (refs.c). */
+typedef struct gitrepo_ref {
+    char *name; /* full mirror name: refs/remotes/origin/…, refs/tags/… */
+    git_oid oid;
+} gitrepo_ref;
+
+typedef struct gitrepo_refs {
+    gitrepo_ref *v;
+    size_t n, cap;
+    int loaded;
+    int digest_valid;
+    char digest[65];
+} gitrepo_refs;
+
 struct gitrepo {
     char *name, *namespace_, *url, *branch, *dir; /* dir: directory without '/' at ends */
     char *username, *password, *bearer;
@@ -34,7 +48,30 @@ struct gitrepo {
     int packed_once;               /* the mirror's refs were packed by this handle */
     unsigned loose_mirror;         /* loose refs written to the mirror since the last pack */
     unsigned loose_remote;         /* ... and to a local remote */
+    gitrepo_refs refs;             /* the mirror's refs, loaded on first use */
+    git_repository *remote_git;    /* local remotes: kept open between pushes */
+    int borrows_objects;           /* local remote linked through objects/info/alternates:
+                                      refs live in memory only, objects in the remote */
 };
+
+/* (Re)reads the refs into repo->refs: from the mirror, or for a local remote
+ * whose objects the mirror borrows, from the remote itself (mirror.c). */
+int gitrepo_refs_load(gitrepo *repo);
+/* Replaces repo->refs with the refs of `src`: its mirrored refs, or with
+ * `from_remote` its branches and tags under the mirror's names. */
+int gitrepo_refs_read(gitrepo *repo, git_repository *src, int from_remote);
+/* Where new objects go: the local remote itself when the mirror borrows its
+ * objects (a push then has nothing to copy), else the mirror. */
+git_repository *gitrepo_objects(gitrepo *repo);
+void gitrepo_refs_clear(gitrepo_refs *refs);
+/* The target of a mirror ref (borrowed until the next change), or NULL. */
+const git_oid *gitrepo_refs_get(gitrepo *repo, const char *name);
+/* Records a mirror ref's new target; oid NULL removes it. Memory only. */
+void gitrepo_refs_set(gitrepo *repo, const char *name, const git_oid *oid);
+/* The refs whose names start with `prefix`: count, and *first (borrowed). */
+size_t gitrepo_refs_range(gitrepo *repo, const char *prefix, const gitrepo_ref **first);
+/* SHA-256 hex over all names and targets; cached until a ref changes. */
+const char *gitrepo_refs_digest(gitrepo *repo);
 
 /* The cached info of a commit (borrowed, lives as long as the repository), or NULL. */
 const gitrepo_commit_info *gitrepo_commit_get(gitrepo *repo, const git_oid *id);

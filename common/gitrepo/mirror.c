@@ -173,33 +173,41 @@ static void pack_mirror_refs(gitrepo *repo, int force)
     git_refdb_free(db);
 }
 
+/* The local remote's repository, opened once per handle (libgit2 re-checks
+ * its packed-refs and object packs on access, so others' pushes are seen). */
+static int local_remote(gitrepo *repo, git_repository **out)
+{
+    if (!repo->remote_git &&
+        git_repository_open_ext(&repo->remote_git, repo->remote_path,
+                                GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) != 0) {
+        repo->remote_git = NULL;
+        return porch_error_set(503, "cannot reach repository %s: %s", repo->url,
+                               git_error_last() ? git_error_last()->message : "cannot open");
+    }
+    *out = repo->remote_git;
+    return 0;
+}
+
 /* Local remotes: read the remote's refs directly, copy the objects the mirror
  * lacks, set the tracking refs and prune the rest — what a fetch with Porch's
- * refspecs and prune does, without libgit2's pack negotiation. */
+ * refspecs and prune does, without libgit2's pack negotiation. What the
+ * mirror has comes from the in-memory refs, kept in step. */
 static int fetch_local(gitrepo *repo)
 {
     git_repository *remote = NULL;
-    if (git_repository_open_ext(&remote, repo->remote_path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) !=
-        0)
-        return porch_error_set(503, "cannot reach repository %s (fetch): %s", repo->url,
-                               git_error_last() ? git_error_last()->message : "cannot open");
-    /* what the mirror has now: one pass over its refs */
-    json_t *have = json_object(), *seen = json_object();
+    if (local_remote(repo, &remote) != 0)
+        return -1;
+    if (!repo->refs.loaded && gitrepo_refs_load(repo) != 0)
+        return -1;
+    /* a mark per mirror ref: seen in the remote this time */
+    size_t nhave = repo->refs.n;
+    char *seen = calloc(nhave ? nhave : 1, 1);
+    char **have_names = malloc((nhave ? nhave : 1) * sizeof *have_names);
+    for (size_t i = 0; i < nhave; i++)
+        have_names[i] = strdup(repo->refs.v[i].name);
+    git_odb *dst = NULL;
     git_reference_iterator *it = NULL;
     git_reference *ref;
-    if (git_reference_iterator_new(&it, repo->git) == 0) {
-        while (git_reference_next(&ref, it) == 0) {
-            const char *name = git_reference_name(ref);
-            if (git_reference_type(ref) == GIT_REFERENCE_DIRECT &&
-                (strncmp(name, "refs/remotes/origin/", 20) == 0 ||
-                 strncmp(name, "refs/tags/", 10) == 0))
-                json_object_set_new(have, name,
-                                    json_string(git_oid_tostr_s(git_reference_target(ref))));
-            git_reference_free(ref);
-        }
-        git_reference_iterator_free(it);
-    }
-    git_odb *dst = NULL;
     int rc = git_repository_odb(&dst, repo->git);
     if (rc == 0)
         rc = git_reference_iterator_new(&it, remote);
@@ -208,16 +216,28 @@ static int fetch_local(gitrepo *repo)
         const char *name = git_reference_name(ref);
         if (git_reference_type(ref) == GIT_REFERENCE_DIRECT && is_mirrored(name)) {
             const git_oid *oid = git_reference_target(ref);
-            char local[2048], sha[GITREPO_SHA_HEX];
+            char local[2048];
             gitrepo_local_ref(name, local, sizeof local);
-            git_oid_tostr(sha, sizeof sha, oid);
-            json_object_set_new(seen, local, json_true());
-            const char *cur = json_string_value(json_object_get(have, local));
-            if (!cur || strcmp(cur, sha) != 0) {
+            const git_oid *cur = gitrepo_refs_get(repo, local);
+            if (cur) {
+                size_t lo = 0, hi = nhave;
+                while (lo < hi) { /* have_names is sorted like the refs were */
+                    size_t mid = lo + (hi - lo) / 2;
+                    if (strcmp(have_names[mid], local) < 0)
+                        lo = mid + 1;
+                    else
+                        hi = mid;
+                }
+                if (lo < nhave && strcmp(have_names[lo], local) == 0)
+                    seen[lo] = 1;
+            }
+            if (!cur || !git_oid_equal(cur, oid)) {
                 git_reference *r = NULL;
                 if (copy_reachable(remote, dst, oid) != 0 ||
                     git_reference_create(&r, repo->git, local, oid, 1, "fetch") != 0)
                     rc = gitrepo_git_error(500, "cannot copy a ref from the remote");
+                else
+                    gitrepo_refs_set(repo, local, oid);
                 git_reference_free(r);
                 changed++;
             }
@@ -226,25 +246,23 @@ static int fetch_local(gitrepo *repo)
     }
     git_reference_iterator_free(it);
     /* prune tracking refs and tags the remote no longer has */
-    const char *name;
-    json_t *v;
-    json_object_foreach(have, name, v)
-    {
-        if (rc != 0 || json_object_get(seen, name))
-            continue;
-        git_reference *r = NULL;
-        if (git_reference_lookup(&r, repo->git, name) == 0)
-            git_reference_delete(r);
-        git_reference_free(r);
-        changed++;
+    for (size_t i = 0; i < nhave; i++) {
+        if (rc == 0 && !seen[i]) {
+            git_reference *r = NULL;
+            if (git_reference_lookup(&r, repo->git, have_names[i]) == 0)
+                git_reference_delete(r);
+            git_reference_free(r);
+            gitrepo_refs_set(repo, have_names[i], NULL);
+            changed++;
+        }
+        free(have_names[i]);
     }
+    free(have_names);
+    free(seen);
     repo->loose_mirror += (unsigned)changed;
     if (rc == 0)
         pack_mirror_refs(repo, 0);
-    json_decref(have);
-    json_decref(seen);
     git_odb_free(dst);
-    git_repository_free(remote);
     return rc;
 }
 
@@ -257,13 +275,10 @@ static int remote_branch_head(gitrepo *repo, char head[GITREPO_SHA_HEX])
     if (repo->remote_path) {
         git_repository *remote = NULL;
         git_oid oid;
-        if (git_repository_open_ext(&remote, repo->remote_path, GIT_REPOSITORY_OPEN_NO_SEARCH,
-                                    NULL) != 0)
-            return porch_error_set(503, "cannot reach repository %s: %s", repo->url,
-                                   git_error_last() ? git_error_last()->message : "cannot open");
+        if (local_remote(repo, &remote) != 0)
+            return -1;
         if (git_reference_name_to_id(&oid, remote, ref) == 0)
             git_oid_tostr(head, GITREPO_SHA_HEX, &oid);
-        git_repository_free(remote);
         return 0;
     }
     git_remote *remote = NULL;
@@ -299,8 +314,30 @@ int gitrepo_check(gitrepo *repo, char head[GITREPO_SHA_HEX])
     return rc;
 }
 
+int gitrepo_refs_load(gitrepo *repo)
+{
+    git_repository *remote = NULL;
+    if (!repo->borrows_objects)
+        return gitrepo_refs_read(repo, repo->git, 0);
+    if (local_remote(repo, &remote) != 0)
+        return -1;
+    return gitrepo_refs_read(repo, remote, 1);
+}
+
+git_repository *gitrepo_objects(gitrepo *repo)
+{
+    git_repository *remote = NULL;
+    if (repo->borrows_objects && local_remote(repo, &remote) == 0)
+        return remote;
+    porch_error_clear();
+    return repo->git;
+}
+
 int gitrepo_fetch(gitrepo *repo)
 {
+    /* a local remote whose objects we borrow: fetching is re-reading its refs */
+    if (repo->borrows_objects)
+        return gitrepo_refs_load(repo);
     if (repo->remote_path)
         return fetch_local(repo);
     git_remote *remote = NULL;
@@ -316,7 +353,7 @@ int gitrepo_fetch(gitrepo *repo)
     git_remote_free(remote);
     if (rc != 0)
         return remote_error(repo, rc, "fetch");
-    return 0;
+    return gitrepo_refs_load(repo);
 }
 
 static int create_branch(gitrepo *repo)
@@ -355,11 +392,11 @@ static int create_branch(gitrepo *repo)
 int gitrepo_branch_head(gitrepo *repo, char sha[GITREPO_SHA_HEX])
 {
     char ref[1024];
-    git_oid oid;
     snprintf(ref, sizeof ref, "refs/remotes/origin/%s", repo->branch);
     sha[0] = 0;
-    if (git_reference_name_to_id(&oid, repo->git, ref) == 0)
-        git_oid_tostr(sha, GITREPO_SHA_HEX, &oid);
+    const git_oid *oid = gitrepo_refs_get(repo, ref);
+    if (oid)
+        git_oid_tostr(sha, GITREPO_SHA_HEX, oid);
     return 0;
 }
 
@@ -387,13 +424,16 @@ static void link_local_objects(gitrepo *repo)
         fclose(f);
         current[strcspn(current, "\n")] = '\0';
     }
-    if (strcmp(current, objects) == 0)
+    if (strcmp(current, objects) == 0) {
+        repo->borrows_objects = 1;
         return;
+    }
     f = fopen(alternates, "w");
     if (!f)
         return;
-    fprintf(f, "%s\n", objects);
-    fclose(f);
+    int ok = fprintf(f, "%s\n", objects) > 0;
+    ok = fclose(f) == 0 && ok;
+    repo->borrows_objects = ok;
     git_odb *odb = NULL;
     if (repo->git && git_repository_odb(&odb, repo->git) == 0) {
         git_odb_add_disk_alternate(odb, objects);
@@ -421,6 +461,18 @@ static int open_mirror(gitrepo *repo)
         return gitrepo_git_error(500, "cannot configure the mirror's remote");
     }
     git_remote_free(remote);
+    return 0;
+}
+
+int gitrepo_library_init(unsigned cache_mb)
+{
+    int rc = git_libgit2_init();
+    if (rc < 0)
+        return gitrepo_git_error(500, "cannot initialise libgit2");
+    git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(cache_mb ? cache_mb : 64) << 20);
+    git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, (size_t)4 << 20);
+    git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_BLOB, (size_t)64 << 10);
+    git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_COMMIT, (size_t)64 << 10);
     return 0;
 }
 
@@ -486,6 +538,8 @@ void gitrepo_free(gitrepo *repo)
     if (!repo)
         return;
     gitrepo_commit_cache_free(repo->commits);
+    gitrepo_refs_clear(&repo->refs);
+    git_repository_free(repo->remote_git);
     git_repository_free(repo->git);
     free(repo->name);
     free(repo->namespace_);
@@ -502,50 +556,9 @@ void gitrepo_free(gitrepo *repo)
 
 /* ---- version ---- */
 
-typedef struct ref_list {
-    char **names;
-    size_t n, cap;
-} ref_list;
-
-static int collect_ref(const char *name, void *payload)
-{
-    ref_list *l = payload;
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        l->names = realloc(l->names, l->cap * sizeof *l->names);
-    }
-    l->names[l->n++] = strdup(name);
-    return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int gitrepo_version(gitrepo *repo, char out[65])
 {
-    ref_list l = {0};
-    git_reference_foreach_name(repo->git, collect_ref, &l);
-    qsort(l.names, l.n, sizeof *l.names, cmp_str);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    for (size_t i = 0; i < l.n; i++) {
-        git_oid oid;
-        char sha[GITREPO_SHA_HEX] = "";
-        if (git_reference_name_to_id(&oid, repo->git, l.names[i]) == 0)
-            git_oid_tostr(sha, sizeof sha, &oid);
-        EVP_DigestUpdate(ctx, l.names[i], strlen(l.names[i]) + 1);
-        EVP_DigestUpdate(ctx, sha, strlen(sha) + 1);
-        free(l.names[i]);
-    }
-    free(l.names);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    EVP_DigestFinal_ex(ctx, md, &mdlen);
-    EVP_MD_CTX_free(ctx);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    memcpy(out, gitrepo_refs_digest(repo), 65);
     return 0;
 }
 
@@ -641,10 +654,8 @@ static int check_old(const gitrepo_refupdate *u, const char *current)
 static int push_local(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
 {
     git_repository *remote = NULL;
-    if (git_repository_open_ext(&remote, repo->remote_path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) !=
-        0)
-        return porch_error_set(503, "cannot reach repository %s: %s", repo->url,
-                               git_error_last() ? git_error_last()->message : "cannot open");
+    if (local_remote(repo, &remote) != 0)
+        return -1;
     git_odb *dst = NULL;
     git_transaction *tx = NULL;
     int rc = git_repository_odb(&dst, remote);
@@ -705,7 +716,6 @@ static int push_local(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
     git_signature_free(sig);
     git_transaction_free(tx);
     git_odb_free(dst);
-    git_repository_free(remote);
     return rc;
 }
 
@@ -926,10 +936,28 @@ int gitrepo_push(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
         if (rc == 1)
             rc = push_remote(repo, ups, n); /* no git CLI: per-ref checks, not atomic */
     }
-    if (rc != 0)
+    if (rc != 0) {
+        /* a ref moved under us: bring the mirror up to date for the next
+         * attempt and for readers, keeping the push's error */
+        if (porch_error_last()->code == 409) {
+            porch_error saved = *porch_error_last();
+            gitrepo_fetch(repo);
+            porch_error_set_reason(saved.code, saved.reason, "%s", saved.message);
+        }
         return rc;
-    /* Mirror the new values so a read right after the write sees them. */
+    }
+    /* Mirror the new values so a read right after the write sees them
+     * (in memory only when the refs are read from a local remote). */
     for (size_t i = 0; i < n; i++) {
+        if (repo->borrows_objects) {
+            char local[2048];
+            git_oid oid;
+            gitrepo_local_ref(ups[i].ref, local, sizeof local);
+            if (ups[i].new_)
+                git_oid_fromstr(&oid, ups[i].new_);
+            gitrepo_refs_set(repo, local, ups[i].new_ ? &oid : NULL);
+            continue;
+        }
         char local[2048];
         gitrepo_local_ref(ups[i].ref, local, sizeof local);
         git_reference *r = NULL;
@@ -937,12 +965,17 @@ int gitrepo_push(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
             git_oid oid;
             git_oid_fromstr(&oid, ups[i].new_);
             git_reference_create(&r, repo->git, local, &oid, 1, "porch: push");
-        } else if (git_reference_lookup(&r, repo->git, local) == 0) {
-            git_reference_delete(r);
+            gitrepo_refs_set(repo, local, &oid);
+        } else {
+            if (git_reference_lookup(&r, repo->git, local) == 0)
+                git_reference_delete(r);
+            gitrepo_refs_set(repo, local, NULL);
         }
         git_reference_free(r);
     }
-    repo->loose_mirror += (unsigned)n;
-    pack_mirror_refs(repo, 0);
+    if (!repo->borrows_objects) {
+        repo->loose_mirror += (unsigned)n;
+        pack_mirror_refs(repo, 0);
+    }
     return 0;
 }

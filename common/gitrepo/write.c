@@ -37,13 +37,14 @@ static int create_commit(gitrepo *repo, const git_oid *tree_id, const git_oid *p
     int rc = make_signature(author, &asig);
     if (rc == 0)
         rc = make_signature(NULL, &csig);
-    if (rc == 0 && git_tree_lookup(&tree, repo->git, tree_id) != 0)
+    git_repository *objects = gitrepo_objects(repo);
+    if (rc == 0 && git_tree_lookup(&tree, objects, tree_id) != 0)
         rc = gitrepo_git_error(500, "cannot read the new tree");
     for (size_t i = 0; rc == 0 && i < nparents; i++)
-        if (git_commit_lookup(&pc[i], repo->git, &parents[i]) != 0)
+        if (git_commit_lookup(&pc[i], objects, &parents[i]) != 0)
             rc = gitrepo_git_error(500, "cannot read a parent commit");
     git_oid id;
-    if (rc == 0 && git_commit_create(&id, repo->git, NULL, asig, csig, NULL, message, tree,
+    if (rc == 0 && git_commit_create(&id, objects, NULL, asig, csig, NULL, message, tree,
                                      nparents, (const git_commit **)pc) != 0)
         rc = gitrepo_git_error(500, "cannot create the commit");
     if (rc == 0)
@@ -60,11 +61,11 @@ static int create_commit(gitrepo *repo, const git_oid *tree_id, const git_oid *p
 static void remote_ref_value(gitrepo *repo, const char *remote_ref, char sha[GITREPO_SHA_HEX])
 {
     char local[REF_MAX];
-    git_oid oid;
     gitrepo_local_ref(remote_ref, local, sizeof local);
     sha[0] = 0;
-    if (git_reference_name_to_id(&oid, repo->git, local) == 0)
-        git_oid_tostr(sha, GITREPO_SHA_HEX, &oid);
+    const git_oid *oid = gitrepo_refs_get(repo, local);
+    if (oid)
+        git_oid_tostr(sha, GITREPO_SHA_HEX, oid);
 }
 
 static int commit_tree(gitrepo *repo, const char *sha, git_tree **out)
@@ -72,7 +73,7 @@ static int commit_tree(gitrepo *repo, const char *sha, git_tree **out)
     git_oid oid;
     if (git_oid_fromstr(&oid, sha) != 0)
         return porch_error_set(400, "bad commit id %s", sha);
-    return gitrepo_commit_subtree(repo->git, &oid, "", out);
+    return gitrepo_commit_subtree(gitrepo_objects(repo), &oid, "", out);
 }
 
 static char *first_line_for(const gitrepo_draft_spec *spec, char *buf, size_t len)
@@ -94,14 +95,22 @@ int gitrepo_write_draft(gitrepo *repo, const gitrepo_draft_spec *spec, char sha[
         return -1;
     if (!json_is_object(spec->resources) || !json_object_get(spec->resources, "Kptfile"))
         return porch_error_set(400, "package must contain Kptfile at root");
-    int rc = gitrepo_fetch(repo);
-    if (rc != 0)
-        return rc;
+    /* No fetch first: the mirror is as of our last push or fetch, and the
+     * push's compare-and-swap refuses (409, then fetches) when the remote moved. */
+    int rc;
     char full[PATH_LEN], ref[REF_MAX], cur[GITREPO_SHA_HEX], parent[GITREPO_SHA_HEX];
     gitrepo_full_path(repo, spec->package, full, sizeof full);
     snprintf(ref, sizeof ref, "refs/heads/drafts/%s/%s", full, spec->workspace);
     remote_ref_value(repo, ref, cur);
-    if (!spec->expect || !*spec->expect) {
+    int creating = !spec->expect || !*spec->expect;
+    if (creating ? cur[0] != 0 : strcmp(cur, spec->expect) != 0) {
+        /* the mirror disagrees with the caller: it may be behind, fetch once */
+        rc = gitrepo_fetch(repo);
+        if (rc != 0)
+            return rc;
+        remote_ref_value(repo, ref, cur);
+    }
+    if (creating) {
         if (cur[0])
             return porch_error_set_reason(409, "AlreadyExists",
                                           "draft %s/%s already exists (branch drafts/%s/%s)",
@@ -123,9 +132,9 @@ int gitrepo_write_draft(gitrepo *repo, const gitrepo_draft_spec *spec, char sha[
     git_oid pkg_tree, root, parent_oid;
     rc = commit_tree(repo, parent, &base);
     if (rc == 0)
-        rc = gitrepo_tree_from_files(repo->git, spec->resources, spec->binary, &pkg_tree);
+        rc = gitrepo_tree_from_files(gitrepo_objects(repo), spec->resources, spec->binary, &pkg_tree);
     if (rc == 0)
-        rc = gitrepo_tree_replace(repo->git, base, full, &pkg_tree, &root);
+        rc = gitrepo_tree_replace(gitrepo_objects(repo), base, full, &pkg_tree, &root);
     git_tree_free(base);
     if (rc != 0)
         return rc;
@@ -153,12 +162,27 @@ typedef struct target {
     char full[PATH_LEN];
 } target;
 
+static const char *revision_sha(json_t *item)
+{
+    const char *sha =
+        json_string_value(json_object_get(json_object_get(item, "metadata"), "resourceVersion"));
+    return sha ? sha : "";
+}
+
 static int load_target(gitrepo *repo, const char *name, const char *expect, target *t)
 {
     memset(t, 0, sizeof *t);
-    int rc = gitrepo_fetch(repo);
-    if (rc == 0)
-        rc = gitrepo_find(repo, name, &t->item);
+    int rc = gitrepo_find(repo, name, &t->item);
+    /* the mirror may be behind the caller (another adapter replica wrote, or
+     * someone pushed): when it does not show what the caller saw, fetch once */
+    if ((rc != 0 && porch_error_last()->code == 404) ||
+        (rc == 0 && expect && *expect && strcmp(expect, revision_sha(t->item)) != 0)) {
+        json_decref(t->item);
+        t->item = NULL;
+        rc = gitrepo_fetch(repo);
+        if (rc == 0)
+            rc = gitrepo_find(repo, name, &t->item);
+    }
     if (rc != 0)
         return rc;
     json_t *spec = json_object_get(t->item, "spec");
@@ -195,21 +219,17 @@ static void deletion_proposed_ref(const target *t, char *buf, size_t len)
 /* 1 + the highest vN tag of the package (freed numbers are reused, §5). */
 static int next_revision(gitrepo *repo, const char *full)
 {
-    char glob[REF_MAX];
-    snprintf(glob, sizeof glob, "refs/tags/%s/v*", full);
-    git_reference_iterator *it = NULL;
+    char prefix[REF_MAX];
+    snprintf(prefix, sizeof prefix, "refs/tags/%s/v", full);
+    const gitrepo_ref *first;
+    size_t n = gitrepo_refs_range(repo, prefix, &first);
+    size_t plen = strlen(prefix) - 1; /* keep the 'v' */
     int max = 0;
-    if (git_reference_iterator_glob_new(&it, repo->git, glob) == 0) {
-        git_reference *ref;
-        size_t plen = strlen("refs/tags/") + strlen(full) + 1;
-        while (git_reference_next(&ref, it) == 0) {
-            const char *v = git_reference_name(ref) + plen;
-            int n = strchr(v, '/') ? -1 : gitrepo_revision_parse(v);
-            if (n > max)
-                max = n;
-            git_reference_free(ref);
-        }
-        git_reference_iterator_free(it);
+    for (size_t i = 0; i < n; i++) {
+        const char *v = first[i].name + plen;
+        int rev = strchr(v, '/') ? -1 : gitrepo_revision_parse(v);
+        if (rev > max)
+            max = rev;
     }
     return max + 1;
 }
@@ -229,11 +249,11 @@ static int publish(gitrepo *repo, const target *t, int revision, const gitrepo_a
     git_oid_fromstr(&draft_oid, t->sha);
     git_oid_fromstr(&parents[0], head);
     parents[1] = draft_oid;
-    int rc = gitrepo_commit_subtree(repo->git, &draft_oid, t->full, &pkg);
+    int rc = gitrepo_commit_subtree(gitrepo_objects(repo), &draft_oid, t->full, &pkg);
     if (rc == 0)
         rc = commit_tree(repo, head, &base);
     if (rc == 0)
-        rc = gitrepo_tree_replace(repo->git, base, t->full, git_tree_id(pkg), &root);
+        rc = gitrepo_tree_replace(gitrepo_objects(repo), base, t->full, git_tree_id(pkg), &root);
     git_tree_free(pkg);
     git_tree_free(base);
     if (rc != 0)
@@ -309,14 +329,14 @@ static int delete_from_branch(gitrepo *repo, const target *t, const gitrepo_auth
     git_tree *base = NULL, *pkg = NULL;
     git_oid head_oid, root;
     git_oid_fromstr(&head_oid, head);
-    if (gitrepo_commit_subtree(repo->git, &head_oid, t->full, &pkg) != 0) {
+    if (gitrepo_commit_subtree(gitrepo_objects(repo), &head_oid, t->full, &pkg) != 0) {
         porch_error_clear();
         return 0; /* absent: skip the commit */
     }
     git_tree_free(pkg);
     int rc = commit_tree(repo, head, &base);
     if (rc == 0)
-        rc = gitrepo_tree_replace(repo->git, base, t->full, NULL, &root);
+        rc = gitrepo_tree_replace(gitrepo_objects(repo), base, t->full, NULL, &root);
     git_tree_free(base);
     char msg[REF_MAX + 16];
     snprintf(msg, sizeof msg, "Delete %s", t->full);
@@ -378,7 +398,7 @@ static int retry_conflict(int rc, int branch_write, int attempt)
     if (rc == 0 || !branch_write || attempt + 1 >= BRANCH_ATTEMPTS ||
         porch_error_last()->code != 409)
         return 0;
-    log_info("branch moved under a write; fetching and retrying", "attempt",
+    log_info("branch moved under a write; retrying on the fetched mirror", "attempt",
              json_integer(attempt + 1));
     /* jittered backoff so two writers that collided do not collide again */
     struct timespec now;

@@ -46,7 +46,7 @@ int main(int argc, char **argv)
         }
     }
     if (rc == 0) {
-        git_libgit2_init();
+        gitrepo_library_init(0);
         ga_table_init(&ga.repos, ga.mirrors_dir);
         ga.svc.health_check = check_health;
         ga.svc.health_userdata = &ga;

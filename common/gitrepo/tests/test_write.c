@@ -426,9 +426,76 @@ static void concurrent_publishers_of_different_packages_all_land(void **state)
     close_env(&e);
 }
 
+/* The mirror's refs live in memory between fetches: someone else's push is
+ * caught by the compare-and-swap (409, nothing overwritten), and the 409
+ * leaves the mirror fetched, so the next read shows the remote's value. */
+static void a_push_by_someone_else_is_refused_then_seen(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    json_t *res = files();
+    gitrepo_draft_spec spec = {.package = "p", .workspace = "w", .resources = res};
+    char sha[GITREPO_SHA_HEX], head[GITREPO_SHA_HEX], version[65], after[65];
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, sha), 0);
+    gitrepo_version(e.repo, version);
+    /* someone moves the draft branch to a commit of their own */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && c=$(git commit-tree -p %s -m theirs %s^{tree}) && "
+             "git update-ref refs/heads/drafts/p/w $c",
+             e.remote, sha, sha);
+    assert_int_equal(system(cmd), 0);
+    char theirs[GITREPO_SHA_HEX];
+    remote_ref(&e, "refs/heads/drafts/p/w", theirs);
+    assert_string_not_equal(theirs, sha);
+    /* our update, based on what we saw, is refused */
+    spec.expect = sha;
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, head), -1);
+    assert_int_equal(porch_error_last()->code, 409);
+    char now[GITREPO_SHA_HEX];
+    remote_ref(&e, "refs/heads/drafts/p/w", now);
+    assert_string_equal(now, theirs);
+    /* and the mirror now shows their commit, with a new version */
+    json_t *it = item(&e, "r.p.w");
+    assert_string_equal(field(it, "metadata", "resourceVersion"), theirs);
+    json_decref(it);
+    gitrepo_version(e.repo, after);
+    assert_string_not_equal(version, after);
+    /* an update based on their commit goes through */
+    spec.expect = theirs;
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, head), 0);
+    json_decref(res);
+    close_env(&e);
+}
+
+/* A second handle (another adapter replica) whose mirror is behind still
+ * finds a revision written through the first, and updates it. */
+static void a_mirror_behind_fetches_when_the_caller_knows_more(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    char cache2[512];
+    snprintf(cache2, sizeof cache2, "%s/cache2", e.tmp);
+    gitrepo_config cfg = {.name = "r", .namespace_ = "ns", .url = e.remote, .cache_dir = cache2};
+    gitrepo *other = NULL;
+    assert_int_equal(gitrepo_open(&cfg, &other), 0);
+    json_t *res = files();
+    gitrepo_draft_spec spec = {.package = "p", .workspace = "w", .resources = res};
+    char sha[GITREPO_SHA_HEX], sha2[GITREPO_SHA_HEX];
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, sha), 0);
+    spec.expect = sha;
+    assert_int_equal(gitrepo_write_draft(other, &spec, sha2), 0);
+    assert_int_equal(gitrepo_set_lifecycle(e.repo, "r.p.w", "Proposed", 0, sha2, NULL, NULL), 0);
+    json_decref(res);
+    gitrepo_free(other);
+    close_env(&e);
+}
+
 static int setup(void **state)
 {
-    git_libgit2_init();
+    gitrepo_library_init(0);
     return 0;
 }
 
@@ -447,6 +514,8 @@ int main(void)
         cmocka_unit_test(push_checks_old_values),
         cmocka_unit_test(racing_publishers_one_wins),
         cmocka_unit_test(concurrent_publishers_of_different_packages_all_land),
+        cmocka_unit_test(a_push_by_someone_else_is_refused_then_seen),
+        cmocka_unit_test(a_mirror_behind_fetches_when_the_caller_knows_more),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
