@@ -42,7 +42,11 @@ static const char *const objects_sql =
     "  rv INTEGER NOT NULL, body TEXT NOT NULL,"
     "  owner TEXT NOT NULL DEFAULT '', grp TEXT NOT NULL DEFAULT '',"
     "  PRIMARY KEY (kind, namespace, name));"
-    "CREATE INDEX IF NOT EXISTS %s.objects_by_owner ON objects(kind, namespace, owner, grp);";
+    "DROP INDEX IF EXISTS %s.objects_by_owner;"
+    /* with name last, one package's objects come out in name order from the
+     * index alone (see cache_store_list_owned) */
+    "CREATE INDEX IF NOT EXISTS %s.objects_by_owner_name ON objects(kind, namespace, owner, grp,"
+    " name);";
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -61,7 +65,7 @@ static int create_objects(sqlite3 *db, const char *schema, char **err)
     snprintf(sql, sizeof sql, "ALTER TABLE %s.objects ADD COLUMN grp TEXT NOT NULL DEFAULT ''",
              schema);
     sqlite3_exec(db, sql, NULL, NULL, NULL);
-    snprintf(sql, sizeof sql, objects_sql, schema, schema);
+    snprintf(sql, sizeof sql, objects_sql, schema, schema, schema);
     return sqlite3_exec(db, sql, NULL, NULL, err);
 }
 
@@ -496,9 +500,12 @@ int cache_store_list_owned(cache_store *store, const char *kind, const char *ns,
     *items = NULL;
     pthread_mutex_lock(&store->lock);
     char sql[256];
+    /* Two statements, not "(?4 IS NULL OR grp = ?4)", and "+name": otherwise
+     * SQLite walks the primary key (it is in name order) over every revision
+     * of the namespace, reading each row, to find one package's. */
     snprintf(sql, sizeof sql,
-             "SELECT body FROM %s WHERE kind = ?1 AND namespace = ?2 AND owner = ?3 AND"
-             " (?4 IS NULL OR grp = ?4) ORDER BY name", table_for(kind));
+             "SELECT body FROM %s WHERE kind = ?1 AND namespace = ?2 AND owner = ?3%s"
+             " ORDER BY %s", table_for(kind), grp ? " AND grp = ?4" : "", grp ? "name" : "+name");
     if (sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
         pthread_mutex_unlock(&store->lock);
         return db_error(store, "list");
@@ -508,8 +515,6 @@ int cache_store_list_owned(cache_store *store, const char *kind, const char *ns,
     sqlite3_bind_text(stmt, 3, owner, -1, SQLITE_STATIC);
     if (grp)
         sqlite3_bind_text(stmt, 4, grp, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(stmt, 4);
     json_t *list = json_array();
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {

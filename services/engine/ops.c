@@ -20,31 +20,60 @@ static const char *leaf_of(const char *pkg)
     return slash ? slash + 1 : pkg;
 }
 
+/* The user's part of a revision's labels: all but kpt.dev/latest-revision (new object). */
+static json_t *user_labels(json_t *meta)
+{
+    json_t *labels = json_object_get(meta, "labels");
+    json_t *out = json_is_object(labels) ? json_deep_copy(labels) : json_object();
+    json_object_del(out, ENGINE_LATEST_LABEL);
+    return out;
+}
+
+static json_t *annotations_of(json_t *meta)
+{
+    json_t *a = json_object_get(meta, "annotations");
+    return json_is_object(a) ? json_deep_copy(a) : json_object();
+}
+
 /* Stores the user's labels and annotations of revision `name` (as a
- * PackageRevMeta: merged into the existing ones, or replacing them), then
+ * PackageRevMeta: merged into the existing ones, or with `seen` — the
+ * metadata of the revision as the caller read it — replacing them), then
  * syncs the written package into the cache, which applies them; *out is the
- * revision as readers now see it. */
+ * revision as readers now see it. Unchanged metadata is not written again
+ * (config.db commits are synchronous). */
 static int finish_write(engine_call *c, const char *ns, const char *repo, const char *pkg,
-                        const char *name, json_t *user_meta, int replace, json_t **out)
+                        const char *name, json_t *user_meta, json_t *seen, json_t **out)
 {
     json_t *labels = json_object_get(user_meta, "labels");
     json_t *annotations = json_object_get(user_meta, "annotations");
     json_t *args, *res = NULL;
     int rc = 0;
-    if (json_is_object(labels) || json_is_object(annotations) || replace) {
-        json_t *get = json_pack("{s:s, s:s, s:s}", "kind", ENGINE_KIND_REVMETA, "namespace", ns,
-                                "name", name), *old = NULL;
-        if (!replace && engine_cache(c, "cache.get", get, &old) < 0)
-            porch_error_clear();
-        json_decref(get);
-        json_t *old_meta = json_object_get(json_object_get(old, "object"), "metadata");
-        json_t *new_labels = json_is_object(labels) ? json_deep_copy(labels) : json_object();
-        json_t *new_annotations = json_is_object(annotations) ? json_deep_copy(annotations)
-                                                              : json_object();
-        json_object_update_missing(new_labels, json_object_get(old_meta, "labels"));
-        json_object_update_missing(new_annotations, json_object_get(old_meta, "annotations"));
-        json_object_del(new_labels, ENGINE_LATEST_LABEL);
+    if (json_is_object(labels) || json_is_object(annotations) || seen) {
+        json_t *old = NULL, *old_meta = seen;
+        if (!seen) {
+            json_t *get = json_pack("{s:s, s:s, s:s}", "kind", ENGINE_KIND_REVMETA, "namespace",
+                                    ns, "name", name);
+            if (engine_cache(c, "cache.get", get, &old) < 0)
+                porch_error_clear();
+            json_decref(get);
+            old_meta = json_object_get(json_object_get(old, "object"), "metadata");
+        }
+        json_t *old_labels = user_labels(old_meta), *old_annotations = annotations_of(old_meta);
+        json_t *new_labels = user_labels(user_meta);
+        json_t *new_annotations = annotations_of(user_meta);
+        if (!seen) { /* merge: what the update does not name stays */
+            json_object_update_missing(new_labels, old_labels);
+            json_object_update_missing(new_annotations, old_annotations);
+        }
+        int same = json_equal(new_labels, old_labels) && json_equal(new_annotations, old_annotations);
+        json_decref(old_labels);
+        json_decref(old_annotations);
         json_decref(old);
+        if (same) {
+            json_decref(new_labels);
+            json_decref(new_annotations);
+            goto sync;
+        }
         json_t *meta = json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:o}}", "apiVersion",
                                  "porch.kpt.dev/v1alpha1", "kind", "PackageRevMeta", "metadata",
                                  "name", name, "namespace", ns, "labels", new_labels,
@@ -57,6 +86,7 @@ static int finish_write(engine_call *c, const char *ns, const char *repo, const 
         if (rc < 0)
             return -1;
     }
+sync:
     args = json_pack("{s:s, s:s, s:s}", "namespace", ns, "name", repo, "package", pkg);
     rc = engine_cache(c, "cache.sync", args, &res);
     json_decref(args);
@@ -335,7 +365,7 @@ static int handle_create(const bus_request *req, json_t **result, json_t **detai
     json_t *stored = NULL;
     if (rc == 0)
         rc = finish_write(&c, ns, repo, pkg, engine_str(written, "name", NULL),
-                          json_object_get(obj, "metadata"), 0, &stored);
+                          json_object_get(obj, "metadata"), NULL, &stored);
     engine_unlock(c.eng, key);
     json_decref(written);
     json_decref(resources);
@@ -391,7 +421,8 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
     }
     if (rc == 0)
         rc = finish_write(&c, ns, repo, engine_str(old, "spec", "packageName"), name,
-                          json_object_get(obj, "metadata"), 1, &stored);
+                          json_object_get(obj, "metadata"), json_object_get(old, "metadata"),
+                          &stored);
     engine_unlock(c.eng, key);
     json_decref(old);
     if (rc < 0)
