@@ -656,20 +656,48 @@ static int first_ent_after_line(actx *a, int line)
     return (int)lo;
 }
 
-static int attach_trailing(actx *a, krm_doc *doc, const cmt *m)
+/* Whether comment m follows a sequence dash on its line ("- # comment"). */
+static bool after_dash(const pctx *p, const cmt *m)
+{
+    size_t ls = p->lines[m->line - 1];
+    while (ls < m->off && p->src[ls] == ' ')
+        ls++;
+    return ls + 1 < m->off && p->src[ls] == '-' &&
+           (p->src[ls + 1] == ' ' || p->src[ls + 1] == '\t');
+}
+
+/* "- # a" starts an item's head comment; the full-line comments that follow
+ * it on the next lines at the same column, up to the item's first key
+ * ("- # a\n  # b\n  key: v"), continue it, as go-yaml reads them. Returns
+ * how many comments from m on form that head (1 when m stands alone). */
+static size_t dash_head_len(actx *a, const cmt *m, size_t avail)
+{
+    if (!after_dash(a->p, m))
+        return 1;
+    size_t n = 1;
+    while (n < avail && !m[n].trailing && m[n].line == m[n - 1].line + 1 && m[n].col == m->col)
+        n++;
+    if (n == 1)
+        return 1;
+    int nx = first_ent_after_line(a, m->line - 1);
+    if (nx >= (int)a->ne || a->e[nx].line != m[n - 1].line + 1)
+        return 1;
+    return n;
+}
+
+/* A comment on a line that holds content: only "- # comment" ones are left
+ * here (line comments went to their node while parsing); m[0..n) is the
+ * head that follows the dash. */
+static int attach_trailing(actx *a, krm_doc *doc, const cmt *m, size_t n)
 {
     krm_stream *s = a->p->s;
     acc c = {0};
-    acc_add(&c, m, false);
+    for (size_t i = 0; i < n; i++)
+        acc_add(&c, &m[i], false);
     int rc = 0;
     {
         /* "- # comment": a head for what follows the dash */
-        const pctx *p = a->p;
-        size_t ls = p->lines[m->line - 1];
-        while (ls < m->off && p->src[ls] == ' ')
-            ls++;
-        if (ls + 1 < m->off && p->src[ls] == '-' &&
-            (p->src[ls + 1] == ' ' || p->src[ls + 1] == '\t')) {
+        if (after_dash(a->p, m)) {
             int nx = first_ent_after_line(a, m->line - 1);
             if (nx < (int)a->ne) {
                 ent *e = &a->e[nx];
@@ -799,9 +827,10 @@ static int attach_comments(pctx *p, krm_doc *doc, size_t c0, size_t c1, bool at_
         goto out;
     for (size_t i = c0; i < c1;) {
         if (p->cm[i].trailing) {
-            if (attach_trailing(&a, doc, &p->cm[i]) < 0)
+            size_t n = dash_head_len(&a, &p->cm[i], c1 - i);
+            if (attach_trailing(&a, doc, &p->cm[i], n) < 0)
                 goto out;
-            i++;
+            i += n;
             continue;
         }
         size_t j = i + 1;

@@ -118,6 +118,24 @@ static void test_comments_kept(void **st)
               "# head\na: 1 # line\nb:\n  # inner\n  c: 2\n# foot\n");
 }
 
+/* kpt writes an item's multi-line head comment after the dash; the lines
+ * after the first belong to the same item, not to the previous one's foot. */
+static void test_item_head_comment_after_dash(void **st)
+{
+    (void)st;
+    const char *in = "items:\n- a: 1\n  b:\n    c: 2\n- # one\n  #\n  # two\n  d: 3\n";
+    expect_rt(in, in);
+    krm_stream *s;
+    assert_int_equal(krm_stream_parse(in, strlen(in), "t.yaml", NULL, &s), 0);
+    krm_node *items = krm_map_get(krm_doc_root(krm_stream_doc(s, 0)), "items");
+    krm_node *first = krm_seq_at(items, 0), *second = krm_seq_at(items, 1);
+    assert_null(krm_node_comment(krm_map_value_at(first, 1), KRM_COMMENT_FOOT));
+    assert_null(krm_node_comment(krm_map_key_at(first, 1), KRM_COMMENT_FOOT));
+    assert_string_equal(krm_node_comment(krm_map_key_at(second, 0), KRM_COMMENT_HEAD),
+                        "# one\n#\n# two");
+    krm_stream_free(s);
+}
+
 static void test_merge_key_tagged(void **st)
 {
     (void)st;
@@ -176,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_stream_size_limited),
         cmocka_unit_test(test_new_strings_quoted),
         cmocka_unit_test(test_comments_kept),
+        cmocka_unit_test(test_item_head_comment_after_dash),
         cmocka_unit_test(test_merge_key_tagged),
         cmocka_unit_test(test_folded_and_literal),
         cmocka_unit_test(test_crlf),
