@@ -182,21 +182,17 @@ static int run_image(const cad_fnspec *fn, const krm_buf *in, fn_exec_result *re
     return rc;
 }
 
-/* "- # a\n  # b\n  key: v" (an item whose head comment has several lines,
- * as kpt writes it) is one head comment for go-yaml; the krm parser gives
- * the lines after the first to the previous item's foot. Such blocks are
- * dropped before parsing ("- key: v") and healed back from the original
- * item. The echoed functionConfig is dropped too (kpt ignores it). */
-static char *unfold_item_comments(const char *out, size_t len, size_t *nlen)
+/* The function's answer without the functionConfig it echoes: kpt ignores
+ * it, and its comments must not leak into the items. */
+static char *drop_function_config(const char *out, size_t len, size_t *nlen)
 {
-    char *b = malloc(len * 2 + 1);
+    char *b = malloc(len + 1);
     size_t n = 0;
     if (!b)
         return NULL;
     for (size_t i = 0; i < len;) {
         const char *eol = memchr(out + i, '\n', len - i);
         size_t l = eol ? (size_t)(eol - (out + i)) + 1 : len - i;
-        const char *next = out + i + l;
         if (l >= 15 && !memcmp(out + i, "functionConfig:", 15)) {
             /* kpt ignores the functionConfig a function echoes; its comments
              * must not leak into the items */
@@ -207,22 +203,8 @@ static char *unfold_item_comments(const char *out, size_t len, size_t *nlen)
             }
             continue;
         }
-        if (l > 3 && !memcmp(out + i, "- #", 3) && i + l + 3 < len && !memcmp(next, "  #", 3)) {
-            /* drop the block; healing restores it from the original item */
-            i += l;
-            while (i + 3 < len && !memcmp(out + i, "  #", 3)) {
-                const char *e = memchr(out + i, '\n', len - i);
-                i = e ? (size_t)(e - out) + 1 : len;
-            }
-            memcpy(b + n, "- ", 2);
-            n += 2;
-            if (i + 2 <= len && !memcmp(out + i, "  ", 2))
-                i += 2;
-            continue;
-        } else {
-            memcpy(b + n, out + i, l);
-            n += l;
-        }
+        memcpy(b + n, out + i, l);
+        n += l;
         i += l;
     }
     b[n] = '\0';
@@ -234,7 +216,7 @@ static char *unfold_item_comments(const char *out, size_t len, size_t *nlen)
 static krm_node *parse_output(cad_pool *pool, const char *out, size_t len, const char *name)
 {
     krm_stream *s = NULL;
-    char *copy = unfold_item_comments(out, len, &len);
+    char *copy = drop_function_config(out, len, &len);
     if (!copy)
         return NULL;
     if (krm_stream_parse(copy, len, name, NULL, &s) < 0) {

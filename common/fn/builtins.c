@@ -1,25 +1,26 @@
 /* The table of built-in catalog functions, by catalog name (the image's last
- * path element without tag), in alphabetical order for describe and errors. */
+ * path element without tag), in alphabetical order for describe and errors;
+ * the flag marks those the catalog builds on the SDK (their output is sorted). */
 #include "fn_builtin.h"
 
 #include <string.h>
 
 static const fn_builtin table[] = {
-    {"apply-replacements", fn_builtin_apply_replacements},
-    {"apply-setters", fn_builtin_apply_setters},
-    {"create-setters", fn_builtin_create_setters},
-    {"ensure-name-substring", fn_builtin_ensure_name_substring},
-    {"fix", fn_builtin_fix},
-    {"format", fn_builtin_format},
-    {"list-setters", fn_builtin_list_setters},
-    {"remove-local-config-resources", fn_builtin_remove_local_config_resources},
-    {"search-replace", fn_builtin_search_replace},
-    {"set-annotations", fn_builtin_set_annotations},
-    {"set-enforcement-action", fn_builtin_set_enforcement_action},
-    {"set-image", fn_builtin_set_image},
-    {"set-labels", fn_builtin_set_labels},
-    {"set-namespace", fn_builtin_set_namespace},
-    {"upsert-resource", fn_builtin_upsert_resource},
+    {"apply-replacements", fn_builtin_apply_replacements, true},
+    {"apply-setters", fn_builtin_apply_setters, false},
+    {"create-setters", fn_builtin_create_setters, false},
+    {"ensure-name-substring", fn_builtin_ensure_name_substring, false},
+    {"fix", fn_builtin_fix, false},
+    {"format", fn_builtin_format, false},
+    {"list-setters", fn_builtin_list_setters, false},
+    {"remove-local-config-resources", fn_builtin_remove_local_config_resources, false},
+    {"search-replace", fn_builtin_search_replace, false},
+    {"set-annotations", fn_builtin_set_annotations, false},
+    {"set-enforcement-action", fn_builtin_set_enforcement_action, false},
+    {"set-image", fn_builtin_set_image, true},
+    {"set-labels", fn_builtin_set_labels, true},
+    {"set-namespace", fn_builtin_set_namespace, true},
+    {"upsert-resource", fn_builtin_upsert_resource, false},
 };
 
 const fn_builtin *fn_builtin_find(const char *name)

@@ -409,6 +409,64 @@ static krm_node *rl_items(krm_stream *s, krm_node *rl)
     return items;
 }
 
+/* ---- the SDK's item order ---- */
+
+typedef struct sort_key {
+    char *id; /* "apiVersion kind namespace name", as the SDK's KubeObjects.Less */
+    size_t pos;
+    krm_node *item;
+} sort_key;
+
+static int cmp_sort_key(const void *a, const void *b)
+{
+    const sort_key *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : (x->pos < y->pos ? -1 : x->pos > y->pos);
+}
+
+static const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+/* Sorts items as a function built on the kpt functions SDK writes them
+ * (ResourceList.ToYAML sorts before writing); equal ids keep their order. */
+static int sort_items_like_sdk(krm_stream *s, krm_node *items)
+{
+    size_t n = krm_seq_len(items);
+    sort_key *k = calloc(n ? n : 1, sizeof *k);
+    if (!k)
+        return porch_error_set(500, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        krm_node *it = krm_seq_at(items, i);
+        bool map = krm_node_kind(it) == KRM_MAP;
+        const char *f[4] = {map ? krm_res_api_version(it) : NULL, map ? krm_res_kind(it) : NULL,
+                            map ? krm_res_namespace(it) : NULL, map ? krm_res_name(it) : NULL};
+        size_t len = 4;
+        for (int j = 0; j < 4; j++)
+            len += strlen(or_empty(f[j]));
+        k[i] = (sort_key){.id = malloc(len), .pos = i, .item = it};
+        if (!k[i].id) {
+            rc = porch_error_set(500, "out of memory");
+            break;
+        }
+        snprintf(k[i].id, len, "%s %s %s %s", or_empty(f[0]), or_empty(f[1]), or_empty(f[2]),
+                 or_empty(f[3]));
+    }
+    if (rc == 0) {
+        qsort(k, n, sizeof *k, cmp_sort_key);
+        while (krm_seq_len(items))
+            krm_seq_delete(items, krm_seq_len(items) - 1);
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = krm_seq_append(s, items, k[i].item);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(k[i].id);
+    free(k);
+    return rc;
+}
+
 static int run_builtin(const fn_builtin *b, const char *image, krm_stream *s, krm_node *rl,
                        fn_results *results)
 {
@@ -419,6 +477,8 @@ static int run_builtin(const fn_builtin *b, const char *image, krm_stream *s, kr
     krm_node *cfg = krm_map_get(rl, "functionConfig");
     c.config = cfg && krm_node_kind(cfg) == KRM_MAP ? cfg : NULL;
     int rc = b->run(&c);
+    if (rc == 0 && b->sdk_sorted)
+        rc = sort_items_like_sdk(s, c.items);
     if (rc < 0 && porch_error_last()->code == 0)
         porch_error_set(400, "function %s failed", image);
     return rc;
@@ -426,52 +486,9 @@ static int run_builtin(const fn_builtin *b, const char *image, krm_stream *s, kr
 
 /* ---- wire text ---- */
 
-/* "- # a\n  # b\n  key: v": an item whose head comment has several lines,
- * as kpt writes a ResourceList. The krm parser hands the lines after the
- * first to the previous item, so such blocks are dropped before parsing
- * ("- key: v"); comments are healed back from the input item afterwards (by
- * the orchestrator's ids, or by ours for exec functions). Returns a new
- * buffer (malloc'd) and its length. */
-static char *unfold_item_comments(const char *in, size_t len, size_t *nlen)
-{
-    char *b = malloc(len + 1);
-    size_t n = 0;
-    if (!b)
-        return NULL;
-    for (size_t i = 0; i < len;) {
-        const char *eol = memchr(in + i, '\n', len - i);
-        size_t l = eol ? (size_t)(eol - (in + i)) + 1 : len - i;
-        if (l > 3 && !memcmp(in + i, "- #", 3) && i + l + 3 < len &&
-            !memcmp(in + i + l, "  #", 3)) {
-            i += l;
-            while (i + 3 < len && !memcmp(in + i, "  #", 3)) {
-                const char *e = memchr(in + i, '\n', len - i);
-                i = e ? (size_t)(e - in) + 1 : len;
-            }
-            memcpy(b + n, "- ", 2);
-            n += 2;
-            if (i + 2 <= len && !memcmp(in + i, "  ", 2))
-                i += 2;
-            continue;
-        }
-        memcpy(b + n, in + i, l);
-        n += l;
-        i += l;
-    }
-    b[n] = '\0';
-    *nlen = n;
-    return b;
-}
-
 static int parse_wire(const char *text, size_t len, const char *name, krm_stream **out)
 {
-    size_t n;
-    char *u = unfold_item_comments(text, len, &n);
-    if (!u)
-        return porch_error_set(500, "out of memory");
-    int rc = krm_stream_parse(u, n, name, NULL, out);
-    free(u);
-    return rc;
+    return krm_stream_parse(text, len, name, NULL, out);
 }
 
 /* ---- exec functions ---- */

@@ -23,6 +23,9 @@ typedef int (*fn_builtin_run)(fn_ctx *ctx);
 typedef struct fn_builtin {
     const char *name;
     fn_builtin_run run;
+    /* The catalog function is built on the kpt functions SDK (fn.AsMain),
+     * which sorts the items it writes by "apiVersion kind namespace name". */
+    bool sdk_sorted;
 } fn_builtin;
 
 const fn_builtin *fn_builtin_find(const char *name);

@@ -90,11 +90,40 @@ static void set_namespace_moves_namespaced_resources(void **state)
            "  kind: ClusterRoleBinding\n  metadata:\n    name: crb\n  subjects:\n"
            "  - kind: ServiceAccount\n    name: default\n    namespace: old\n"
            "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  data:\n    namespace: new\n",
-           "items:\n- apiVersion: v1\n  kind: Service\n  metadata:\n    name: s # keep me\n"
-           "    namespace: new\n- apiVersion: rbac.authorization.k8s.io/v1\n"
+           "items:\n- apiVersion: rbac.authorization.k8s.io/v1\n"
            "  kind: ClusterRoleBinding\n  metadata:\n    name: crb\n  subjects:\n"
-           "  - kind: ServiceAccount\n    name: default\n    namespace: new\n",
+           "  - kind: ServiceAccount\n    name: default\n    namespace: new\n"
+           "- apiVersion: v1\n  kind: Service\n  metadata:\n    name: s # keep me\n"
+           "    namespace: new\n",
            "namespace [old] updated to \"new\", 2 value(s) changed");
+}
+
+/* The catalog's SDK-based functions write their items sorted by
+ * "apiVersion kind namespace name"; the others keep the input order. */
+static void sdk_functions_sort_items(void **state)
+{
+    const char *in =
+        "items:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: b\n"
+        "- apiVersion: rbac.authorization.k8s.io/v1\n  kind: Role\n  metadata:\n    name: d\n"
+        "- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: a\n"
+        "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  data:\n"
+        "    namespace: n\n";
+    expect("set-namespace", in,
+           "items:\n- apiVersion: rbac.authorization.k8s.io/v1\n  kind: Role\n  metadata:\n    "
+           "name: d\n"
+           "    namespace: n\n"
+           "- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: a\n    namespace: n\n"
+           "- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: b\n    namespace: n\n",
+           NULL);
+    expect("set-annotations", in,
+           "items:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: b\n"
+           "    annotations:\n      namespace: n\n"
+           "- apiVersion: rbac.authorization.k8s.io/v1\n  kind: Role\n  metadata:\n    name: d\n"
+           "    annotations:\n      namespace: n\n"
+           "- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: a\n"
+           "    annotations:\n      namespace: n\n",
+           NULL);
+    (void)state;
 }
 
 static void set_labels_updates_selectors_in_sorted_order(void **state)
@@ -322,9 +351,10 @@ static void apply_replacements_copies_fields(void **state)
            "      fieldPath: data.host\n    targets:\n    - select:\n        name: dst\n"
            "      fieldPaths:\n      - data.url\n      options:\n        delimiter: ':'\n"
            "        index: 1\n",
-           "items:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: src\n  data:\n"
-           "    host: db.example.com\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n"
-           "    name: dst\n  data:\n    url: postgres:db.example.com:5432\n",
+           "items:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n"
+           "    name: dst\n  data:\n    url: postgres:db.example.com:5432\n"
+           "- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: src\n  data:\n"
+           "    host: db.example.com\n",
            NULL);
 }
 
@@ -377,6 +407,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(image_names),
         cmocka_unit_test(set_namespace_moves_namespaced_resources),
+        cmocka_unit_test(sdk_functions_sort_items),
         cmocka_unit_test(set_labels_updates_selectors_in_sorted_order),
         cmocka_unit_test(set_annotations_and_image),
         cmocka_unit_test(apply_setters_and_search_replace),
