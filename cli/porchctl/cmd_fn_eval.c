@@ -141,8 +141,8 @@ int porchctl_cmd_fn_eval(int argc, char **argv)
         return 1;
     }
     int rc = cad_fn_eval(&o);
-    if (rc < 0)
-        fprintf(stderr, "Error: %s\n", porch_error_last()->message);
+    if (rc < 0) /* kpt's eval errors are plain Go errors, printed by kubectl's handler */
+        fprintf(stderr, "error: %s\n", porch_error_last()->message);
     free(kv);
     return rc != 0 ? 1 : 0;
 }

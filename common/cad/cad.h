@@ -90,4 +90,11 @@ typedef struct cad_render_opts {
 } cad_render_opts;
 int cad_fn_render(const cad_render_opts *o);
 
+/* ---- fn source ---- */
+/* The package at dir (subpackages included, .krmignore honoured, kpt's
+ * path/index/seqindent annotations) as a ResourceList, with the first
+ * resource of the file fn_config (or none when NULL) as functionConfig.
+ * *out is malloc'd text, NULL on error. */
+int cad_fn_source(const char *dir, const char *fn_config, char **out, size_t *len);
+
 #endif

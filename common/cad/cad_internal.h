@@ -54,6 +54,9 @@ void cad_pool_free(cad_pool *p);
  * `pkg_path` is set). Adds the relative file names that held resources to `files`. */
 int cad_pkg_read(cad_pool *pool, const char *dir, bool subpkgs, const char *pkg_path,
                  cad_items *out, cad_strv *files);
+/* kpt's AreKRM over items[from..]: apiVersion, kind and metadata.name
+ * (kustomization files excepted); the error names the file. */
+int cad_items_check_krm(const cad_items *items, size_t from);
 /* Writes items back under `dir` (package-path annotations win), dropping kpt's
  * annotations; deletes files of `old_files` (absolute) that lost all their resources. */
 int cad_pkg_write(const char *dir, cad_items *items, const cad_strv *old_files);

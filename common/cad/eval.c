@@ -10,25 +10,62 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* --fn-config FILE: exactly one KRM resource (kpt's GetValidatedFnConfigFromPath,
+ * with its messages); empty documents do not count. */
 static krm_node *read_fn_config(cad_pool *pool, const char *path)
 {
     char *buf;
     size_t len;
     krm_stream *s;
-    if (cad_read_file(path, &buf, &len) < 0)
+    if (cad_read_file(path, &buf, &len) < 0) {
+        porch_error_set(404, "failed to open functionConfig from path \"%s\": %s", path,
+                        porch_error_last()->message);
         return NULL;
+    }
     if (krm_stream_parse(buf, len, path, NULL, &s) < 0) {
         free(buf);
+        porch_error_set(400, "failed to read functionConfig \"%s\": %s", path,
+                        porch_error_last()->message);
         return NULL;
     }
     cad_pool_keep(pool, s, buf);
+    krm_node *found = NULL;
+    size_t n = 0;
     for (size_t d = 0; d < krm_stream_count(s); d++) {
         krm_node *r = krm_doc_root(krm_stream_doc(s, d));
-        if (r && krm_node_kind(r) == KRM_MAP)
-            return r;
+        if (!r || (krm_node_kind(r) == KRM_SCALAR && krm_scalar_is_null(r)))
+            continue;
+        if (krm_node_kind(r) == KRM_SCALAR) {
+            krm_buf b = {0};
+            krm_node_emit(r, KRM_SEQ_COMPACT, &b);
+            porch_error_set(400,
+                            "failed to read functionConfig \"%s\": wrong node kind: expected "
+                            "MappingNode but got ScalarNode: node contents:\n%.*s",
+                            path, (int)b.len, b.data ? b.data : "");
+            krm_buf_free(&b);
+            return NULL;
+        }
+        if (!found)
+            found = r;
+        n++;
     }
-    porch_error_set(400, "%s: no KRM resource found", path);
-    return NULL;
+    if (n > 1) {
+        porch_error_set(400, "functionConfig \"%s\" must not contain more than one config, got %zu",
+                        path, n);
+        return NULL;
+    }
+    const char *miss = !found ? NULL
+                       : krm_node_kind(found) != KRM_MAP || !krm_res_api_version(found)
+                           ? "apiVersion"
+                       : !krm_res_kind(found) ? "kind"
+                       : !krm_res_name(found) ? "metadata.name"
+                                              : NULL;
+    if (!found || miss) {
+        porch_error_set(400, "functionConfig \"%s\": resource must have `%s`", path,
+                        miss ? miss : "apiVersion");
+        return NULL;
+    }
+    return found;
 }
 
 static krm_node *kv_config(krm_stream *s, char *const *kv)
@@ -165,7 +202,12 @@ int cad_fn_eval(const cad_eval_opts *o)
                      .config = config, .match = &o->match, .cli_exclude = &o->exclude};
     cad_fnres r = {0};
     int result = 0;
-    if (rc == 0) {
+    if (rc == 0 && cad_items_check_krm(&items, 0) < 0) {
+        /* kpt's function runner checks its input after announcing the function */
+        if (o->fn.log)
+            fprintf(o->fn.log, "[RUNNING] \"%s\"\n[FAIL] \"%s\" in 0s\n", fn.display, fn.display);
+        rc = -1;
+    } else if (rc == 0) {
         int frc = cad_fn_run(&pool, &o->fn, &fn, &items, false, &r);
         if (o->fn.log) {
             fprintf(o->fn.log, "[RUNNING] \"%s\"", fn.display);

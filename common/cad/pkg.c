@@ -158,6 +158,34 @@ static bool ignored(const cad_strv *pats, const char *rel)
     return false;
 }
 
+/* kyaml's ignore rule: a file is matched against the .krmignore of the
+ * innermost package holding it (the root's patterns are `root_pats`), with
+ * its path relative to that package; a parent's patterns do not reach into
+ * a subpackage. */
+static bool krmignored(const char *dir, const char *rel, const cad_strv *root_pats)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", rel);
+    char *sl;
+    while ((sl = strrchr(tmp, '/'))) {
+        *sl = '\0';
+        char *sub = cad_path_join(dir, tmp);
+        char *k = cad_path_join(sub, "Kptfile");
+        bool pkg = access(k, F_OK) == 0;
+        free(k);
+        if (pkg) {
+            cad_strv pats = {0};
+            read_krmignore(sub, &pats);
+            bool yes = ignored(&pats, rel + strlen(tmp) + 1);
+            cad_strv_free(&pats);
+            free(sub);
+            return yes;
+        }
+        free(sub);
+    }
+    return ignored(root_pats, rel);
+}
+
 /* True when a directory between the package root and rel's file holds a Kptfile. */
 static bool in_subpkg(const char *dir, const char *rel)
 {
@@ -192,6 +220,31 @@ static int annotate(krm_stream *s, krm_node *root, const char *rel, int index, k
     return 0;
 }
 
+int cad_items_check_krm(const cad_items *items, size_t from)
+{
+    for (size_t i = from; i < items->n; i++) {
+        const krm_node *r = items->v[i];
+        const char *miss = !krm_res_api_version(r) ? "apiVersion"
+                           : !krm_res_kind(r)      ? "kind"
+                           : !krm_res_name(r)      ? "metadata.name"
+                                                   : NULL;
+        const char *rel = krm_res_path(r);
+        rel = rel ? rel : "";
+        const char *b = strrchr(rel, '/');
+        b = b ? b + 1 : rel;
+        /* kpt reads kustomize's files but does not hold them to KRM rules */
+        if (miss && (!strcmp(b, "kustomization.yaml") || !strcmp(b, "kustomization.yml") ||
+                     !strcmp(b, "Kustomization")))
+            miss = NULL;
+        if (miss)
+            return porch_error_set(400,
+                                   "input resource list must contain only KRM resources: %s: "
+                                   "resource must have `%s`",
+                                   rel, miss);
+    }
+    return 0;
+}
+
 int cad_pkg_read(cad_pool *pool, const char *dir, bool subpkgs, const char *pkg_path,
                  cad_items *out, cad_strv *files)
 {
@@ -202,7 +255,7 @@ int cad_pkg_read(cad_pool *pool, const char *dir, bool subpkgs, const char *pkg_
     int rc = 0;
     for (size_t i = 0; i < all.n && rc == 0; i++) {
         const char *rel = all.v[i];
-        if (!krm_file(rel) || ignored(&pats, rel) || (!subpkgs && in_subpkg(dir, rel)))
+        if (!krm_file(rel) || krmignored(dir, rel, &pats) || (!subpkgs && in_subpkg(dir, rel)))
             continue;
         char *full = cad_path_join(dir, rel), *buf;
         char *rec = cad_path_join(pkg_path ? pkg_path : dir, rel);
@@ -228,21 +281,6 @@ int cad_pkg_read(cad_pool *pool, const char *dir, bool subpkgs, const char *pkg_
             krm_node *root = krm_doc_root(doc);
             if (!root || krm_node_kind(root) != KRM_MAP)
                 continue;
-            const char *miss = !krm_res_api_version(root) ? "apiVersion"
-                               : !krm_res_kind(root)      ? "kind"
-                               : !krm_res_name(root)      ? "metadata.name"
-                                                          : NULL;
-            const char *b = strrchr(rel, '/');
-            b = b ? b + 1 : rel;
-            /* kpt reads kustomize's files but does not hold them to KRM rules */
-            if (miss && (!strcmp(b, "kustomization.yaml") || !strcmp(b, "kustomization.yml") ||
-                         !strcmp(b, "Kustomization")))
-                miss = NULL;
-            if (miss) {
-                rc = porch_error_set(400, "input resource list must contain only KRM resources: %s: "
-                                          "resource must have `%s`", rel, miss);
-                break;
-            }
             rc = annotate(s, root, rel, index, krm_doc_seqindent(doc), pkg_path);
             if (rc == 0)
                 rc = cad_items_push(out, root);

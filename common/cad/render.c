@@ -334,7 +334,10 @@ static int hydrate(render_ctx *c, const char *dir, const char *display, const ch
     cad_strv_free(&subs);
     if (rc == 0) {
         char *abs = cad_abspath(dir);
+        size_t n0 = items.n;
         rc = cad_pkg_read(&c->pool, dir, false, abs, &items, &c->files);
+        if (rc == 0)
+            rc = cad_items_check_krm(&items, n0);
         c->npkgs++;
         if (rc < 0)
             record_read_error(c, kf);

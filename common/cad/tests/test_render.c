@@ -1,7 +1,8 @@
-/* render/eval tests on a scratch package with shell exec functions:
+/* render/eval/source tests on a scratch package with shell exec functions:
  * subpackages render first and parents see their resources, validators
  * cannot change resources, a failing function writes nothing but the
- * Kptfile render record, and exec needs allow_exec. */
+ * Kptfile render record, exec needs allow_exec, eval validates its
+ * functionConfig file and input, source honours subpackage .krmignore. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 
 #include "../cad_internal.h"
 #include "cad/cad.h"
+#include "error/error.h"
 
 static char dir[256];
 
@@ -149,6 +151,77 @@ static void test_eval_selector(void **state)
     free(fn);
 }
 
+/* A subpackage's .krmignore covers its own files; the root's patterns do
+ * not reach into it (kyaml's rule). */
+static void test_source_subpackage_krmignore(void **state)
+{
+    (void)state;
+    write_pkg("recolor.sh", NULL);
+    put("pkg/.krmignore", "cm.yaml\n", 0644);
+    put("pkg/sub/.krmignore", "junk.yaml\n", 0644);
+    put("pkg/sub/junk.yaml", "not: krm\n", 0644);
+    char *p = cad_path_join(dir, "pkg"), *out = NULL;
+    size_t len;
+    assert_int_equal(cad_fn_source(p, NULL, &out, &len), 0);
+    assert_null(strstr(out, "junk.yaml"));
+    assert_non_null(strstr(out, "path: 'sub/cm.yaml'"));
+    assert_null(strstr(out, "path: 'cm.yaml'"));
+    free(out);
+    free(p);
+}
+
+static int eval_with_config(const char *config_text)
+{
+    put("config.yaml", config_text, 0644);
+    char *p = cad_path_join(dir, "pkg"), *fn = cad_path_join(dir, "fn/recolor.sh");
+    char *cfg = cad_path_join(dir, "config.yaml");
+    cad_eval_opts o = {.fn = {.allow_exec = true}, .dir = p, .exec = fn, .fn_config = cfg};
+    int rc = cad_fn_eval(&o);
+    free(p);
+    free(fn);
+    free(cfg);
+    return rc;
+}
+
+/* --fn-config holds exactly one KRM resource, with kpt's messages. */
+static void test_eval_fn_config_validated(void **state)
+{
+    (void)state;
+    write_pkg("recolor.sh", NULL);
+    assert_int_equal(eval_with_config("apiVersion: v1\nkind: ConfigMap\ndata:\n  a: b\n"), -1);
+    assert_non_null(strstr(porch_error_last()->message, "resource must have `metadata.name`"));
+    assert_int_equal(eval_with_config("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n"
+                                      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n"),
+                     -1);
+    assert_non_null(
+        strstr(porch_error_last()->message, "must not contain more than one config, got 2"));
+    assert_int_equal(eval_with_config("\nnot a config\n"), -1);
+    assert_non_null(strstr(porch_error_last()->message,
+                           "wrong node kind: expected MappingNode but got ScalarNode: node "
+                           "contents:\nnot a config\n"));
+    char *a = get("pkg/cm.yaml");
+    assert_non_null(strstr(a, "color: blue"));
+    free(a);
+    assert_int_equal(
+        eval_with_config("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n"), 0);
+}
+
+/* eval refuses input that is not KRM, naming the file. */
+static void test_eval_rejects_non_krm(void **state)
+{
+    (void)state;
+    write_pkg("recolor.sh", NULL);
+    put("pkg/bad.yaml", "kind: Thing\nmetadata:\n  name: x\n", 0644);
+    char *p = cad_path_join(dir, "pkg"), *fn = cad_path_join(dir, "fn/recolor.sh");
+    cad_eval_opts o = {.fn = {.allow_exec = true}, .dir = p, .exec = fn};
+    assert_int_equal(cad_fn_eval(&o), -1);
+    assert_string_equal(porch_error_last()->message,
+                        "input resource list must contain only KRM resources: bad.yaml: resource "
+                        "must have `apiVersion`");
+    free(p);
+    free(fn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +230,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failure_writes_only_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_needs_allow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval_selector, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_source_subpackage_krmignore, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eval_fn_config_validated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eval_rejects_non_krm, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
