@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 
 static double now_ms(void)
@@ -116,6 +117,68 @@ static long rss_kb(const char *dir)
     if (f)
         fclose(f);
     return kb;
+}
+
+/* Where the apiserver's resident memory is, from /proc/PID/smaps: thread
+ * stacks (an anonymous rw mapping right above its guard page), the main heap,
+ * the other malloc arenas (64 MB-aligned reservations), other anonymous
+ * mappings (large allocations) and files (code, libraries). In kB. */
+typedef struct rss_parts {
+    long stacks, heap, arenas, anon, files;
+} rss_parts;
+
+static pid_t apiserver_pid(const char *dir)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/apiserver.pid", dir);
+    FILE *f = fopen(path, "r");
+    long pid = 0;
+    if (f != NULL && fscanf(f, "%ld", &pid) != 1)
+        pid = 0;
+    if (f)
+        fclose(f);
+    return (pid_t)pid;
+}
+
+static void rss_breakdown(const char *dir, rss_parts *out)
+{
+    memset(out, 0, sizeof(*out));
+    char path[64], line[512];
+    snprintf(path, sizeof(path), "/proc/%ld/smaps", (long)apiserver_pid(dir));
+    FILE *f = fopen(path, "r");
+    unsigned long prev_start = 0, prev_end = 0, start = 0, end = 0;
+    char prev_perm[8] = "", perm[8] = "";
+    long *bucket = NULL;
+    while (f && fgets(line, sizeof(line), f)) {
+        char name[400] = "";
+        unsigned long a, b;
+        char p[8];
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %399s", &a, &b, p, name) >= 3 &&
+            strchr(line, '-') < strchr(line, ' ')) {
+            prev_start = start, prev_end = end;
+            snprintf(prev_perm, sizeof(prev_perm), "%s", perm);
+            start = a, end = b;
+            snprintf(perm, sizeof(perm), "%s", p);
+            if (name[0] == '/')
+                bucket = &out->files;
+            else if (strcmp(name, "[heap]") == 0)
+                bucket = &out->heap;
+            else if (name[0] != '\0')
+                bucket = &out->files; /* [stack], [vdso]... */
+            else if (prev_end == start && prev_perm[0] == '-' && prev_end - prev_start <= 65536)
+                bucket = &out->stacks;
+            else if (start % (64ul << 20) == 0)
+                bucket = &out->arenas;
+            else
+                bucket = &out->anon;
+            continue;
+        }
+        long kb;
+        if (bucket != NULL && sscanf(line, "Rss: %ld kB", &kb) == 1)
+            *bucket += kb;
+    }
+    if (f)
+        fclose(f);
 }
 
 /* GET url with the Table Accept header; returns ms and fills *bytes, *code. */
@@ -263,6 +326,8 @@ int main(int argc, char **argv)
         curl_multi_poll(multi, NULL, 0, 20, NULL);
     }
     long rss_watch = rss_kb(dir);
+    rss_parts parts;
+    rss_breakdown(dir, &parts);
     json_t *pr = package_revision(1, "bench-watch");
     double put_at = now_ms();
     put(cache, pr);
@@ -308,6 +373,11 @@ int main(int argc, char **argv)
     printf("watch from resourceVersion 1 after %d writes: HTTP %ld\n", n, code);
     printf("apiserver RSS: %.1f MB idle, %.1f MB after the lists, %.1f MB with %d watchers\n",
            (double)rss0 / 1024.0, (double)rss_list / 1024.0, (double)rss_watch / 1024.0, nw);
+    printf("  with %d watchers: thread stacks %.1f MB, main heap %.1f MB, other malloc arenas "
+           "%.1f MB, other anonymous %.1f MB, files %.1f MB\n",
+           nw, (double)parts.stacks / 1024.0, (double)parts.heap / 1024.0,
+           (double)parts.arenas / 1024.0, (double)parts.anon / 1024.0,
+           (double)parts.files / 1024.0);
     curl_easy_cleanup(c);
     free(rv);
     free(hs);

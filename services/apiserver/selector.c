@@ -16,17 +16,36 @@
 
 typedef enum { SEL_EQ, SEL_NEQ, SEL_IN, SEL_NOTIN, SEL_EXISTS, SEL_NOTEXISTS } sel_op;
 
+/* Keys and values point into the selector's pool, a buffer sized from the
+ * text (every token is a copy of part of it), so a selector costs a few
+ * hundred bytes, not the worst case: every watch holds two for its lifetime. */
 typedef struct sel_req {
-    char key[SEL_TEXT];
+    char *key;
     sel_op op;
-    char values[SEL_MAX_VALUES][SEL_TEXT];
+    char *values[SEL_MAX_VALUES];
     int n_values;
 } sel_req;
 
 struct apiserver_selector {
-    sel_req reqs[SEL_MAX_REQS];
-    int n;
+    sel_req *reqs;
+    int n, cap;
+    char *pool;
+    size_t used, size;
 };
+
+/* The next free byte of the pool, with room for any token of the text. */
+static char *pool_next(apiserver_selector *s)
+{
+    return s->pool + s->used;
+}
+
+/* Marks the token just written at pool_next() as taken. */
+static char *pool_take(apiserver_selector *s)
+{
+    char *tok = s->pool + s->used;
+    s->used += strlen(tok) + 1;
+    return tok;
+}
 
 static const char *skip_ws(const char *p)
 {
@@ -68,7 +87,7 @@ static int bad(const char *what, const char *text)
 }
 
 /* "(a,b,c)" into r->values. */
-static const char *read_set(const char *p, sel_req *r)
+static const char *read_set(const char *p, apiserver_selector *s, sel_req *r)
 {
     p = skip_ws(p);
     if (*p != '(')
@@ -78,10 +97,10 @@ static const char *read_set(const char *p, sel_req *r)
         p = skip_ws(p);
         if (r->n_values >= SEL_MAX_VALUES)
             return NULL;
-        p = read_token(p, r->values[r->n_values], 0);
+        p = read_token(p, pool_next(s), 0);
         if (p == NULL)
             return NULL;
-        r->n_values++;
+        r->values[r->n_values++] = pool_take(s);
         p = skip_ws(p);
         if (*p == ')')
             return p + 1;
@@ -91,29 +110,57 @@ static const char *read_set(const char *p, sel_req *r)
     }
 }
 
+static void selector_free(apiserver_selector *s)
+{
+    if (s != NULL) {
+        free(s->reqs);
+        free(s->pool);
+        free(s);
+    }
+}
+
 static int parse(const char *text, int field, apiserver_selector **out)
 {
     *out = NULL;
     apiserver_selector *s = calloc(1, sizeof(*s));
-    if (s == NULL)
+    size_t len = strlen(text);
+    if (s != NULL) {
+        s->size = 2 * len + 2; /* tokens are disjoint parts of text, each + NUL */
+        s->pool = malloc(s->size);
+    }
+    if (s == NULL || s->pool == NULL) {
+        selector_free(s);
         return porch_error_set(500, "out of memory");
+    }
     const char *what = field ? "field" : "label";
     const char *p = skip_ws(text);
     while (*p != '\0') {
         if (s->n >= SEL_MAX_REQS) {
-            free(s);
+            selector_free(s);
             return porch_error_set(400, "%s selector has more than %d requirements", what,
                                    SEL_MAX_REQS);
         }
+        if (s->n == s->cap) {
+            int ncap = s->cap ? s->cap * 2 : 2;
+            sel_req *nr = realloc(s->reqs, sizeof(sel_req) * (size_t)ncap);
+            if (nr == NULL) {
+                selector_free(s);
+                return porch_error_set(500, "out of memory");
+            }
+            s->reqs = nr;
+            s->cap = ncap;
+        }
         sel_req *r = &s->reqs[s->n];
+        memset(r, 0, sizeof(*r));
         int negated = 0;
         if (!field && *p == '!') {
             negated = 1;
             p = skip_ws(p + 1);
         }
-        p = read_token(p, r->key, field);
-        if (p == NULL || r->key[0] == '\0')
+        p = read_token(p, pool_next(s), field);
+        if (p == NULL || *pool_next(s) == '\0')
             goto fail;
+        r->key = pool_take(s);
         p = skip_ws(p);
         if (negated) {
             r->op = SEL_NOTEXISTS;
@@ -132,29 +179,31 @@ static int parse(const char *text, int field, apiserver_selector **out)
             p += 1;
         } else if (!field && strncmp(p, "in", 2) == 0 && (p[2] == ' ' || p[2] == '(')) {
             r->op = SEL_IN;
-            if ((p = read_set(p + 2, r)) == NULL)
+            if ((p = read_set(p + 2, s, r)) == NULL)
                 goto fail;
         } else if (!field && strncmp(p, "notin", 5) == 0 && (p[5] == ' ' || p[5] == '(')) {
             r->op = SEL_NOTIN;
-            if ((p = read_set(p + 5, r)) == NULL)
+            if ((p = read_set(p + 5, s, r)) == NULL)
                 goto fail;
         } else {
             goto fail;
         }
         if (r->op == SEL_EQ || r->op == SEL_NEQ) {
             p = skip_ws(p);
+            char *v = pool_next(s);
             if (field) { /* field values may hold any byte but ',' */
                 size_t n = strcspn(p, ",");
                 if (n >= SEL_TEXT)
                     goto fail;
-                memcpy(r->values[0], p, n);
-                r->values[0][n] = '\0';
-                while (n > 0 && r->values[0][n - 1] == ' ')
-                    r->values[0][--n] = '\0';
+                memcpy(v, p, n);
+                v[n] = '\0';
+                while (n > 0 && v[n - 1] == ' ')
+                    v[--n] = '\0';
                 p += strcspn(p, ",");
-            } else if ((p = read_token(p, r->values[0], 0)) == NULL) {
+            } else if ((p = read_token(p, v, 0)) == NULL) {
                 goto fail;
             }
+            r->values[0] = pool_take(s);
             r->n_values = 1;
         }
         s->n++;
@@ -167,7 +216,7 @@ static int parse(const char *text, int field, apiserver_selector **out)
     *out = s;
     return 0;
 fail:
-    free(s);
+    selector_free(s);
     return bad(what, text);
 }
 
@@ -183,7 +232,7 @@ int apiserver_selector_parse_fields(const char *text, apiserver_selector **out)
 
 void apiserver_selector_free(apiserver_selector *s)
 {
-    free(s);
+    selector_free(s);
 }
 
 int apiserver_selector_empty(const apiserver_selector *s)
@@ -197,7 +246,9 @@ int apiserver_selector_check(apiserver_selector *s, apiserver_selector_check_fn 
         return 0;
     for (int i = 0; i < s->n; i++) {
         sel_req *r = &s->reqs[i];
-        int rc = fn(r->key, r->op == SEL_EQ, r->n_values ? r->values[0] : "", SEL_TEXT, ud);
+        char empty[1] = "";
+        char *value = r->n_values ? r->values[0] : empty;
+        int rc = fn(r->key, r->op == SEL_EQ, value, strlen(value) + 1, ud);
         if (rc < 0)
             return -1;
         if (rc > 0) { /* the caller says this requirement matches everything */

@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HUB_RING 1024
 #define HUB_POLL_MS 1000
@@ -481,6 +483,33 @@ static void follow(watcher *w, int64_t deadline)
     free(batch);
 }
 
+/* Gives back the pages of this thread's stack below the current frame. A
+ * watch holds its civetweb worker thread for up to 30 minutes, and the TLS
+ * handshake and request parsing before it touched ~50 KB of stack that
+ * following the hub never needs again; with 200 watches that was 8 MB of RSS.
+ * Pages below the stack pointer hold nothing live (one page of margin covers
+ * the red zone), and touching them again just maps fresh zero pages. */
+static void release_stack_below(void)
+{
+    pthread_attr_t attr;
+    void *lo = NULL;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return;
+    int rc = pthread_attr_getstack(&attr, &lo, &size);
+    pthread_attr_destroy(&attr);
+    long page = sysconf(_SC_PAGESIZE);
+    if (rc != 0 || lo == NULL || page <= 0)
+        return;
+    char here;
+    uintptr_t sp = (uintptr_t)&here;
+    uintptr_t low = ((uintptr_t)lo + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t high = (sp & ~((uintptr_t)page - 1)) - 2 * (uintptr_t)page;
+    if (sp < (uintptr_t)lo || sp > (uintptr_t)lo + size || high <= low)
+        return;
+    madvise((void *)low, high - low, MADV_DONTNEED);
+}
+
 static int gone(apiserver_request *req, const char *rv)
 {
     porch_error_set_reason(410, "Expired", "too old resource version: %s", rv);
@@ -558,6 +587,7 @@ int apiserver_watch_serve(apiserver_request *req, apiserver_filter *filter)
     long timeout =
         req->query->timeout_seconds > 0 ? req->query->timeout_seconds : WATCH_DEFAULT_TIMEOUT_S;
     porch_error_clear();
+    release_stack_below();
     follow(&w, now_s() + timeout);
     if (!w.failed && porch_error_last()->code == 410) {
         json_t *st = apiserver_status_new(410, "Expired", porch_error_last()->message);
