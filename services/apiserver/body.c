@@ -121,8 +121,8 @@ static int pb_map_entry(pb entry, json_t *obj, int base64)
             }
         }
     }
-    if (key != NULL && json_string_length(key) > 0)
-        json_object_set(obj, json_string_value(key), val ? val : json_string(""));
+    if (key != NULL && json_string_length(key) > 0) /* an entry without a value is "" */
+        json_object_set_new(obj, json_string_value(key), val ? json_incref(val) : json_string(""));
     json_decref(key);
     json_decref(val);
     return 0;
