@@ -1,5 +1,6 @@
 /* `pkg init`: writes the Kptfile, README.md and package-context.yaml that
- * kpt 1.0 writes into an existing directory, leaving existing files alone. */
+ * kpt 1.0 writes into an existing directory, leaving existing files alone
+ * (an existing Kptfile too: kpt then writes only what is missing). */
 #include "cad_internal.h"
 
 #include "error/error.h"
@@ -71,13 +72,6 @@ int cad_pkg_init(const cad_init_opts *o)
     krm_map_set(s, root, "info", info);
     krm_buf b = {0};
     int rc = krm_node_emit(root, KRM_SEQ_COMPACT, &b);
-    if (rc == 0) {
-        char *kp = cad_path_join(abs, "Kptfile");
-        bool had = cad_exists(kp);
-        free(kp);
-        if (had)
-            rc = porch_error_set(409, "directory %s already has a Kptfile", o->display ? o->display : abs);
-    }
     if (rc == 0) {
         char *data = strndup(b.data, b.len);
         rc = write_new(o, "Kptfile", data);
