@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define PORCH_GROUP "porch.kpt.dev"
@@ -787,6 +788,18 @@ static int check_fields(apiserver_request *req, json_t *obj)
 
 /* ---- bodies ---- */
 
+/* application/yaml (also application/x-yaml, text/yaml), parameters allowed. */
+static int is_yaml_type(const char *ct)
+{
+    static const char *const types[] = {"application/yaml", "application/x-yaml", "text/yaml"};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        size_t n = strlen(types[i]);
+        if (strncasecmp(ct, types[i], n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
+            return 1;
+    }
+    return 0;
+}
+
 static int read_object(apiserver_request *req, json_t **out, int allow_array)
 {
     char *buf = NULL;
@@ -798,8 +811,22 @@ static int read_object(apiserver_request *req, json_t **out, int allow_array)
     int rc;
     if (ct != NULL && strncmp(ct, "application/vnd.kubernetes.protobuf", 35) == 0) {
         rc = apiserver_body_protobuf(buf, len, out);
-    } else if (ct != NULL && (strstr(ct, "yaml") != NULL)) {
-        rc = porch_error_set(415, "Content-Type %.100s is not supported; send JSON", ct);
+    } else if (ct != NULL && strstr(ct, "yaml") != NULL) {
+        if (allow_array) /* a PATCH: its type says which patch; YAML is none of them */
+            rc = porch_error_set(415,
+                                 "Content-Type %.100s is not a patch type; send "
+                                 "application/merge-patch+json, "
+                                 "application/strategic-merge-patch+json or "
+                                 "application/json-patch+json (server-side apply is not "
+                                 "supported)",
+                                 ct);
+        else if (is_yaml_type(ct))
+            rc = apiserver_body_yaml(buf, len, out);
+        else
+            rc = porch_error_set(415,
+                                 "Content-Type %.100s is not supported; send application/json "
+                                 "or application/yaml",
+                                 ct);
     } else if (allow_array) {
         json_error_t err;
         *out = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);

@@ -1,6 +1,6 @@
 /* libFuzzer target for everything porch-apiserver parses from the network
  * before authorisation matters: request paths, query strings, selectors,
- * JSON and protobuf bodies and patches. Input: "path\nquery\nbody". */
+ * JSON, YAML and protobuf bodies and patches. Input: "path\nquery\nbody". */
 #include "apiserver.h"
 
 #include <stdint.h>
@@ -52,6 +52,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (apiserver_body_protobuf(body, len, &doc) == 0)
             json_decref(doc);
+        if (apiserver_body_yaml(body, len, &doc) == 0) {
+            char *text = json_dumps(doc, JSON_COMPACT); /* what goes on to the bus */
+            free(text);
+            json_decref(doc);
+        }
     }
     free(buf);
     return 0;
