@@ -7,6 +7,7 @@
 
 #include "log/log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,4 +173,81 @@ void gitrepo_walk(gitrepo *repo, const git_oid *start, gitrepo_walk_fn fn, void 
         }
     }
     free(h.v);
+}
+
+/* ---- the task index: which (package, workspace) pairs have task annotations ---- */
+
+static void index_key(const char *pkg, const char *ws, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s\n%s", pkg, ws);
+}
+
+static void index_commit(gitrepo *repo, const gitrepo_commit_info *ci)
+{
+    size_t i;
+    json_t *a;
+    char key[4096];
+    json_array_foreach(ci->annotations, i, a)
+    {
+        const char *pkg = json_string_value(json_object_get(a, "package"));
+        const char *ws = json_string_value(json_object_get(a, "workspaceName"));
+        if (!pkg || !json_is_object(json_object_get(a, "task")))
+            continue;
+        if (!ws || !*ws)
+            ws = json_string_value(json_object_get(a, "revision"));
+        index_key(pkg, ws ? ws : "", key, sizeof key);
+        json_object_set_new(repo->task_index, key, json_true());
+    }
+}
+
+void gitrepo_task_index_update(gitrepo *repo)
+{
+    if (!repo->task_index)
+        repo->task_index = json_object();
+    const char *digest = gitrepo_refs_digest(repo);
+    if (strcmp(digest, repo->task_index_digest) == 0)
+        return; /* no ref moved since the last update */
+    memcpy(repo->task_index_digest, digest, sizeof repo->task_index_digest);
+    size_t cap = 256, n = 0;
+    git_oid *stack = malloc(cap * sizeof *stack);
+    const gitrepo_ref *refs;
+    size_t nrefs = gitrepo_refs_range(repo, "", &refs);
+    for (size_t r = 0; r < nrefs; r++) {
+        git_oid start = refs[r].oid;
+        const gitrepo_commit_info *tip = gitrepo_commit_get(repo, &start);
+        if (tip && tip->indexed)
+            continue;
+        if (!tip) { /* an annotated tag: its commit */
+            git_object *obj = NULL, *peeled = NULL;
+            if (git_object_lookup(&obj, repo->git, &start, GIT_OBJECT_ANY) == 0 &&
+                git_object_type(obj) == GIT_OBJECT_TAG &&
+                git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) == 0)
+                start = *git_object_id(peeled);
+            git_object_free(peeled);
+            git_object_free(obj);
+        }
+        stack[n++] = start;
+        while (n > 0) {
+            git_oid id = stack[--n];
+            gitrepo_commit_info *ci = (gitrepo_commit_info *)gitrepo_commit_get(repo, &id);
+            if (!ci || ci->indexed)
+                continue;
+            ci->indexed = 1;
+            index_commit(repo, ci);
+            if (n + ci->nparents >= cap) {
+                cap = (n + ci->nparents) * 2;
+                stack = realloc(stack, cap * sizeof *stack);
+            }
+            for (unsigned i = 0; i < ci->nparents; i++)
+                stack[n++] = ci->parents[i];
+        }
+    }
+    free(stack);
+}
+
+int gitrepo_task_index_has(gitrepo *repo, const char *full_path, const char *ws)
+{
+    char key[4096];
+    index_key(full_path, ws, key, sizeof key);
+    return repo->task_index && json_object_get(repo->task_index, key) != NULL;
 }

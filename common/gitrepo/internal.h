@@ -17,7 +17,8 @@ typedef struct gitrepo_commit_info {
     json_t *annotations; /* array of parsed kpt: annotations */
     unsigned nparents;
     git_oid *parents;
-    unsigned mark; /* walk bookkeeping */
+    unsigned mark;    /* walk bookkeeping */
+    unsigned indexed; /* its task annotations are in the repository's task index */
 } gitrepo_commit_info;
 
 typedef struct gitrepo_commit_cache gitrepo_commit_cache;
@@ -50,6 +51,8 @@ struct gitrepo {
     unsigned loose_remote;         /* ... and to a local remote */
     gitrepo_refs refs;             /* the mirror's refs, loaded on first use */
     git_repository *remote_git;    /* local remotes: kept open between pushes */
+    json_t *task_index;            /* "<package>\n<workspace>" of every task annotation seen */
+    char task_index_digest[65];    /* the refs digest the index was last brought up to */
     int borrows_objects;           /* local remote linked through objects/info/alternates:
                                       refs live in memory only, objects in the remote */
 };
@@ -79,6 +82,13 @@ void gitrepo_commit_cache_free(gitrepo_commit_cache *cache);
 /* Visits `start` and its ancestors newest-first by committer time; fn returns 1 to stop. */
 typedef int (*gitrepo_walk_fn)(const gitrepo_commit_info *c, void *payload);
 void gitrepo_walk(gitrepo *repo, const git_oid *start, gitrepo_walk_fn fn, void *payload);
+/* Adds the task annotations of every commit reachable from the refs and not
+ * indexed yet (so each commit is read once per handle) to repo->task_index. */
+void gitrepo_task_index_update(gitrepo *repo);
+/* 0 when no commit ever seen carries a task for `full_path` and workspace
+ * `ws` (matched like Porch's loadTasks: workspaceName, or revision when the
+ * annotation has no workspaceName): then the history walk can be skipped. */
+int gitrepo_task_index_has(gitrepo *repo, const char *full_path, const char *ws);
 
 /* One ref update of a push: `old` NULL = must not exist, "*" = don't check;
  * `new_` NULL = delete. Ref names are the remote's full names. */

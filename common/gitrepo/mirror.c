@@ -539,6 +539,7 @@ void gitrepo_free(gitrepo *repo)
         return;
     gitrepo_commit_cache_free(repo->commits);
     gitrepo_refs_clear(&repo->refs);
+    json_decref(repo->task_index);
     git_repository_free(repo->remote_git);
     git_repository_free(repo->git);
     free(repo->name);

@@ -18,6 +18,7 @@ struct cache_store {
     pthread_cond_t changed;
     int64_t seq; /* last event sequence = current resourceVersion */
     int64_t retained; /* events kept for watchers to resume from */
+    int batch;        /* > 0 while the lock holder runs a batch (one transaction) */
 };
 
 /* Objects live in one of two databases: `main` (cache.db: what sync derives
@@ -115,7 +116,11 @@ int cache_store_open(const char *path, cache_store **out)
     cache_store *store = calloc(1, sizeof *store);
     if (!store)
         return porch_error_set(500, "cache: out of memory");
-    pthread_mutex_init(&store->lock, NULL);
+    pthread_mutexattr_t attr; /* recursive: a batch holds it across its operations */
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&store->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
     pthread_cond_init(&store->changed, NULL);
     int rc = sqlite3_open_v2(path, &store->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -354,6 +359,44 @@ static void set_rv(json_t *object, int64_t rv)
     json_object_set_new(json_object_get(object, "metadata"), "resourceVersion", json_string(buf));
 }
 
+/* ---- transactions: one per write, or a savepoint inside a batch ---- */
+
+static void txn_begin(cache_store *store)
+{
+    sqlite3_exec(store->db, store->batch ? "SAVEPOINT op" : "BEGIN IMMEDIATE", NULL, NULL, NULL);
+}
+
+static int txn_commit(cache_store *store)
+{
+    return sqlite3_exec(store->db, store->batch ? "RELEASE op" : "COMMIT", NULL, NULL, NULL);
+}
+
+static void txn_rollback(cache_store *store)
+{
+    sqlite3_exec(store->db, store->batch ? "ROLLBACK TO op; RELEASE op" : "ROLLBACK", NULL, NULL,
+                 NULL);
+}
+
+void cache_store_batch_begin(cache_store *store)
+{
+    pthread_mutex_lock(&store->lock);
+    if (store->batch++ == 0)
+        sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+}
+
+int cache_store_batch_end(cache_store *store)
+{
+    int rc = 0;
+    if (--store->batch == 0 && sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_error(store, "commit");
+        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+        /* what the batch's writes announced did not land: follow the log */
+        store->seq = query_int(store, "SELECT COALESCE(MAX(seq), 0) FROM events");
+    }
+    pthread_mutex_unlock(&store->lock);
+    return rc;
+}
+
 /* ---- public operations ---- */
 
 int cache_store_put(cache_store *store, const char *kind, const char *ns, const char *name,
@@ -367,7 +410,7 @@ int cache_store_put(cache_store *store, const char *kind, const char *ns, const 
     int64_t old_rv = 0;
     int rc = -1;
     pthread_mutex_lock(&store->lock);
-    sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    txn_begin(store);
     if (load_object(store, kind, ns, name, &old, &old_rv) < 0)
         goto out;
     if (old && mode == CACHE_PUT_CREATE) {
@@ -394,7 +437,7 @@ int cache_store_put(cache_store *store, const char *kind, const char *ns, const 
     }
     if (write_object(store, kind, ns, name, seq, copy) < 0)
         goto out;
-    if (sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    if (txn_commit(store) != SQLITE_OK) {
         db_error(store, "commit");
         goto out;
     }
@@ -404,7 +447,7 @@ int cache_store_put(cache_store *store, const char *kind, const char *ns, const 
     rc = 0;
 out:
     if (rc != 0)
-        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+        txn_rollback(store);
     pthread_mutex_unlock(&store->lock);
     json_decref(old);
     json_decref(copy);
@@ -540,7 +583,7 @@ int cache_store_delete(cache_store *store, const char *kind, const char *ns, con
     int64_t old_rv = 0;
     int rc = -1;
     pthread_mutex_lock(&store->lock);
-    sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    txn_begin(store);
     if (load_object(store, kind, ns, name, &old, &old_rv) < 0)
         goto out;
     if (!old) {
@@ -569,7 +612,7 @@ int cache_store_delete(cache_store *store, const char *kind, const char *ns, con
     sqlite3_bind_text(stmt, 3, name, -1, SQLITE_STATIC);
     int step = sqlite3_step(stmt);
     sqlite3_finalize(stmt);
-    if (step != SQLITE_DONE || sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    if (step != SQLITE_DONE || txn_commit(store) != SQLITE_OK) {
         db_error(store, "delete");
         goto out;
     }
@@ -580,7 +623,7 @@ int cache_store_delete(cache_store *store, const char *kind, const char *ns, con
     rc = 0;
 out:
     if (rc != 0)
-        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+        txn_rollback(store);
     pthread_mutex_unlock(&store->lock);
     json_decref(old);
     return rc;

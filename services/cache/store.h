@@ -34,6 +34,14 @@ int cache_store_check(cache_store *store, json_t *result);
 int cache_store_put(cache_store *store, const char *kind, const char *ns, const char *name,
                     json_t *object, cache_put_mode mode, const char *expected_rv, json_t **stored);
 
+/* Runs the calling thread's next store operations as one transaction (each
+ * still all-or-nothing through a savepoint), holding the store for others
+ * until cache_store_batch_end, which commits (-1 and rolled back on failure).
+ * Many small commits cost a WAL write each; a sync of thousands of revisions
+ * batches them in chunks. Batches nest. */
+void cache_store_batch_begin(cache_store *store);
+int cache_store_batch_end(cache_store *store);
+
 int cache_store_get(cache_store *store, const char *kind, const char *ns, const char *name,
                     json_t **object);
 

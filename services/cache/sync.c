@@ -17,6 +17,7 @@
 #define SYNC_POLL_MS 1000
 #define SYNC_GIT_DEADLINE_MS 120000
 #define SYNC_MAX_REPOS 4096
+#define SYNC_BATCH 256 /* revisions stored per transaction by a sync */
 #define SYNC_CLOSED (-2) /* synced_repo.generation of an unregistered repository */
 
 typedef struct synced_repo {
@@ -228,7 +229,12 @@ static int reconcile(cache_sync *sync, const char *kind, const char *ns, const c
     json_t *wanted = json_object(); /* name → 1 */
     size_t i;
     json_t *item;
+    cache_store_batch_begin(sync->store);
     json_array_foreach(desired, i, item) {
+        if (i > 0 && i % SYNC_BATCH == 0) { /* let readers in between chunks */
+            cache_store_batch_end(sync->store);
+            cache_store_batch_begin(sync->store);
+        }
         const char *obj_name = jstr(item, "metadata.name");
         if (!obj_name)
             continue;
@@ -269,6 +275,9 @@ static int reconcile(cache_sync *sync, const char *kind, const char *ns, const c
         }
     }
     json_decref(items);
+    if (cache_store_batch_end(sync->store) < 0)
+        log_warn("sync: cannot commit", "repository", json_string(name),
+                 "error", json_string(porch_error_last()->message));
     int n = (int)json_object_size(wanted);
     json_decref(wanted);
     return n;

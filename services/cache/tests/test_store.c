@@ -305,6 +305,64 @@ static void users_objects_survive_the_loss_of_cache_db(void **state)
     json_decref(obj);
 }
 
+static json_t *revision(const char *repo, const char *pkg)
+{
+    return json_pack("{s:s, s:s, s:{}, s:{s:s, s:s}}", "apiVersion", "porch.kpt.dev/v1alpha1",
+                     "kind", "PackageRevision", "metadata", "spec", "repository", repo,
+                     "packageName", pkg);
+}
+
+/* A batch is one transaction, but each write in it stays all-or-nothing:
+ * a refused create leaves the others in, and every write has its event. */
+static void batch_keeps_each_write_atomic(void **state)
+{
+    fixture *f = *state;
+    json_t *out = NULL, *obj;
+    const char *kind = "packagerevisions.porch.kpt.dev";
+    obj = revision("r", "a");
+    assert_int_equal(cache_store_put(f->store, kind, "ns", "r.a.w", obj, CACHE_PUT_CREATE, NULL,
+                                     &out), 0);
+    json_decref(out);
+    json_decref(obj);
+    cache_store_batch_begin(f->store);
+    obj = revision("r", "b");
+    assert_int_equal(cache_store_put(f->store, kind, "ns", "r.b.w", obj, CACHE_PUT_CREATE, NULL,
+                                     &out), 0);
+    json_decref(out);
+    json_decref(obj);
+    obj = revision("r", "other");
+    assert_int_equal(cache_store_put(f->store, kind, "ns", "r.a.w", obj, CACHE_PUT_CREATE, NULL,
+                                     &out), -1);
+    assert_int_equal(porch_error_last()->code, 409);
+    json_decref(obj);
+    obj = revision("r", "c");
+    assert_int_equal(cache_store_put(f->store, kind, "ns", "r.c.w", obj, CACHE_PUT_CREATE, NULL,
+                                     &out), 0);
+    json_decref(out);
+    json_decref(obj);
+    assert_int_equal(cache_store_batch_end(f->store), 0);
+    /* one package's objects, by the owner index, in name order */
+    json_t *items = NULL;
+    assert_int_equal(cache_store_list_owned(f->store, kind, "ns", "r", "a", &items), 0);
+    assert_int_equal(json_array_size(items), 1);
+    json_t *spec = json_object_get(json_array_get(items, 0), "spec");
+    assert_string_equal(json_string_value(json_object_get(spec, "packageName")), "a");
+    json_decref(items);
+    assert_int_equal(cache_store_list_owned(f->store, kind, "ns", "r", NULL, &items), 0);
+    assert_int_equal(json_array_size(items), 3);
+    assert_string_equal(meta(json_array_get(items, 2), "name"), "r.c.w");
+    json_decref(items);
+    /* three ADDED events, nothing for the refused write; they survive a reopen */
+    cache_store_close(f->store);
+    assert_int_equal(cache_store_open(f->path, &f->store), 0);
+    json_t *events = NULL;
+    int64_t rv = 0;
+    assert_int_equal(cache_store_events(f->store, NULL, 0, 100, 0, &events, &rv), 0);
+    assert_int_equal(json_array_size(events), 3);
+    assert_int_equal(rv, 3);
+    json_decref(events);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +376,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(pruned_history_is_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(data_survives_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(users_objects_survive_the_loss_of_cache_db, setup, teardown),
+        cmocka_unit_test_setup_teardown(batch_keeps_each_write_atomic, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
