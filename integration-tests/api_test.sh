@@ -4,7 +4,9 @@
 # jsonpath), describe, create/apply/edit/patch/delete, bounded watch on
 # repositories (and packagerevisions when the engine serves them), core
 # namespaces/secrets (protobuf from kubectl create), and the protocol's
-# security and limits: 401, 403, untrusted front-proxy headers, 413, 400, 409.
+# security and limits: 401, 403, untrusted front-proxy headers, 413, 400, 409;
+# YAML bodies; deleting a namespace deletes its repositories, secrets and
+# package revisions, refusing creates in it meanwhile.
 # Usage: api_test.sh [BIN_DIR]   (last line: N passed, M failed)
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -252,6 +254,114 @@ st=$(code GET "$REPOS" "${PROXY[@]}")
 [ "$st" = 401 ] && ok "front-proxy certificate without X-Remote-User -> 401" || ko "front proxy no user" "$st"
 st=$(code GET "$REPOS" "${ADMIN[@]}" -H "X-Remote-User: someone")
 [ "$st" = 401 ] && ok "X-Remote-User from an ordinary client certificate -> 401" || ko "x-remote from client" "$st"
+
+# ---- YAML bodies (curl users send them) -------------------------------------------
+SECRETS="/api/v1/namespaces/api-test/secrets"
+st=$(code POST "$SECRETS" "${ADMIN[@]}" -H 'Content-Type: application/yaml' --data-binary @- <<'YAML'
+apiVersion: v1
+kind: Secret
+metadata:
+  name: from-yaml
+  labels: {made-by: curl}
+stringData:
+  token: |
+    abc
+YAML
+)
+[ "$st" = 201 ] && [ "$(jq -r '.data.token + " " + .metadata.labels["made-by"]' "$DIR/body")" = "YWJjCg== curl" ] &&
+  ok "create a Secret from a YAML body (stringData folded, labels kept)" || ko "yaml create" "$st $(cat "$DIR/body")"
+rv=$(kc -n api-test get repo blueprints -o jsonpath='{.metadata.resourceVersion}')
+st=$(code PUT "$REPOS/blueprints" "${ADMIN[@]}" -H 'Content-Type: application/yaml; charset=utf-8' --data-binary @- <<YAML
+apiVersion: config.porch.kpt.dev/v1alpha1
+kind: Repository
+metadata:
+  name: blueprints
+  namespace: api-test
+  resourceVersion: "$rv"
+  labels: {team: a}
+spec:
+  description: from yaml
+  type: git
+  git: {repo: "https://example.invalid/blueprints.git", directory: /, branch: main, secretRef: {name: git-auth}}
+YAML
+)
+[ "$st" = 200 ] && [ "$(kc -n api-test get repo blueprints -o jsonpath='{.spec.description}')" = "from yaml" ] &&
+  ok "update (PUT) a Repository from a YAML body" || ko "yaml update" "$st $(cat "$DIR/body")"
+st=$(code POST "$SECRETS" "${ADMIN[@]}" -H 'Content-Type: application/yaml' \
+  --data-binary $'apiVersion: v1\nkind: Secret\nmetadata:\n  name: [broken\n')
+[ "$st" = 400 ] && grep -q 'malformed YAML in the request body at line 5, column 1' "$DIR/body" &&
+  ok "malformed YAML -> 400 naming line and column" || ko "yaml 400" "$st $(cat "$DIR/body")"
+bomb='a: &a [x, x, x, x, x, x, x, x, x, x]'
+for l in b c d e f g; do
+  p=$(printf '%s' "$bomb" | tail -1 | cut -c1)
+  bomb+=$'\n'"$l: &$l [*$p, *$p, *$p, *$p, *$p, *$p, *$p, *$p, *$p, *$p]"
+done
+st=$(code POST "$SECRETS" "${ADMIN[@]}" -H 'Content-Type: application/yaml' --data-binary "$bomb")
+[ "$st" = 400 ] && grep -q 'expands to more than 2,000,000 values' "$DIR/body" &&
+  ok "a YAML alias bomb -> 400" || ko "yaml bomb" "$st $(cat "$DIR/body")"
+{ printf 'a: '; head -c 7000000 /dev/zero | tr '\0' 'a'; echo; } >"$DIR/big.yaml"
+st=$(code POST "$SECRETS" "${ADMIN[@]}" -H 'Content-Type: application/yaml' --data-binary @"$DIR/big.yaml")
+[ "$st" = 413 ] && ok "YAML body over 6 MiB -> 413" || ko "yaml 413" "$st"
+st=$(code PATCH "$REPOS/blueprints" "${ADMIN[@]}" -H 'Content-Type: application/yaml' \
+  --data-binary $'spec:\n  description: x\n')
+[ "$st" = 415 ] && ok "PATCH with a YAML body -> 415 naming the patch types" || ko "yaml patch" "$st"
+check "the YAML-made secret deletes" kc -n api-test delete secret from-yaml
+
+# ---- deleting a namespace deletes what is in it -----------------------------------
+GITC=(-c user.name=t -c user.email=t@example.com)
+git init -q --bare -b main "$DIR/doomed.git" && git clone -q "$DIR/doomed.git" "$DIR/doomed-work" 2>/dev/null
+mkdir -p "$DIR/doomed-work/app"
+printf 'apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: app\ninfo:\n  description: app\n' \
+  >"$DIR/doomed-work/app/Kptfile"
+git -C "$DIR/doomed-work" "${GITC[@]}" add -A && git -C "$DIR/doomed-work" "${GITC[@]}" commit -qm app &&
+  git -C "$DIR/doomed-work" tag app/v1 && git -C "$DIR/doomed-work" push -q origin main app/v1 2>/dev/null
+echo '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"doomed"}}' | kc create -f - >/dev/null 2>&1
+check "secret in the doomed namespace" kc -n doomed create secret generic s1 --from-literal=a=b
+# A finalizer on the Repository holds the namespace in Terminating for the checks below.
+st=$(code POST /apis/config.porch.kpt.dev/v1alpha1/namespaces/doomed/repositories "${ADMIN[@]}" \
+  -H 'Content-Type: application/yaml' --data-binary @- <<YAML
+apiVersion: config.porch.kpt.dev/v1alpha1
+kind: Repository
+metadata: {name: blue, finalizers: [example.com/hold]}
+spec: {type: git, git: {repo: "file://$DIR/doomed.git", branch: main}}
+YAML
+)
+[ "$st" = 201 ] && ok "repository in the doomed namespace" || ko "doomed repo" "$st $(cat "$DIR/body")"
+prs=""
+for _ in $(seq 40); do
+  prs=$(kc -n doomed get packagerevisions -o name 2>/dev/null | tr '\n' ' ')
+  [[ "$prs" == *blue.app.v1* ]] && break
+  sleep 0.5
+done
+[[ "$prs" == *blue.app.v1* ]] && ok "its package revisions are listed" || ko "doomed prs" "$prs"
+check "delete namespace (returns while it terminates)" kc delete namespace doomed --wait=false
+phase=$(kc get namespace doomed -o jsonpath='{.status.phase}/{.spec.finalizers[0]}' 2>&1)
+[ "$phase" = "Terminating/kubernetes" ] && ok "the namespace is Terminating" || ko "terminating" "$phase"
+st=$(code POST /api/v1/namespaces/doomed/secrets "${ADMIN[@]}" -H 'Content-Type: application/json' \
+  --data '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"late"}}')
+msg=$(jq -r '.message' "$DIR/body" 2>/dev/null)
+[ "$st" = 403 ] &&
+  [ "$msg" = 'secrets "late" is forbidden: unable to create new content in namespace doomed because it is being terminated' ] &&
+  [ "$(jq -r '.reason + " " + .details.causes[0].reason' "$DIR/body")" = "Forbidden NamespaceTerminating" ] &&
+  ok "create in a terminating namespace -> 403 Forbidden NamespaceTerminating" || ko "create while terminating" "$st $(cat "$DIR/body")"
+left="x"
+for _ in $(seq 20); do
+  left=$(kc -n doomed get secrets -o name 2>&1)
+  [ -z "$left" ] && break
+  sleep 0.5
+done
+[ -z "$left" ] && ok "the namespace's secrets are deleted" || ko "secrets left" "$left"
+out=$(kc -n doomed get repo blue -o jsonpath='{.metadata.deletionTimestamp}' 2>&1)
+[ -n "$out" ] && ok "the repository with a finalizer is marked for deletion" || ko "repo marked" "$out"
+check "removing the repository's finalizer" kc -n doomed patch repo blue --type=merge -p '{"metadata":{"finalizers":null}}'
+check "the namespace goes once it is empty" kc wait --for=delete namespace/doomed --timeout=25s
+out=$(kc get packagerevisions -A -o name 2>&1; kc get repositories -A -o name 2>&1)
+! grep -Eq '/(blue|blue\.app\..*)$' <<<"$out" && ok "its repository and package revisions are gone" ||
+  ko "cascade" "$out"
+st=$(code POST /api/v1/namespaces/doomed/secrets "${ADMIN[@]}" -H 'Content-Type: application/json' \
+  --data '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"late"}}')
+[ "$st" = 404 ] && [ "$(jq -r '.message' "$DIR/body")" = 'namespaces "doomed" not found' ] &&
+  ok "create in a namespace that does not exist -> 404" || ko "create in missing ns" "$st $(cat "$DIR/body")"
 
 # ---- delete ---------------------------------------------------------------------
 uid=$(kc -n api-test get repo blueprints -o jsonpath='{.metadata.uid}')

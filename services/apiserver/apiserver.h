@@ -23,6 +23,7 @@ typedef struct apiserver_watch_hub apiserver_watch_hub;
 typedef struct apiserver_authz apiserver_authz;
 typedef struct apiserver_tokens apiserver_tokens;
 typedef struct apiserver_openapi apiserver_openapi;
+typedef struct apiserver_ns_controller apiserver_ns_controller;
 
 /* Everything the HTTP handlers need; one per process, owned by main.c. */
 typedef struct apiserver_ctx {
@@ -38,6 +39,7 @@ typedef struct apiserver_ctx {
     apiserver_discovery *discovery;
     apiserver_watch_hub *watch;
     apiserver_openapi *openapi;
+    apiserver_ns_controller *namespaces;
     struct apiserver_authn *authn;
     apiserver_authz *authz;
     char *token_auth_file;       /* --token-auth-file */
@@ -283,6 +285,22 @@ apiserver_index *apiserver_watch_hub_index(apiserver_watch_hub *hub, int timeout
 /* Serves ?watch=true on a kind: initial events (or resume from
  * resourceVersion; 410 when expired), then live ones, bookmarks; returns the code. */
 int apiserver_watch_serve(apiserver_request *req, apiserver_filter *filter);
+
+/* ---- namespaces.c: deleting a Namespace deletes what is in it ---- */
+/* Starts the one background thread that finishes Terminating Namespaces. */
+int apiserver_ns_controller_new(bus_client *cache, apiserver_ns_controller **out);
+void apiserver_ns_controller_free(apiserver_ns_controller *c);
+/* Wakes it after a Namespace was marked Terminating. */
+void apiserver_ns_controller_kick(apiserver_ns_controller *c);
+/* 1 when the Namespace object (borrowed) has a deletionTimestamp. */
+int apiserver_namespace_terminating(json_t *ns);
+/* 0 when an object `name` of `resource` may be created in `ns`; -1 with 403
+ * Forbidden and *details (new reference: causes NamespaceTerminating) while
+ * the Namespace is being deleted, 404 NotFound when it does not exist, or the
+ * cache's error. */
+int apiserver_namespace_check_create(bus_client *cache, const char *ns, const char *rid,
+                                     json_t *caller, const char *resource, const char *name,
+                                     json_t **details);
 
 /* ---- router.c ---- */
 #define APISERVER_PATH_MAX 2048

@@ -98,7 +98,8 @@ static int setup(apiserver_ctx *ctx)
         apiserver_authz_new(&az, &ctx->authz) != 0 ||
         svc_peer_client(&ctx->svc, SVC_ENGINE, &ctx->engine) != 0 ||
         svc_peer_client(&ctx->svc, SVC_CACHE, &ctx->cache) != 0 ||
-        apiserver_watch_hub_new(ctx->cache, &ctx->watch) != 0) {
+        apiserver_watch_hub_new(ctx->cache, &ctx->watch) != 0 ||
+        apiserver_ns_controller_new(ctx->cache, &ctx->namespaces) != 0) {
         fprintf(stderr, "porch-apiserver: %s\n", porch_error_last()->message);
         return -1;
     }
@@ -159,6 +160,7 @@ static void print_local_flags(const svc_flag *local, size_t n)
 static void cleanup(apiserver_ctx *ctx)
 {
     apiserver_http_stop(ctx);
+    apiserver_ns_controller_free(ctx->namespaces);
     apiserver_watch_hub_free(ctx->watch);
     apiserver_openapi_free(ctx->openapi);
     apiserver_authn_free(ctx->authn);

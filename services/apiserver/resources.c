@@ -716,7 +716,10 @@ static int validate_secret(apiserver_request *req, json_t *obj)
     return 0;
 }
 
-static int validate_namespace(apiserver_request *req, json_t *obj)
+/* spec.finalizers is the namespace controller's: "kubernetes" is added on
+ * create and kept from the stored object on update (only the controller
+ * removes it); the phase follows deletionTimestamp. */
+static int validate_namespace(apiserver_request *req, json_t *obj, json_t *old)
 {
     const char *name = meta_str(obj, "name");
     if (!dns_label(name)) {
@@ -726,9 +729,32 @@ static int validate_namespace(apiserver_request *req, json_t *obj)
         return invalid(req, name, causes);
     }
     json_object_del(meta_of(obj), "namespace");
-    if (json_object_get(obj, "spec") == NULL)
-        json_object_set_new(obj, "spec", json_pack("{s:[s]}", "finalizers", "kubernetes"));
-    json_object_set_new(obj, "status", json_pack("{s:s}", "phase", "Active"));
+    json_t *spec = json_object_get(obj, "spec");
+    if (!json_is_object(spec)) {
+        spec = json_object();
+        json_object_set_new(obj, "spec", spec);
+    }
+    if (old != NULL) {
+        json_t *ofin = json_object_get(json_object_get(old, "spec"), "finalizers");
+        if (ofin != NULL)
+            json_object_set_new(spec, "finalizers", json_deep_copy(ofin));
+        else
+            json_object_del(spec, "finalizers");
+    } else {
+        json_t *fin = json_object_get(spec, "finalizers");
+        if (!json_is_array(fin)) {
+            fin = json_array();
+            json_object_set_new(spec, "finalizers", fin);
+        }
+        int has = 0;
+        size_t i;
+        json_t *f;
+        json_array_foreach(fin, i, f) has |= json_is_string(f) && !strcmp(json_string_value(f), "kubernetes");
+        if (!has)
+            json_array_append_new(fin, json_string("kubernetes"));
+    }
+    int terminating = apiserver_namespace_terminating(obj);
+    json_object_set_new(obj, "status", json_pack("{s:s}", "phase", terminating ? "Terminating" : "Active"));
     return 0;
 }
 
@@ -739,7 +765,7 @@ static int validate(apiserver_request *req, json_t *obj, json_t *old)
     if (strcmp(req->kind->resource, "secrets") == 0)
         return validate_secret(req, obj);
     if (strcmp(req->kind->resource, "namespaces") == 0)
-        return validate_namespace(req, obj);
+        return validate_namespace(req, obj, old);
     return 0;
 }
 
@@ -911,6 +937,23 @@ static int do_create(apiserver_request *req, json_t *obj)
         return -1;
     strip_server_fields(obj);
     generate_name(meta);
+    if (req->kind->namespaced) {
+        char q[160];
+        json_t *details = NULL;
+        if (apiserver_namespace_check_create(req->ctx->cache, req->route->ns, req->rid, req->caller,
+                                             qualified(req->kind, q, sizeof(q)),
+                                             meta_str(obj, "name"), &details) != 0) {
+            if (details != NULL) {
+                if (porch_error_last()->code == 403) { /* about the object, not the Namespace */
+                    json_object_set_new(details, "group", json_string(req->kind->group));
+                    json_object_set_new(details, "kind", json_string(req->kind->resource));
+                }
+                json_decref(req->details);
+                req->details = details;
+            }
+            return -1;
+        }
+    }
     json_t *result = NULL;
     if (req->kind->store == APISERVER_STORE_PR) {
         if (dry_run(req))
@@ -1065,8 +1108,13 @@ static int do_update(apiserver_request *req, json_t *obj, json_t *old)
         if (dry_run(req))
             return 200;
         json_t *fin = json_object_get(meta_of(obj), "finalizers");
+        /* A Namespace also waits for its spec.finalizers (the namespace controller's). */
+        size_t spec_fin = strcmp(req->kind->resource, "namespaces") == 0
+                              ? json_array_size(json_object_get(json_object_get(obj, "spec"),
+                                                                "finalizers"))
+                              : 0;
         if (json_object_get(meta_of(obj), "deletionTimestamp") != NULL &&
-            json_array_size(fin) == 0) {
+            json_array_size(fin) == 0 && spec_fin == 0) {
             if (peer_call(req, req->ctx->cache, "cache.delete",
                           json_pack("{s:s, s:s, s:s, s:s}", "kind", req->kind->bus_kind,
                                     "namespace", req_ns(req), "name", name, "resourceVersion", rv),
@@ -1192,6 +1240,48 @@ static int serve_patch(apiserver_request *req)
 
 /* ---- delete ---- */
 
+/* DELETE of a Namespace: it turns Terminating (deletionTimestamp, phase,
+ * "kubernetes" in spec.finalizers) and the namespace controller deletes its
+ * content, then it. Already Terminating: answered as it is. *result gets
+ * {"object": ...} of the stored Namespace. */
+static int mark_terminating(apiserver_request *req, json_t *old, json_t **result)
+{
+    *result = NULL;
+    if (apiserver_namespace_terminating(old))
+        return 0;
+    json_t *obj = json_deep_copy(old);
+    char now[32];
+    now_rfc3339(now, sizeof(now));
+    json_object_set_new(meta_of(obj), "deletionTimestamp", json_string(now));
+    json_t *spec = json_object_get(obj, "spec");
+    if (!json_is_object(spec)) {
+        spec = json_object();
+        json_object_set_new(obj, "spec", spec);
+    }
+    json_t *fin = json_object_get(spec, "finalizers");
+    if (!json_is_array(fin)) {
+        fin = json_array();
+        json_object_set_new(spec, "finalizers", fin);
+    }
+    int has = 0;
+    size_t i;
+    json_t *f;
+    json_array_foreach(fin, i, f) has |= json_is_string(f) && !strcmp(json_string_value(f), "kubernetes");
+    if (!has) /* stored before the controller existed: its content goes too */
+        json_array_append_new(fin, json_string("kubernetes"));
+    json_object_set_new(obj, "status", json_pack("{s:s}", "phase", "Terminating"));
+    const char *rv = meta_str(old, "resourceVersion");
+    int rc = peer_call(req, req->ctx->cache, "cache.put",
+                       json_pack("{s:s, s:s, s:s, s:O, s:s, s:s}", "kind", req->kind->bus_kind,
+                                 "namespace", "", "name", req->route->name, "object", obj, "mode",
+                                 "update", "resourceVersion", rv ? rv : ""),
+                       result);
+    json_decref(obj);
+    if (rc != 0 && porch_error_last()->code == 409)
+        conflict(req, req->route->name, stale_text);
+    return rc;
+}
+
 static int serve_delete(apiserver_request *req)
 {
     const char *name = req->route->name;
@@ -1229,6 +1319,19 @@ static int serve_delete(apiserver_request *req)
     }
     if (dry_run(req) || dry_opts) {
         code = reply_object(req, 200, old);
+        goto out;
+    }
+    if (strcmp(req->kind->resource, "namespaces") == 0) {
+        if (mark_terminating(req, old, &result) != 0)
+            goto out;
+        apiserver_ns_controller_kick(req->ctx->namespaces);
+        json_t *obj = take_object(result);
+        result = NULL;
+        if (obj == NULL)
+            obj = json_incref(old);
+        stamp_type(req->kind, obj);
+        code = reply_object(req, 200, obj);
+        json_decref(obj);
         goto out;
     }
     json_t *args =
