@@ -3,8 +3,13 @@
 six services each have a Deployment and a bus Service, selectors and named
 ports line up, every PORCH_* variable is a flag the binary really takes (read
 from `porch-<svc> --help`), peer URLs name existing Services, and the
-APIService and the Repository CRD match Porch. Then checks that the checker
-catches a broken copy. Usage: k8s_manifests_test.py MANIFEST_DIR BIN_DIR
+APIService and the Repository CRD match Porch, and porch-apiserver runs as an
+aggregated apiserver: the cluster-mode flags (front-proxy settings from
+kube-system/extension-apiserver-authentication, SubjectAccessReview against the
+kube-apiserver with the pod's service account) are set, each is a flag in the
+binary's --help flag table, and RBAC lets the service account do both. Then
+checks that the checker catches broken copies.
+Usage: k8s_manifests_test.py MANIFEST_DIR BIN_DIR
 """
 import copy
 import glob
@@ -30,6 +35,69 @@ def binary_env_vars(bin_dir, svc):
     out = subprocess.run([os.path.join(bin_dir, "porch-" + svc), "--help"], capture_output=True,
                          text=True).stdout
     return set(re.findall(r"\b(PORCH_[A-Z_]+)\b", out))
+
+
+def binary_flag_table(bin_dir, svc):
+    """{env var: flag} from the '--flag  help (env PORCH_X, default ...)' lines of --help."""
+    out = subprocess.run([os.path.join(bin_dir, "porch-" + svc), "--help"], capture_output=True,
+                         text=True).stdout
+    table = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*(--[a-z0-9-]+)\b.*\(env (PORCH_[A-Z_]+)", line)
+        if m:
+            table[m.group(2)] = m.group(1)
+    return table
+
+
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# What an aggregated apiserver needs (spec 10: delegated authn/authz), as
+# env var -> (flag, required value or None for any non-empty value).
+CLUSTER_MODE = {
+    "PORCH_AUTHENTICATION_CONFIGMAP": ("--authentication-configmap",
+                                       "kube-system/extension-apiserver-authentication"),
+    "PORCH_AUTHORIZATION_WEBHOOK_URL": ("--authorization-webhook-url",
+                                        "https://kubernetes.default.svc"),
+    "PORCH_AUTHORIZATION_WEBHOOK_CA_FILE": ("--authorization-webhook-ca-file", SA_DIR + "/ca.crt"),
+    "PORCH_AUTHORIZATION_WEBHOOK_TOKEN_FILE": ("--authorization-webhook-token-file",
+                                               SA_DIR + "/token"),
+}
+
+
+def check_cluster_mode(by_kind, deployments, bin_dir):
+    errors = []
+    if "porch-apiserver" not in deployments:
+        return errors
+    file, dep = deployments["porch-apiserver"]
+    pod = dep["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for c in pod["containers"] for e in c.get("env", [])}
+    table = binary_flag_table(bin_dir, "apiserver")
+    for var, (flag, want) in CLUSTER_MODE.items():
+        if table.get(var) != flag:
+            errors.append(f"porch-apiserver --help has no {flag} (env {var}) in its flag table")
+        if var not in env:
+            errors.append(f"{file}: porch-apiserver does not set {var} ({flag}), which an "
+                          "aggregated apiserver needs")
+        elif want is not None and env[var] != want:
+            errors.append(f"{file}: {var} is {env[var]!r}, want {want!r}")
+    if pod.get("automountServiceAccountToken") is False:
+        errors.append(f"{file}: porch-apiserver needs its service account token mounted")
+    sa = pod.get("serviceAccountName", "default")
+    def bound(kind, role, ns=None):
+        for _, b in by_kind.get(kind, []):
+            if b["roleRef"]["name"] != role or (ns and b["metadata"].get("namespace") != ns):
+                continue
+            if any(s.get("kind") == "ServiceAccount" and s.get("name") == sa and
+                   s.get("namespace") == dep["metadata"]["namespace"] for s in b.get("subjects", [])):
+                return True
+        return False
+    if not bound("RoleBinding", "extension-apiserver-authentication-reader", "kube-system"):
+        errors.append(f"service account {sa} cannot read ConfigMap "
+                      "kube-system/extension-apiserver-authentication (RoleBinding to "
+                      "extension-apiserver-authentication-reader)")
+    if not bound("ClusterRoleBinding", "system:auth-delegator"):
+        errors.append(f"service account {sa} cannot create SubjectAccessReviews "
+                      "(ClusterRoleBinding to system:auth-delegator)")
+    return errors
 
 
 def check(docs, bin_dir):
@@ -67,6 +135,8 @@ def check(docs, bin_dir):
                     errors.append(f"{file}: {binary} takes no {e['name']} (see {binary} --help)")
                 m = re.match(r"tcp://([a-z0-9-]+)\.porch-system\.svc\.cluster\.local:(\d+)$",
                              str(e.get("value", "")))
+                if e["name"] == "PORCH_AUTHORIZATION_WEBHOOK_URL":
+                    continue  # the kube-apiserver, checked by check_cluster_mode
                 if e["name"].endswith("_URL") and not m:
                     errors.append(f"{file}: {e['name']} is not a porch-system Service URL")
                 elif m and m.group(1) not in services:
@@ -96,6 +166,7 @@ def check(docs, bin_dir):
             errors.append(f"{file}: APIService points at {ref['name']}:{ref['port']}, which does not exist")
         if api["metadata"]["name"] != f"{api['spec']['version']}.{api['spec']['group']}":
             errors.append(f"{file}: APIService name must be <version>.<group>")
+    errors += check_cluster_mode(by_kind, deployments, bin_dir)
     crds = {d["metadata"]["name"]: d for _, d in by_kind.get("CustomResourceDefinition", [])}
     repo = crds.get("repositories.config.porch.kpt.dev")
     if not repo:
@@ -126,9 +197,20 @@ def main():
     caught = any("porch-cache" in e for e in found) and any("PORCH_NO_SUCH_FLAG" in e for e in found)
     print(("PASS" if caught else "FAIL") + " the checker rejects a broken copy")
     passed += 1 if caught else 0
+    # ... and an apiserver that is not wired as an aggregated apiserver.
+    plain = copy.deepcopy([d for d in docs if d[1]["kind"] != "RoleBinding"])
+    for _, d in plain:
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "porch-apiserver":
+            c = d["spec"]["template"]["spec"]["containers"][0]
+            c["env"] = [e for e in c["env"] if e["name"] != "PORCH_AUTHENTICATION_CONFIGMAP"]
+    found = check(plain, bin_dir)
+    caught = (any("does not set PORCH_AUTHENTICATION_CONFIGMAP" in e for e in found) and
+              any("extension-apiserver-authentication-reader" in e for e in found))
+    print(("PASS" if caught else "FAIL") + " the checker rejects an apiserver without cluster-mode authn")
+    passed += 1 if caught else 0
     print(f"{len(docs)} documents checked")
-    print(f"{passed} passed, {2 - passed} failed")
-    return 0 if passed == 2 else 1
+    print(f"{passed} passed, {3 - passed} failed")
+    return 0 if passed == 3 else 1
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ typedef struct apiserver_ctx {
     char *webhook_url;           /* --authorization-webhook-url */
     char *webhook_ca_file;       /* --authorization-webhook-ca-file */
     char *webhook_token_file;    /* --authorization-webhook-token-file */
+    char *authn_configmap;       /* --authentication-configmap NAMESPACE/NAME */
     char *max_header_bytes;      /* --max-header-bytes */
     char *request_timeout_ms;    /* --request-timeout-ms */
     char *max_body_bytes;        /* --max-request-body-bytes */
@@ -153,6 +154,24 @@ typedef void (*apiserver_header_visit_fn)(void *conn,
 int apiserver_authn_request(const apiserver_authn *a, void *peer_cert, void *conn,
                             apiserver_header_fn header, apiserver_header_visit_fn each_header,
                             apiserver_user *out);
+
+/* ---- authcm.c: cluster mode reads the front-proxy settings from the cluster ---- */
+typedef struct apiserver_authcm_opts {
+    const char *configmap;  /* "kube-system/extension-apiserver-authentication" */
+    const char *url;        /* the kube-apiserver (--authorization-webhook-url) */
+    const char *ca_file;    /* its CA (--authorization-webhook-ca-file) */
+    const char *token_file; /* the service account token (--authorization-webhook-token-file) */
+    const char *out_dir;    /* CA bundles are written to OUT_DIR/pki */
+} apiserver_authcm_opts;
+typedef struct apiserver_authcm {
+    char requestheader_ca_file[1100]; /* written file, or "" when the key is absent */
+    char client_ca_file[1100];        /* written file, or "" */
+    char allowed_names[2048];         /* comma-separated, "" = any */
+} apiserver_authcm;
+/* Reads the ConfigMap (requestheader-client-ca-file, requestheader-allowed-names,
+ * the header names, which must include X-Remote-User/-Group/-Extra-, and
+ * client-ca-file); 0, or -1 naming the key or request that failed. */
+int apiserver_authcm_load(const apiserver_authcm_opts *o, apiserver_authcm *out);
 
 /* ---- authz.c: may they do it ---- */
 typedef struct apiserver_attrs {

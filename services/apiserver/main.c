@@ -6,6 +6,7 @@
 #include "apiserver.h"
 
 #include "error/error.h"
+#include "log/log.h"
 
 #include <malloc.h>
 #include <stdio.h>
@@ -77,9 +78,43 @@ static int health_extra(void *userdata, json_t *result)
     return 0;
 }
 
+/* --authentication-configmap: the front-proxy CA, allowed names and client CA
+ * from the cluster, for each of those flags the operator did not set. */
+static int load_authentication_configmap(apiserver_ctx *ctx)
+{
+    if (ctx->authn_configmap == NULL || ctx->authn_configmap[0] == '\0')
+        return 0;
+    apiserver_authcm_opts o = {.configmap = ctx->authn_configmap,
+                               .url = ctx->webhook_url,
+                               .ca_file = ctx->webhook_ca_file,
+                               .token_file = ctx->webhook_token_file,
+                               .out_dir = ctx->svc.data_dir};
+    apiserver_authcm cm;
+    if (apiserver_authcm_load(&o, &cm) != 0)
+        return -1;
+    if (ctx->requestheader_ca_file[0] == '\0' && cm.requestheader_ca_file[0] != '\0') {
+        free(ctx->requestheader_ca_file);
+        ctx->requestheader_ca_file = strdup(cm.requestheader_ca_file);
+        free(ctx->requestheader_allowed);
+        ctx->requestheader_allowed = strdup(cm.allowed_names);
+    }
+    if (ctx->client_ca_file == NULL && cm.client_ca_file[0] != '\0')
+        ctx->client_ca_file = strdup(cm.client_ca_file);
+    else if (ctx->client_ca_file == NULL && cm.requestheader_ca_file[0] != '\0')
+        ctx->client_ca_file = strdup(cm.requestheader_ca_file); /* the handshake asks for one */
+    log_info("authentication settings read from the cluster", "configmap",
+             json_string(ctx->authn_configmap), "requestheader_allowed_names",
+             json_string(ctx->requestheader_allowed));
+    return 0;
+}
+
 /* Everything between flag parsing and serving; 0 or negative with a message printed. */
 static int setup(apiserver_ctx *ctx)
 {
+    if (load_authentication_configmap(ctx) != 0) {
+        fprintf(stderr, "porch-apiserver: %s\n", porch_error_last()->message);
+        return -1;
+    }
     default_tls_files(ctx);
     if (check_numbers(ctx) != 0)
         return -1;
@@ -182,6 +217,7 @@ static void cleanup(apiserver_ctx *ctx)
     free(ctx->webhook_url);
     free(ctx->webhook_ca_file);
     free(ctx->webhook_token_file);
+    free(ctx->authn_configmap);
     free(ctx->max_header_bytes);
     free(ctx->request_timeout_ms);
     free(ctx->max_body_bytes);
@@ -231,6 +267,10 @@ int main(int argc, char **argv)
         {"--authorization-webhook-token-file", "PORCH_AUTHORIZATION_WEBHOOK_TOKEN_FILE", "",
          "bearer token for the SubjectAccessReview endpoint (service account)",
          &ctx.webhook_token_file},
+        {"--authentication-configmap", "PORCH_AUTHENTICATION_CONFIGMAP", "",
+         "cluster mode: read requestheader CA, allowed names and client CA from this ConfigMap "
+         "(kube-system/extension-apiserver-authentication) at --authorization-webhook-url",
+         &ctx.authn_configmap},
         {"--max-header-bytes", "PORCH_MAX_HEADER_BYTES", "16384",
          "largest request line + headers accepted", &ctx.max_header_bytes},
         {"--request-timeout-ms", "PORCH_REQUEST_TIMEOUT_MS", "60000",

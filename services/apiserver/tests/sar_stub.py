@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A stand-in kube-apiserver for the SubjectAccessReview client test: HTTPS on
 127.0.0.1:PORT with CERT/KEY; allows only user alice to `get`, and only with
-the bearer token t0k. Usage: sar_stub.py PORT CERT KEY"""
+the bearer token t0k. Also serves ConfigMap kube-system/extension-apiserver-
+authentication (CERT as both CA bundles) and a variant, bad-headers, whose
+front proxy sends X-Other-User. Usage: sar_stub.py PORT CERT KEY"""
 import http.server
 import json
 import ssl
@@ -21,6 +23,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
         out = json.dumps({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
                           "status": {"allowed": ok, "reason": "stub says " + ("yes" if ok else "no")}}).encode()
         self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def do_GET(self):
+        prefix = "/api/v1/namespaces/kube-system/configmaps/"
+        name = self.path[len(prefix):] if self.path.startswith(prefix) else ""
+        if self.headers.get("Authorization") != "Bearer t0k":
+            self.reply(401, {"kind": "Status", "code": 401})
+            return
+        if name not in ("extension-apiserver-authentication", "bad-headers"):
+            self.reply(404, {"kind": "Status", "code": 404})
+            return
+        pem = open(sys.argv[2]).read()
+        user = "X-Remote-User" if name != "bad-headers" else "X-Other-User"
+        self.reply(200, {"apiVersion": "v1", "kind": "ConfigMap",
+                         "metadata": {"name": name, "namespace": "kube-system"},
+                         "data": {"client-ca-file": pem,
+                                  "requestheader-client-ca-file": pem,
+                                  "requestheader-allowed-names": '["front-proxy-client","aggregator"]',
+                                  "requestheader-username-headers": json.dumps([user]),
+                                  "requestheader-group-headers": '["X-Remote-Group"]',
+                                  "requestheader-extra-headers-prefix": '["X-Remote-Extra-"]'}})
+
+    def reply(self, code, doc):
+        out = json.dumps(doc).encode()
+        self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()

@@ -1,6 +1,7 @@
 /* Who may do what: bearer tokens from a kube-apiserver CSV file, the
  * standalone policy file (and its admin-only default), and the cluster-mode
- * SubjectAccessReview client against a stub HTTPS endpoint (sar_stub.py). */
+ * SubjectAccessReview client against a stub HTTPS endpoint (sar_stub.py), and
+ * the cluster-mode read of ConfigMap extension-apiserver-authentication. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -221,6 +222,56 @@ static void test_subject_access_review(void **state)
     waitpid(stub, NULL, 0);
 }
 
+/* Cluster mode reads the front-proxy settings from
+ * kube-system/extension-apiserver-authentication, as an aggregated apiserver does. */
+static void test_authentication_configmap(void **state)
+{
+    (void)state;
+    char url[128], ca[600], token[512], bad_token[512];
+    pid_t stub = start_stub(url, sizeof(url), ca, sizeof(ca));
+    write_file("sa-token", "t0k\n", token, sizeof(token));
+    write_file("bad-token", "nope\n", bad_token, sizeof(bad_token));
+    apiserver_authcm_opts o = {.configmap = "kube-system/extension-apiserver-authentication",
+                               .url = url,
+                               .ca_file = ca,
+                               .token_file = token,
+                               .out_dir = tmpdir};
+    apiserver_authcm cm;
+    if (apiserver_authcm_load(&o, &cm) != 0)
+        fail_msg("load: %s", porch_error_last()->message);
+    assert_string_equal(cm.allowed_names, "front-proxy-client,aggregator");
+    char want[700];
+    snprintf(want, sizeof(want), "%s/pki/requestheader-client-ca.crt", tmpdir);
+    assert_string_equal(cm.requestheader_ca_file, want);
+    /* the written bundle is the stub's PEM, usable as --requestheader-client-ca-file */
+    apiserver_authn_opts an = {.client_ca_file = cm.client_ca_file,
+                               .requestheader_ca_file = cm.requestheader_ca_file,
+                               .requestheader_allowed = cm.allowed_names};
+    apiserver_authn *authn = NULL;
+    if (apiserver_authn_new(&an, &authn) != 0)
+        fail_msg("authn: %s", porch_error_last()->message);
+    apiserver_authn_free(authn);
+    /* the front proxy must send the headers we read */
+    o.configmap = "kube-system/bad-headers";
+    assert_int_equal(apiserver_authcm_load(&o, &cm), -1);
+    assert_non_null(strstr(porch_error_last()->message,
+                           "requestheader-username-headers is [X-Other-User]"));
+    /* a token the kube-apiserver refuses, a missing ConfigMap, a malformed name */
+    o.configmap = "kube-system/extension-apiserver-authentication";
+    o.token_file = bad_token;
+    assert_int_equal(apiserver_authcm_load(&o, &cm), -1);
+    assert_non_null(strstr(porch_error_last()->message, "HTTP 401"));
+    o.token_file = token;
+    o.configmap = "kube-system/nothing-here";
+    assert_int_equal(apiserver_authcm_load(&o, &cm), -1);
+    assert_int_equal(porch_error_last()->code, 404);
+    o.configmap = "no-slash";
+    assert_int_equal(apiserver_authcm_load(&o, &cm), -1);
+    assert_int_equal(porch_error_last()->code, 400);
+    kill(stub, SIGTERM);
+    waitpid(stub, NULL, 0);
+}
+
 int main(void)
 {
     if (mkdtemp(tmpdir) == NULL)
@@ -230,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_default_policy),
         cmocka_unit_test(test_policy_file),
         cmocka_unit_test(test_subject_access_review),
+        cmocka_unit_test(test_authentication_configmap),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[600];
