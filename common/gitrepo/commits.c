@@ -200,48 +200,62 @@ static void index_commit(gitrepo *repo, const gitrepo_commit_info *ci)
     }
 }
 
+/* Indexes `start` (a commit, or an annotated tag) and its unindexed ancestors. */
+static void index_from(gitrepo *repo, git_oid start, git_oid **stack, size_t *cap)
+{
+    const gitrepo_commit_info *tip = gitrepo_commit_get(repo, &start);
+    if (tip && tip->indexed)
+        return;
+    if (!tip) { /* an annotated tag: its commit */
+        git_object *obj = NULL, *peeled = NULL;
+        if (git_object_lookup(&obj, repo->git, &start, GIT_OBJECT_ANY) == 0 &&
+            git_object_type(obj) == GIT_OBJECT_TAG &&
+            git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) == 0)
+            start = *git_object_id(peeled);
+        git_object_free(peeled);
+        git_object_free(obj);
+    }
+    size_t n = 0;
+    (*stack)[n++] = start;
+    while (n > 0) {
+        git_oid id = (*stack)[--n];
+        gitrepo_commit_info *ci = (gitrepo_commit_info *)gitrepo_commit_get(repo, &id);
+        if (!ci || ci->indexed)
+            continue;
+        ci->indexed = 1;
+        index_commit(repo, ci);
+        if (n + ci->nparents >= *cap) {
+            *cap = (n + ci->nparents) * 2;
+            *stack = realloc(*stack, *cap * sizeof **stack);
+        }
+        for (unsigned i = 0; i < ci->nparents; i++)
+            (*stack)[n++] = ci->parents[i];
+    }
+}
+
 void gitrepo_task_index_update(gitrepo *repo)
 {
-    if (!repo->task_index)
+    if (!repo->task_index) {
         repo->task_index = json_object();
+        repo->task_index_rescan = 1;
+    }
     const char *digest = gitrepo_refs_digest(repo);
     if (strcmp(digest, repo->task_index_digest) == 0)
         return; /* no ref moved since the last update */
     memcpy(repo->task_index_digest, digest, sizeof repo->task_index_digest);
-    size_t cap = 256, n = 0;
+    size_t cap = 256;
     git_oid *stack = malloc(cap * sizeof *stack);
-    const gitrepo_ref *refs;
-    size_t nrefs = gitrepo_refs_range(repo, "", &refs);
-    for (size_t r = 0; r < nrefs; r++) {
-        git_oid start = refs[r].oid;
-        const gitrepo_commit_info *tip = gitrepo_commit_get(repo, &start);
-        if (tip && tip->indexed)
-            continue;
-        if (!tip) { /* an annotated tag: its commit */
-            git_object *obj = NULL, *peeled = NULL;
-            if (git_object_lookup(&obj, repo->git, &start, GIT_OBJECT_ANY) == 0 &&
-                git_object_type(obj) == GIT_OBJECT_TAG &&
-                git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) == 0)
-                start = *git_object_id(peeled);
-            git_object_free(peeled);
-            git_object_free(obj);
-        }
-        stack[n++] = start;
-        while (n > 0) {
-            git_oid id = stack[--n];
-            gitrepo_commit_info *ci = (gitrepo_commit_info *)gitrepo_commit_get(repo, &id);
-            if (!ci || ci->indexed)
-                continue;
-            ci->indexed = 1;
-            index_commit(repo, ci);
-            if (n + ci->nparents >= cap) {
-                cap = (n + ci->nparents) * 2;
-                stack = realloc(stack, cap * sizeof *stack);
-            }
-            for (unsigned i = 0; i < ci->nparents; i++)
-                stack[n++] = ci->parents[i];
-        }
+    if (repo->task_index_rescan) {
+        const gitrepo_ref *refs;
+        size_t nrefs = gitrepo_refs_range(repo, "", &refs);
+        for (size_t r = 0; r < nrefs; r++)
+            index_from(repo, refs[r].oid, &stack, &cap);
+        repo->task_index_rescan = 0;
+    } else { /* only what our own pushes set since */
+        for (size_t i = 0; i < repo->task_index_nnew; i++)
+            index_from(repo, repo->task_index_new[i], &stack, &cap);
     }
+    repo->task_index_nnew = 0;
     free(stack);
 }
 

@@ -24,6 +24,7 @@ typedef struct rev {
     char *name;
     int revision;
     git_oid commit;
+    git_oid kptfile; /* the package's Kptfile blob at that commit */
     char *published_by;      /* NULL when none */
     git_time_t published_at; /* 0 when none */
     json_t *tasks;           /* array, may be empty */
@@ -83,24 +84,30 @@ static const char *relative(const gitrepo *repo, const char *full)
     return full[n] == '/' ? full + n + 1 : full + n;
 }
 
-static int tree_has_kptfile(const git_tree *t)
+/* The Kptfile entry of a package directory's tree, or NULL. */
+static const git_tree_entry *kptfile_entry(const git_tree *t)
 {
     const git_tree_entry *e = git_tree_entry_byname(t, "Kptfile");
     return e && git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
-           git_tree_entry_filemode(e) != GIT_FILEMODE_LINK;
+                   git_tree_entry_filemode(e) != GIT_FILEMODE_LINK
+               ? e
+               : NULL;
 }
 
-/* 1 when `path` in `commit` is a directory holding a Kptfile. */
-static int has_package(gitrepo *repo, const git_oid *commit, const char *path)
+/* 1 when `path` in `commit` is a directory holding a Kptfile; *kptfile gets its blob. */
+static int package_kptfile(gitrepo *repo, const git_oid *commit, const char *path,
+                           git_oid *kptfile)
 {
     git_tree *t = NULL;
     if (gitrepo_commit_subtree(repo->git, commit, path, &t) != 0) {
         porch_error_clear();
         return 0;
     }
-    int ok = tree_has_kptfile(t);
+    const git_tree_entry *e = kptfile_entry(t);
+    if (e)
+        *kptfile = *git_tree_entry_id(e);
     git_tree_free(t);
-    return ok;
+    return e != NULL;
 }
 
 static const char *ann_str(json_t *a, const char *key)
@@ -183,9 +190,11 @@ static void set_author(rev *r, const gitrepo_commit_info *c)
 
 /* Fills the common fields; takes ownership of nothing. */
 static rev *add_revision(list_ctx *ctx, const char *full_path, const char *workspace, int revision,
-                         const char *lifecycle, const git_oid *commit, const char *ref_short)
+                         const char *lifecycle, const git_oid *commit, const git_oid *kptfile,
+                         const char *ref_short)
 {
     rev *r = rev_add(&ctx->revs);
+    r->kptfile = *kptfile;
     r->full_path = strdup(full_path);
     r->package = strdup(relative(ctx->repo, full_path));
     r->workspace = strdup(workspace);
@@ -206,7 +215,8 @@ static rev *add_revision(list_ctx *ctx, const char *full_path, const char *works
 
 static void discover_tree(list_ctx *ctx, const git_tree *t, const char *path, git_commit *head);
 
-static void add_placeholder(list_ctx *ctx, const char *full_path, git_commit *head)
+static void add_placeholder(list_ctx *ctx, const char *full_path, const git_oid *kptfile,
+                            git_commit *head)
 {
     gitrepo *repo = ctx->repo;
     if (!*relative(repo, full_path))
@@ -216,7 +226,7 @@ static void add_placeholder(list_ctx *ctx, const char *full_path, git_commit *he
     const char *lifecycle =
         json_object_get(ctx->deletion_proposed, dp) ? "DeletionProposed" : "Published";
     rev *r = add_revision(ctx, full_path, repo->branch, -1, lifecycle, git_commit_id(head),
-                          repo->branch);
+                          kptfile, repo->branch);
     const char *sha = json_string_value(json_object_get(ctx->latest_commit, full_path));
     git_oid oid;
     if (sha && git_oid_fromstr(&oid, sha) == 0)
@@ -225,8 +235,9 @@ static void add_placeholder(list_ctx *ctx, const char *full_path, git_commit *he
 
 static void discover_tree(list_ctx *ctx, const git_tree *t, const char *path, git_commit *head)
 {
-    if (tree_has_kptfile(t)) {
-        add_placeholder(ctx, path, head);
+    const git_tree_entry *kptfile = kptfile_entry(t);
+    if (kptfile) {
+        add_placeholder(ctx, path, git_tree_entry_id(kptfile), head);
         return; /* nested Kptfiles belong to this package */
     }
     size_t n = git_tree_entrycount(t);
@@ -274,10 +285,11 @@ static void discover_branch(list_ctx *ctx, const git_oid *head_oid)
     if (git_commit_lookup(&head, ctx->repo->git, head_oid) != 0)
         return;
     git_tree *t = NULL;
+    git_oid kptfile;
     if (ctx->only) {
-        if (has_package(ctx->repo, head_oid, ctx->only)) {
+        if (package_kptfile(ctx->repo, head_oid, ctx->only, &kptfile)) {
             index_branch_history(ctx, head_oid);
-            add_placeholder(ctx, ctx->only, head);
+            add_placeholder(ctx, ctx->only, &kptfile, head);
         }
     } else if (gitrepo_commit_subtree(ctx->repo->git, head_oid, ctx->repo->dir, &t) == 0) {
         index_branch_history(ctx, head_oid);
@@ -315,7 +327,8 @@ static void discover_tag(list_ctx *ctx, const char *refname, const git_oid *targ
         return;
     }
     git_commit *c = (git_commit *)obj;
-    if (!has_package(ctx->repo, git_commit_id(c), path)) {
+    git_oid kptfile;
+    if (!package_kptfile(ctx->repo, git_commit_id(c), path, &kptfile)) {
         log_warn("tag has no Kptfile at its package path; skipped", "tag", json_string(name));
         git_object_free(obj);
         return;
@@ -340,7 +353,7 @@ static void discover_tag(list_ctx *ctx, const char *refname, const git_oid *targ
         snprintf(dp, sizeof dp, "%s/%s", path, ws);
     const char *lifecycle =
         json_object_get(ctx->deletion_proposed, dp) ? "DeletionProposed" : "Published";
-    rev *r = add_revision(ctx, path, ws, revision, lifecycle, git_commit_id(c), name);
+    rev *r = add_revision(ctx, path, ws, revision, lifecycle, git_commit_id(c), &kptfile, name);
     set_author(r, ci);
     free(ws);
     git_object_free(obj);
@@ -359,13 +372,13 @@ static void discover_draft(list_ctx *ctx, const char *refname, const git_oid *ta
     if (!in_directory(path, ctx->repo->dir) || !*relative(ctx->repo, path) ||
         (ctx->only && strcmp(ctx->only, path) != 0))
         return;
-    git_oid oid = *target;
-    if (!has_package(ctx->repo, &oid, path)) {
+    git_oid oid = *target, kptfile;
+    if (!package_kptfile(ctx->repo, &oid, path, &kptfile)) {
         log_warn("draft branch has no Kptfile at its package path; skipped", "ref",
                  json_string(short_ref));
         return;
     }
-    add_revision(ctx, path, slash + 1, 0, lifecycle, &oid, short_ref);
+    add_revision(ctx, path, slash + 1, 0, lifecycle, &oid, &kptfile, short_ref);
 }
 
 /* ---- output ---- */
@@ -405,19 +418,21 @@ static int cmp_rev(const void *a, const void *b)
  * DeletionProposed revisions of each package (keyed by packageName). */
 static void mark_latest(rev_list *l)
 {
+    json_t *best = json_object(); /* packageName → highest published revision */
     for (size_t i = 0; i < l->n; i++) {
         rev *r = &l->items[i];
         if (r->revision <= 0 || lifecycle_rank(r->lifecycle) < 2)
             continue;
-        int best = 1;
-        for (size_t j = 0; j < l->n && best; j++) {
-            rev *o = &l->items[j];
-            if (j != i && lifecycle_rank(o->lifecycle) >= 2 &&
-                strcmp(o->package, r->package) == 0 && o->revision > r->revision)
-                best = 0;
-        }
-        r->latest = best;
+        json_t *b = json_object_get(best, r->package);
+        if (!b || json_integer_value(b) < r->revision)
+            json_object_set_new(best, r->package, json_integer(r->revision));
     }
+    for (size_t i = 0; i < l->n; i++) {
+        rev *r = &l->items[i];
+        r->latest = r->revision > 0 && lifecycle_rank(r->lifecycle) >= 2 &&
+                    json_integer_value(json_object_get(best, r->package)) == r->revision;
+    }
+    json_decref(best);
 }
 
 static json_t *rev_json(const gitrepo *repo, const rev *r)
@@ -456,7 +471,7 @@ static json_t *rev_json(const gitrepo *repo, const rev *r)
     }
     if (repo->deployment)
         json_object_set_new(status, "deployment", json_true());
-    if (gitrepo_kptfile_fields((gitrepo *)repo, &r->commit, r->full_path, spec, status) < 0)
+    if (gitrepo_kptfile_fields((gitrepo *)repo, &r->kptfile, spec, status) < 0)
         porch_error_clear(); /* listed all the same, without the Kptfile's fields */
     return json_pack("{s:s, s:s, s:o, s:o, s:o}", "apiVersion", "porch.kpt.dev/v1alpha1", "kind",
                      "PackageRevision", "metadata", meta, "spec", spec, "status", status);

@@ -82,7 +82,8 @@ typedef struct gitrepo gitrepo;
  * lets its object cache hold whole trees and small blobs, which discovery
  * reads over and over (libgit2's default caches no tree over 4 KiB, so a
  * directory of 1,000 packages was inflated again for every revision).
- * `cache_mb`: the cache's bound in MiB (0: 64). */
+ * Objects read are not re-hashed (git does not either). `cache_mb`: the
+ * cache's bound in MiB (0: 64). */
 int gitrepo_library_init(unsigned cache_mb);
 
 /* Opens (creating if needed) the mirror, fetches, and checks the branch

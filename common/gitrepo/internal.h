@@ -53,6 +53,9 @@ struct gitrepo {
     git_repository *remote_git;    /* local remotes: kept open between pushes */
     json_t *task_index;            /* "<package>\n<workspace>" of every task annotation seen */
     char task_index_digest[65];    /* the refs digest the index was last brought up to */
+    git_oid *task_index_new;       /* ref targets set since (by our pushes), to index next */
+    size_t task_index_nnew, task_index_capnew;
+    int task_index_rescan;         /* the refs were re-read: look at every target */
     int borrows_objects;           /* local remote linked through objects/info/alternates:
                                       refs live in memory only, objects in the remote */
 };
@@ -114,9 +117,8 @@ int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *
 int gitrepo_tree_from_files(git_repository *git, json_t *resources, json_t *binary, git_oid *out);
 /* The tree of directory `path` in commit `commit` (new object), or 404. */
 /* Fills spec.packageMetadata/readinessGates and status.conditions/upstreamLock
- * from the Kptfile at `path` in `commit` (kptfile.c). */
-int gitrepo_kptfile_fields(gitrepo *repo, const git_oid *commit, const char *path, json_t *spec,
-                           json_t *status);
+ * from a package's Kptfile, given by its blob id (kptfile.c). */
+int gitrepo_kptfile_fields(gitrepo *repo, const git_oid *kptfile, json_t *spec, json_t *status);
 int gitrepo_commit_subtree(git_repository *git, const git_oid *commit, const char *path,
                            git_tree **out);
 

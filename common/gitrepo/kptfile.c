@@ -28,20 +28,12 @@ static const krm_node *child(const krm_node *map, const char *key)
     return map && krm_node_kind(map) == KRM_MAP ? krm_map_get(map, key) : NULL;
 }
 
-int gitrepo_kptfile_fields(gitrepo *repo, const git_oid *commit, const char *path, json_t *spec,
-                           json_t *status)
+int gitrepo_kptfile_fields(gitrepo *repo, const git_oid *kptfile, json_t *spec, json_t *status)
 {
-    git_tree *tree = NULL;
-    if (gitrepo_commit_subtree(repo->git, commit, path, &tree) != 0)
-        return -1;
-    const git_tree_entry *e = git_tree_entry_byname(tree, "Kptfile");
     git_blob *blob = NULL;
-    int rc = e && git_tree_entry_type(e) == GIT_OBJECT_BLOB
-                 ? git_blob_lookup(&blob, repo->git, git_tree_entry_id(e))
-                 : -1;
-    git_tree_free(tree);
-    if (rc != 0)
-        return porch_error_set(404, "no Kptfile at %s", path);
+    if (git_blob_lookup(&blob, repo->git, kptfile) != 0)
+        return porch_error_set(404, "cannot read the Kptfile blob %s", git_oid_tostr_s(kptfile));
+    int rc;
     krm_stream *s = NULL;
     rc = krm_stream_parse(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), "Kptfile",
                           NULL, &s);

@@ -79,6 +79,7 @@ int gitrepo_refs_read(gitrepo *repo, git_repository *src, int from_remote)
     if (r->n > 1)
         qsort(r->v, r->n, sizeof *r->v, cmp_ref);
     r->loaded = 1;
+    repo->task_index_rescan = 1;
     return 0;
 }
 
@@ -102,6 +103,14 @@ void gitrepo_refs_set(gitrepo *repo, const char *name, const git_oid *oid)
     size_t i = lower_bound(r, name);
     int found = i < r->n && strcmp(r->v[i].name, name) == 0;
     r->digest_valid = 0;
+    if (oid) { /* the task index looks at this target on its next update */
+        if (repo->task_index_nnew == repo->task_index_capnew) {
+            repo->task_index_capnew = repo->task_index_capnew ? repo->task_index_capnew * 2 : 16;
+            repo->task_index_new = realloc(repo->task_index_new,
+                                           repo->task_index_capnew * sizeof *repo->task_index_new);
+        }
+        repo->task_index_new[repo->task_index_nnew++] = *oid;
+    }
     if (found && oid) {
         r->v[i].oid = *oid;
     } else if (found) {
