@@ -12,6 +12,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#define STMT_CACHE 48
+
 struct cache_store {
     sqlite3 *db;
     pthread_mutex_t lock;
@@ -19,6 +21,11 @@ struct cache_store {
     int64_t seq; /* last event sequence = current resourceVersion */
     int64_t retained; /* events kept for watchers to resume from */
     int batch;        /* > 0 while the lock holder runs a batch (one transaction) */
+    struct {
+        char *sql;
+        sqlite3_stmt *stmt;
+    } stmts[STMT_CACHE]; /* prepared once, reset after each use (under the lock) */
+    size_t nstmts;
 };
 
 /* Objects live in one of two databases: `main` (cache.db: what sync derives
@@ -73,6 +80,50 @@ static int create_objects(sqlite3 *db, const char *schema, char **err)
 static int db_error(cache_store *store, const char *what)
 {
     return porch_error_set(503, "cache: %s: %s", what, sqlite3_errmsg(store->db));
+}
+
+/* A prepared statement for `sql`, from the store's cache (parsing SQL was a
+ * quarter of a large sync's time). Give it back with stmt_done. */
+static int stmt_get(cache_store *store, const char *sql, sqlite3_stmt **out)
+{
+    for (size_t i = 0; i < store->nstmts; i++)
+        if (strcmp(store->stmts[i].sql, sql) == 0) {
+            *out = store->stmts[i].stmt;
+            return SQLITE_OK;
+        }
+    int rc = sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+    if (rc == SQLITE_OK && store->nstmts < STMT_CACHE) {
+        store->stmts[store->nstmts].sql = strdup(sql);
+        store->stmts[store->nstmts].stmt = *out;
+        store->nstmts++;
+    } else if (rc == SQLITE_OK) {
+        sqlite3_finalize(*out); /* full: statements are built from a fixed set, never here */
+        rc = sqlite3_prepare_v2(store->db, sql, -1, out, NULL);
+    }
+    return rc;
+}
+
+static void stmt_done(cache_store *store, sqlite3_stmt *stmt)
+{
+    for (size_t i = 0; i < store->nstmts; i++)
+        if (store->stmts[i].stmt == stmt) {
+            sqlite3_reset(stmt);
+            sqlite3_clear_bindings(stmt);
+            return;
+        }
+    sqlite3_finalize(stmt);
+}
+
+/* Runs a parameterless statement through the cache. */
+static int stmt_exec(cache_store *store, const char *sql)
+{
+    sqlite3_stmt *stmt;
+    int rc = stmt_get(store, sql, &stmt);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(stmt);
+    stmt_done(store, stmt);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
 static int64_t query_int(cache_store *store, const char *sql)
@@ -169,6 +220,10 @@ void cache_store_close(cache_store *store)
 {
     if (!store)
         return;
+    for (size_t i = 0; i < store->nstmts; i++) {
+        sqlite3_finalize(store->stmts[i].stmt);
+        free(store->stmts[i].sql);
+    }
     sqlite3_close(store->db);
     pthread_mutex_destroy(&store->lock);
     pthread_cond_destroy(&store->changed);
@@ -230,7 +285,7 @@ static int load_object(cache_store *store, const char *kind, const char *ns, con
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT body, rv FROM %s WHERE kind=? AND namespace=? AND name=?",
              table_for(kind));
-    if (sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    if (stmt_get(store, sql, &stmt) != SQLITE_OK)
         return db_error(store, "read");
     sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
@@ -241,7 +296,7 @@ static int load_object(cache_store *store, const char *kind, const char *ns, con
         if (rv)
             *rv = sqlite3_column_int64(stmt, 1);
     }
-    sqlite3_finalize(stmt);
+    stmt_done(store, stmt);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return db_error(store, "read");
     return 0;
@@ -253,16 +308,15 @@ static int64_t log_event(cache_store *store, const char *kind, const char *type,
     sqlite3_stmt *stmt;
     char *text = json_dumps(object, JSON_COMPACT);
     int64_t seq = -1;
-    if (text && sqlite3_prepare_v2(store->db,
-                                   "INSERT INTO events(kind, type, object, ts) VALUES (?,?,?,?)",
-                                   -1, &stmt, NULL) == SQLITE_OK) {
+    if (text && stmt_get(store, "INSERT INTO events(kind, type, object, ts) VALUES (?,?,?,?)",
+                         &stmt) == SQLITE_OK) {
         sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 2, type, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 3, text, -1, SQLITE_STATIC);
         sqlite3_bind_int64(stmt, 4, (sqlite3_int64)time(NULL));
         if (sqlite3_step(stmt) == SQLITE_DONE)
             seq = sqlite3_last_insert_rowid(store->db);
-        sqlite3_finalize(stmt);
+        stmt_done(store, stmt);
     }
     free(text);
     int64_t every = store->retained >= 10 ? store->retained / 10 : 1;
@@ -289,7 +343,7 @@ static int write_object(cache_store *store, const char *kind, const char *ns, co
     snprintf(sql, sizeof sql,
              "INSERT OR REPLACE INTO %s(kind, namespace, name, rv, body, owner, grp)"
              " VALUES (?,?,?,?,?,?,?)", table_for(kind));
-    if (text && sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) == SQLITE_OK) {
+    if (text && stmt_get(store, sql, &stmt) == SQLITE_OK) {
         sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 3, name, -1, SQLITE_STATIC);
@@ -298,7 +352,7 @@ static int write_object(cache_store *store, const char *kind, const char *ns, co
         sqlite3_bind_text(stmt, 6, owner ? owner : "", -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 7, grp ? grp : "", -1, SQLITE_STATIC);
         ok = sqlite3_step(stmt) == SQLITE_DONE;
-        sqlite3_finalize(stmt);
+        stmt_done(store, stmt);
     }
     free(text);
     return ok ? 0 : db_error(store, "write");
@@ -363,12 +417,12 @@ static void set_rv(json_t *object, int64_t rv)
 
 static void txn_begin(cache_store *store)
 {
-    sqlite3_exec(store->db, store->batch ? "SAVEPOINT op" : "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    stmt_exec(store, store->batch ? "SAVEPOINT op" : "BEGIN IMMEDIATE");
 }
 
 static int txn_commit(cache_store *store)
 {
-    return sqlite3_exec(store->db, store->batch ? "RELEASE op" : "COMMIT", NULL, NULL, NULL);
+    return stmt_exec(store, store->batch ? "RELEASE op" : "COMMIT");
 }
 
 static void txn_rollback(cache_store *store)
@@ -549,7 +603,7 @@ int cache_store_list_owned(cache_store *store, const char *kind, const char *ns,
     snprintf(sql, sizeof sql,
              "SELECT body FROM %s WHERE kind = ?1 AND namespace = ?2 AND owner = ?3%s"
              " ORDER BY %s", table_for(kind), grp ? " AND grp = ?4" : "", grp ? "name" : "+name");
-    if (sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+    if (stmt_get(store, sql, &stmt) != SQLITE_OK) {
         pthread_mutex_unlock(&store->lock);
         return db_error(store, "list");
     }
@@ -565,7 +619,7 @@ int cache_store_list_owned(cache_store *store, const char *kind, const char *ns,
         if (obj)
             json_array_append_new(list, obj);
     }
-    sqlite3_finalize(stmt);
+    stmt_done(store, stmt);
     pthread_mutex_unlock(&store->lock);
     if (rc != SQLITE_DONE) {
         json_decref(list);
@@ -603,7 +657,7 @@ int cache_store_delete(cache_store *store, const char *kind, const char *ns, con
     char sql[256];
     snprintf(sql, sizeof sql, "DELETE FROM %s WHERE kind=? AND namespace=? AND name=?",
              table_for(kind));
-    if (seq < 0 || sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+    if (seq < 0 || stmt_get(store, sql, &stmt) != SQLITE_OK) {
         db_error(store, "delete");
         goto out;
     }
@@ -611,7 +665,7 @@ int cache_store_delete(cache_store *store, const char *kind, const char *ns, con
     sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 3, name, -1, SQLITE_STATIC);
     int step = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
+    stmt_done(store, stmt);
     if (step != SQLITE_DONE || txn_commit(store) != SQLITE_OK) {
         db_error(store, "delete");
         goto out;
