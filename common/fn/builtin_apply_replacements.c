@@ -12,7 +12,8 @@
 
 #define MAX_SEGS 64
 
-/* Splits "a.b.[name=x.y].c" / "a.b[name=x].c" into segments ("[name=x.y]" kept). */
+/* Splits "a.b.[name=x.y].c" / "a.b[name=x].c" into segments ("[name=x.y]"
+ * kept; "[a.b]" without '=' is the plain key "a.b"). */
 static size_t split(const char *p, char out[][256], size_t max)
 {
     size_t n = 0, k = 0;
@@ -22,6 +23,12 @@ static size_t split(const char *p, char out[][256], size_t max)
         if (end) {
             if (k && n < max) {
                 out[n][k] = '\0';
+                /* kyaml's SmarterPathSplitter: "[a.b]" (no '=') is the key "a.b" */
+                if (out[n][0] == '[' && out[n][k - 1] == ']' && !strchr(out[n], '=') &&
+                    strchr(out[n], '.')) {
+                    memmove(out[n], out[n] + 1, k - 2);
+                    out[n][k - 2] = '\0';
+                }
                 n++;
             }
             k = 0;

@@ -358,6 +358,25 @@ static void apply_replacements_copies_fields(void **state)
            NULL);
 }
 
+/* "data.[a.b/c]" names the key "a.b/c" (kyaml's SmarterPathSplitter). */
+static void apply_replacements_bracketed_key(void **state)
+{
+    expect("apply-replacements",
+           "items:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: src\n  data:\n"
+           "    name: front\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: dst\n"
+           "  data:\n    app.kubernetes.io/app: old\n"
+           "functionConfig:\n  apiVersion: fn.kpt.dev/v1alpha1\n  kind: ApplyReplacements\n"
+           "  replacements:\n  - source:\n      kind: ConfigMap\n      name: src\n"
+           "      fieldPath: data.name\n    targets:\n    - select:\n        name: dst\n"
+           "      fieldPaths:\n      - data.[app.kubernetes.io/app]\n",
+           "items:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: dst\n"
+           "  data:\n    app.kubernetes.io/app: front\n"
+           "- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: src\n  data:\n"
+           "    name: front\n",
+           NULL);
+    (void)state;
+}
+
 static void enforcement_action_and_format(void **state)
 {
     expect("set-enforcement-action",
@@ -421,6 +440,7 @@ int main(void)
         cmocka_unit_test(ensure_name_substring_renames_references),
         cmocka_unit_test(create_and_list_setters),
         cmocka_unit_test(apply_replacements_copies_fields),
+        cmocka_unit_test(apply_replacements_bracketed_key),
         cmocka_unit_test(enforcement_action_and_format),
         cmocka_unit_test(flat_image_map_and_bad_map),
     };
