@@ -54,6 +54,12 @@ void cad_pool_free(cad_pool *p);
  * `pkg_path` is set). Adds the relative file names that held resources to `files`. */
 int cad_pkg_read(cad_pool *pool, const char *dir, bool subpkgs, const char *pkg_path,
                  cad_items *out, cad_strv *files);
+/* kpt's GetValidatedFnConfigFromPath: the file at fs_path must hold exactly
+ * one KRM resource (empty documents do not count). `path` names it in
+ * messages as the user wrote it, `shown` in an open error. Returns the
+ * resource (its stream kept in pool) or NULL with kpt's message. */
+krm_node *cad_fn_config_read(cad_pool *pool, const char *fs_path, const char *path,
+                             const char *shown);
 /* kpt's AreKRM over items[from..]: apiVersion, kind and metadata.name
  * (kustomization files excepted); the error names the file. */
 int cad_items_check_krm(const cad_items *items, size_t from);

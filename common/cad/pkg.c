@@ -9,6 +9,7 @@
 #include "error/error.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +219,63 @@ static int annotate(krm_stream *s, krm_node *root, const char *rel, int index, k
         cad_set_anno_q(s, root, KRM_ANNO_SEQINDENT, si == KRM_SEQ_WIDE ? "wide" : "compact") < 0)
         return -1;
     return 0;
+}
+
+krm_node *cad_fn_config_read(cad_pool *pool, const char *fs_path, const char *path,
+                             const char *shown)
+{
+    char *buf;
+    size_t len;
+    krm_stream *s;
+    if (cad_read_file(fs_path, &buf, &len) < 0) {
+        porch_error_set(404, "failed to open functionConfig from path \"%s\": open %s: %s", path,
+                        shown, strerror(errno));
+        return NULL;
+    }
+    if (krm_stream_parse(buf, len, path, NULL, &s) < 0) {
+        free(buf);
+        porch_error_set(400, "failed to read functionConfig \"%s\": %s", path,
+                        porch_error_last()->message);
+        return NULL;
+    }
+    cad_pool_keep(pool, s, buf);
+    krm_node *found = NULL;
+    size_t n = 0;
+    for (size_t d = 0; d < krm_stream_count(s); d++) {
+        krm_node *r = krm_doc_root(krm_stream_doc(s, d));
+        if (!r || (krm_node_kind(r) == KRM_SCALAR && krm_scalar_is_null(r)))
+            continue;
+        if (krm_node_kind(r) == KRM_SCALAR) {
+            krm_buf b = {0};
+            krm_node_emit(r, KRM_SEQ_COMPACT, &b);
+            porch_error_set(400,
+                            "failed to read functionConfig \"%s\": wrong node kind: expected "
+                            "MappingNode but got ScalarNode: node contents:\n%.*s",
+                            path, (int)b.len, b.data ? b.data : "");
+            krm_buf_free(&b);
+            return NULL;
+        }
+        if (!found)
+            found = r;
+        n++;
+    }
+    if (n > 1) {
+        porch_error_set(400, "functionConfig \"%s\" must not contain more than one config, got %zu",
+                        path, n);
+        return NULL;
+    }
+    const char *miss = !found ? NULL
+                       : krm_node_kind(found) != KRM_MAP || !krm_res_api_version(found)
+                           ? "apiVersion"
+                       : !krm_res_kind(found) ? "kind"
+                       : !krm_res_name(found) ? "metadata.name"
+                                              : NULL;
+    if (!found || miss) {
+        porch_error_set(400, "functionConfig \"%s\": resource must have `%s`", path,
+                        miss ? miss : "apiVersion");
+        return NULL;
+    }
+    return found;
 }
 
 int cad_items_check_krm(const cad_items *items, size_t from)

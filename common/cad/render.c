@@ -23,6 +23,7 @@ typedef struct render_ctx {
     char *summary;       /* errorSummary */
     char *fail_pkg;      /* "pkg ./db" of the failing package */
     char *fail_msg;
+    bool fail_raw; /* fail_msg is not a pipeline.run error (kpt's runtime validation) */
     cad_resultlist results;
     int nfns, npkgs;
 } render_ctx;
@@ -127,21 +128,30 @@ static krm_node *step_node(render_ctx *c, const cad_fnspec *fn, const cad_fnres 
     return m;
 }
 
+/* The package's own resource in the file configPath names, or NULL. */
+static krm_node *fn_config_item(krm_node *cp, const cad_items *items, const char *pkg_abs)
+{
+    const char *want = krm_node_value(cp);
+    if (!strncmp(want, "./", 2))
+        want += 2;
+    for (size_t i = 0; i < items->n; i++) {
+        const char *pp =
+            krm_res_annotation(items->v[i], "internal.config.kubernetes.io/package-path");
+        const char *p = krm_res_path(items->v[i]);
+        if (pp && p && !strcmp(pp, pkg_abs) && !strcmp(p, want))
+            return items->v[i];
+    }
+    return NULL;
+}
+
 static krm_node *fn_config(render_ctx *c, krm_node *f, cad_items *items, const char *pkg_abs)
 {
     krm_node *cp = krm_map_get(f, "configPath"), *cm = krm_map_get(f, "configMap");
     if (cp) {
-        const char *want = krm_node_value(cp);
-        if (!strncmp(want, "./", 2))
-            want += 2;
-        for (size_t i = 0; i < items->n; i++) {
-            const char *pp = krm_res_annotation(items->v[i], "internal.config.kubernetes.io/package-path");
-            const char *p = krm_res_path(items->v[i]);
-            if (pp && p && !strcmp(pp, pkg_abs) && !strcmp(p, want))
-                return items->v[i];
-        }
-        porch_error_set(400, "missing function config \"%s\"", krm_node_value(cp));
-        return NULL;
+        krm_node *r = fn_config_item(cp, items, pkg_abs);
+        if (!r)
+            porch_error_set(400, "missing function config \"%s\"", krm_node_value(cp));
+        return r;
     }
     if (cm && krm_node_kind(cm) == KRM_MAP) {
         krm_node *data = krm_node_new_map(c->ws);
@@ -153,6 +163,49 @@ static krm_node *fn_config(render_ctx *c, krm_node *f, cad_items *items, const c
         return cad_configmap(c->ws, data, false);
     }
     return NULL;
+}
+
+/* The name kpt gives a step in messages: its name, else the image's last
+ * path element without tag or digest. */
+static void step_name(krm_node *f, char *out, size_t cap)
+{
+    krm_node *n = krm_map_get(f, "name"), *img = krm_map_get(f, "image");
+    const char *v = n ? krm_node_value(n) : img ? krm_node_value(img) : "";
+    if (!n) {
+        const char *sl = strrchr(v, '/');
+        v = sl ? sl + 1 : v;
+    }
+    snprintf(out, cap, "%s", v);
+    if (!n)
+        out[strcspn(out, ":@")] = '\0';
+}
+
+/* kpt's runtime check of a pipeline (pkg.ValidatePipeline): every configPath
+ * names a file of the package itself, not of a subpackage. */
+static int check_config_paths(render_ctx *c, krm_node *pl, const cad_items *items,
+                              const char *pkg_abs)
+{
+    static const char *const lists[] = {"mutators", "validators"};
+    for (int l = 0; l < 2; l++) {
+        krm_node *q = krm_map_get(pl, lists[l]);
+        for (size_t i = 0; q && krm_node_kind(q) == KRM_SEQ && i < krm_seq_len(q); i++) {
+            krm_node *cp = krm_map_get(krm_seq_at(q, i), "configPath");
+            if (!cp || fn_config_item(cp, items, pkg_abs))
+                continue;
+            char name[256];
+            step_name(krm_seq_at(q, i), name, sizeof name);
+            const char *v = krm_node_value(cp);
+            c->fail_msg =
+                cad_sprintf("Kptfile is invalid:\nField: `pipeline.%s[%zu].configPath`\n"
+                            "Value: \"%s\"\nReason: functionConfig resource for %.*s \"%s\" "
+                            "is missing from path \"%s\", this also occurs if \"%s\" is part "
+                            "of a subpackage\n",
+                            lists[l], i, v, (int)strlen(lists[l]) - 1, lists[l], name, v, v);
+            c->fail_raw = true;
+            return porch_error_set(400, "%s", c->fail_msg);
+        }
+    }
+    return 0;
 }
 
 static int run_list(render_ctx *c, krm_node *list, bool validators, cad_items *items, const char *display,
@@ -220,6 +273,50 @@ static int unknown_fields(const krm_node *m, const char *const *known, const cha
     return 0;
 }
 
+/* kpt's test: filepath.Clean(v) contains "..". Segments are cleaned as
+ * Clean does ("a/../b" is "b"); a ".." left over, or one inside a name, counts. */
+static bool escapes_package(const char *v)
+{
+    int depth = 0;
+    for (const char *p = v; *p;) {
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 2 && !strncmp(p, "..", 2)) {
+            if (depth == 0)
+                return true;
+            depth--;
+        } else if (n && !(n == 1 && *p == '.')) {
+            for (size_t i = 0; i + 1 < n; i++)
+                if (p[i] == '.' && p[i + 1] == '.')
+                    return true;
+            depth++;
+        }
+        p += n + (e ? 1 : 0);
+    }
+    return false;
+}
+
+/* Why a configPath is invalid (kpt's syntax check, then the file must hold
+ * exactly one KRM resource), or NULL; a new string. */
+static char *config_path_problem(const char *dir, const char *display, const char *v)
+{
+    if (!*v)
+        return strdup("path must not be empty");
+    if (v[0] == '/')
+        return strdup("path must be relative");
+    if (escapes_package(v))
+        return strdup("path must not be outside the package");
+    char *full = cad_path_join(dir, v), *shown = cad_path_join(display, v);
+    cad_pool pool = {0};
+    char *reason = NULL;
+    if (!cad_fn_config_read(&pool, full, v, shown))
+        reason = strdup(porch_error_last()->message);
+    cad_pool_free(&pool);
+    free(full);
+    free(shown);
+    return reason;
+}
+
 static int validate_pipeline(krm_node *kf, const char *dir, const char *display)
 {
     static const char *const lists[] = {"mutators", "validators"};
@@ -261,16 +358,7 @@ static int validate_pipeline(krm_node *kf, const char *dir, const char *display)
             if (!cp)
                 continue;
             const char *v = krm_node_value(cp);
-            char *reason = NULL;
-            if (v[0] == '/')
-                reason = strdup("path must be relative");
-            else {
-                char *full = cad_path_join(dir, v);
-                if (!cad_exists(full))
-                    reason = cad_sprintf("failed to open functionConfig from path \"%s\": open %s/%s: "
-                                         "no such file or directory", v, display, v);
-                free(full);
-            }
+            char *reason = config_path_problem(dir, display, v);
             if (reason) {
                 porch_error_set(400, "Kptfile is invalid:\nField: `pipeline.%s[%zu].configPath`\nValue: "
                                      "\"%s\"\nReason: %s\n", lists[l], i, v, reason);
@@ -345,6 +433,8 @@ static int hydrate(render_ctx *c, const char *dir, const char *display, const ch
             fprintf(c->o->fn.log, "Package \"%s\":\n", display);
         krm_node *pl = krm_map_get(kf, "pipeline");
         if (rc == 0 && pl)
+            rc = check_config_paths(c, pl, &items, abs);
+        if (rc == 0 && pl)
             rc = run_list(c, krm_map_get(pl, "mutators"), false, &items, display, abs);
         if (rc == 0 && pl)
             rc = run_list(c, krm_map_get(pl, "validators"), true, &items, display, abs);
@@ -412,7 +502,9 @@ static int write_status(render_ctx *c, bool ok)
         krm_map_set(s, cond, "status", str(s, ok ? "True" : "False"));
         krm_map_set(s, cond, "reason", str(s, ok ? "RenderSuccess" : "RenderFailed"));
         if (!ok) {
-            char *m = cad_sprintf("pkg.render: pkg %s:\n\tpipeline.run: %s", c->fail_pkg ? c->fail_pkg : ".",
+            char *m = cad_sprintf(c->fail_raw ? "pkg.render: pkg %s: %s"
+                                              : "pkg.render: pkg %s:\n\tpipeline.run: %s",
+                                  c->fail_pkg ? c->fail_pkg : ".",
                                   c->fail_msg ? c->fail_msg : porch_error_last()->message);
             krm_map_set(s, cond, "message", str(s, m));
             free(m);

@@ -222,6 +222,80 @@ static void test_eval_rejects_non_krm(void **state)
     free(fn);
 }
 
+/* --save: kpt's Function (expanded image, k=v as configMap, selectors);
+ * the same image again updates its entry; no Kptfile is not an error. */
+static void test_eval_save_function(void **state)
+{
+    (void)state;
+    write_pkg("recolor.sh", NULL);
+    put("pkg/Kptfile", "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: root # keep\n",
+        0644);
+    char *p = cad_path_join(dir, "pkg");
+    char *kv[] = {"namespace=a", NULL};
+    cad_eval_opts o = {.dir = p,
+                       .image = "set-namespace:latest",
+                       .kv = kv,
+                       .save = true,
+                       .match = {.kind = "ConfigMap"}};
+    assert_int_equal(cad_fn_eval(&o), 0);
+    kv[0] = "namespace=b";
+    assert_int_equal(cad_fn_eval(&o), 0);
+    char *k = get("pkg/Kptfile");
+    assert_string_equal(k,
+                        "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: root # keep\n"
+                        "pipeline:\n  mutators:\n"
+                        "    - image: ghcr.io/kptdev/krm-functions-catalog/set-namespace:latest\n"
+                        "      configMap:\n        namespace: b\n"
+                        "      selectors:\n        - kind: ConfigMap\n");
+    free(k);
+    char *kf = cad_path_join(dir, "pkg/Kptfile");
+    unlink(kf);
+    free(kf);
+    assert_int_equal(cad_fn_eval(&o), 0);
+    free(p);
+}
+
+/* render checks every configPath before running anything: inside the
+ * package, one KRM resource, and a file of the package itself. */
+static void test_render_config_path_checks(void **state)
+{
+    (void)state;
+    write_pkg("recolor.sh", NULL);
+    char *kf =
+        cad_sprintf("apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: root\n"
+                    "pipeline:\n  mutators:\n  - exec: %s/fn/recolor.sh\n    configPath: %%s\n",
+                    dir);
+    char *k1 = cad_sprintf(kf, "a/../../x.yaml");
+    put("pkg/Kptfile", k1, 0644);
+    assert_int_not_equal(render(true), 0);
+    assert_non_null(
+        strstr(porch_error_last()->message, "Reason: path must not be outside the package"));
+    char *k2 = cad_sprintf(kf, "two.yaml");
+    put("pkg/Kptfile", k2, 0644);
+    put("pkg/two.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n",
+        0644);
+    assert_int_not_equal(render(true), 0);
+    assert_non_null(
+        strstr(porch_error_last()->message,
+               "functionConfig \"two.yaml\" must not contain more than one config, got 2"));
+    char *k3 = cad_sprintf(kf, "sub/cm.yaml");
+    put("pkg/Kptfile", k3, 0644);
+    assert_int_not_equal(render(true), 0);
+    assert_non_null(
+        strstr(porch_error_last()->message,
+               "Reason: functionConfig resource for mutator \"\" is missing from path "
+               "\"sub/cm.yaml\", this also occurs if \"sub/cm.yaml\" is part of a subpackage"));
+    char *a = get("pkg/cm.yaml");
+    assert_non_null(strstr(a, "color: blue"));
+    free(a);
+    free(k1);
+    free(k2);
+    free(k3);
+    free(kf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +307,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_source_subpackage_krmignore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval_fn_config_validated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval_rejects_non_krm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eval_save_function, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_render_config_path_checks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
