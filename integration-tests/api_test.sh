@@ -186,6 +186,20 @@ kc -n api-test patch repo blueprints --type=merge -p '{"spec":{"description":"af
 out=$(curl -s -m 3 "${ADMIN[@]}" "$URL$REPOS?watch=true&resourceVersion=$rv&fieldSelector=metadata.name%3Dblueprints" 2>/dev/null)
 first=$(head -1 <<<"$out" | jq -r '.type + " " + .object.spec.description' 2>/dev/null)
 [ "$first" = "MODIFIED after" ] && ok "watch resumes from a resourceVersion" || ko "watch resume" "$out"
+# A watch whose client hangs up ends (and frees its worker thread) at once,
+# not at the next event of its kind or after timeoutSeconds.
+curl -s -N "${ADMIN[@]}" "$URL$REPOS?watch=true&fieldSelector=metadata.name%3Dnone" >/dev/null 2>&1 &
+wpid=$!
+sleep 1
+kill "$wpid" 2>/dev/null
+wait "$wpid" 2>/dev/null
+hung=1
+for _ in $(seq 10); do
+  hung=$(ss -Htn state close-wait "( sport = :$PORT )" 2>/dev/null | wc -l)
+  [ "$hung" = 0 ] && break
+  sleep 0.5
+done
+[ "$hung" = 0 ] && ok "a watch ends when its client hangs up" || ko "abandoned watch" "$hung connections in CLOSE-WAIT"
 st=$(code GET "$REPOS?watch=true&resourceVersion=999999999" "${ADMIN[@]}" -m 8)
 [ "$st" = 504 ] && grep -q ResourceVersionTooLarge "$DIR/body" &&
   ok "watch from a future resourceVersion -> 504 ResourceVersionTooLarge" || ko "watch future rv" "$st"

@@ -72,6 +72,8 @@ int apiserver_http_reply_headers(struct mg_connection *conn, int code, const cha
 int apiserver_http_reply_parts(struct mg_connection *conn, int code, const char *content_type,
                                const char *a, size_t alen, const char *b, size_t blen,
                                const char *c, size_t clen);
+/* 1 when the client of this (long-lived) request has closed its connection. */
+int apiserver_http_peer_gone(struct mg_connection *conn);
 /* Dumps `doc` (borrowed) as the JSON response body. */
 int apiserver_http_reply_json(struct mg_connection *conn, int code, json_t *doc);
 /* A Kubernetes Status response for an error code and message. */

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +325,38 @@ static int accept_any_cert(int preverify_ok, X509_STORE_CTX *store)
     return 1;
 }
 
+/* The TLS connection this civetweb worker thread is serving. civetweb runs
+ * the handshake and then every request of a connection on one worker thread
+ * and gives handlers no way to reach the socket, so the handshake callback
+ * notes it here; a watch uses it to see its client hang up. Thread-local
+ * because it is a property of the thread, like the error slot. */
+static __thread SSL *thread_ssl;
+
+static void note_handshake(const SSL *ssl, int where, int ret)
+{
+    (void)ret;
+    if (where & SSL_CB_HANDSHAKE_DONE)
+        thread_ssl = (SSL *)ssl;
+}
+
+int apiserver_http_peer_gone(struct mg_connection *conn)
+{
+    (void)conn; /* the thread's connection: see thread_ssl */
+    int fd = thread_ssl != NULL ? SSL_get_fd(thread_ssl) : -1;
+    if (fd < 0)
+        return 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP, .revents = 0};
+    if (poll(&p, 1, 0) != 1)
+        return 0;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
+        return 1;
+    /* Readable: a watch client sends nothing, so this is EOF, a close_notify
+     * alert or a reset — unless it pipelined a request, which we leave alone. */
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 /* Builds the server SSL_CTX; 0 and *out, or negative naming the bad file. */
 static int tls_context_new(const apiserver_ctx *ctx, SSL_CTX **out)
 {
@@ -335,6 +368,7 @@ static int tls_context_new(const apiserver_ctx *ctx, SSL_CTX **out)
     SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     /* Idle connections (watches) give their 34 KB of TLS buffers back. */
     SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_info_callback(ssl, note_handshake);
     /* No server-side session cache: each cached session keeps its client's
      * certificate in memory; kubectl keeps its connections alive instead. */
     SSL_CTX_set_session_cache_mode(ssl, SSL_SESS_CACHE_OFF);

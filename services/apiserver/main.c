@@ -229,10 +229,6 @@ int main(int argc, char **argv)
     memset(&ctx, 0, sizeof(ctx));
     /* Hundreds of HTTP threads: without a cap each grows its own malloc arena. */
     mallopt(M_ARENA_MAX, 2);
-    /* A fixed threshold (setting it turns off glibc's dynamic one): the
-     * megabytes of a big list's text are mmap'd and unmapped when sent,
-     * instead of raising the threshold and fragmenting the heap for good. */
-    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     const svc_flag flags[] = {
         {"--port", "PORCH_PORT", APISERVER_DEFAULT_PORT, "HTTPS port", &ctx.port},
         {"--bind-address", "PORCH_BIND_ADDRESS", APISERVER_DEFAULT_BIND,

@@ -20,7 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HUB_RING 1024
+/* Events kept for watchers that fall behind or resume: each holds its parsed
+ * object (~3 KB for a package revision); older ones are read back from the
+ * cache (catch_up). Kubernetes' watch cache keeps 100 per resource. */
+#define HUB_RING 256
+/* Events a watcher copies out of the ring per wake-up. */
+#define WATCH_BATCH 64
 #define HUB_POLL_MS 1000
 #define WATCH_DEFAULT_TIMEOUT_S 1800
 #define WATCH_BOOKMARK_EVERY_S 60
@@ -442,9 +447,15 @@ static size_t take_events(apiserver_watch_hub *hub, int64_t cursor, hub_event *o
 static void follow(watcher *w, int64_t deadline)
 {
     apiserver_watch_hub *hub = w->req->ctx->watch;
-    hub_event *batch = malloc(sizeof(hub_event) * 256);
+    hub_event *batch = malloc(sizeof(hub_event) * WATCH_BATCH);
     int64_t next_bookmark = now_s() + WATCH_BOOKMARK_EVERY_S;
     while (batch != NULL && !w->failed && now_s() < deadline) {
+        /* A client that went away frees its thread now, not at the next
+         * event of its kind or the timeout (30 minutes by default). */
+        if (apiserver_http_peer_gone(w->req->conn)) {
+            w->failed = 1;
+            break;
+        }
         pthread_mutex_lock(&hub->mu);
         if ((!hub->ready || hub->last <= w->cursor) && !hub->stop) {
             struct timespec until;
@@ -460,7 +471,7 @@ static void follow(watcher *w, int64_t deadline)
         int behind = hub->ready && w->cursor < hub->base;
         int64_t last = hub->last;
         if (hub->ready && !behind)
-            n = take_events(hub, w->cursor, batch, 256);
+            n = take_events(hub, w->cursor, batch, WATCH_BATCH);
         pthread_mutex_unlock(&hub->mu);
         if (behind) {
             if (catch_up(w) != 0)
@@ -473,7 +484,7 @@ static void follow(watcher *w, int64_t deadline)
             free(batch[i].kind);
             json_decref(batch[i].object);
         }
-        if (n < 256 && last > w->cursor)
+        if (n < WATCH_BATCH && last > w->cursor)
             w->cursor = last; /* the rest of the window held no events of ours */
         if (w->req->query->allow_bookmarks && now_s() >= next_bookmark) {
             send_bookmark(w, 0);
