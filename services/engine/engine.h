@@ -18,7 +18,7 @@ typedef struct engine {
     svc_context svc;
     bus_client *cache;
     bus_client *git;
-    char work_dir[4096];            /* DATA/engine-work: per-request package directories */
+    char work_dir[4096];            /* per-request package directories (--work-dir) */
     pthread_mutex_t locks_mutex;
     char *locks[ENGINE_MAX_LOCKS];  /* keys of objects being changed right now */
 } engine;
