@@ -218,6 +218,12 @@ st=$(code PUT "$REPOS/blueprints" "${ADMIN[@]}" -H 'Transfer-Encoding: chunked' 
 st=$(code POST "$REPOS" "${ADMIN[@]}" -H 'Content-Type: application/json' --data '{"kind": "Repository",')
 [ "$st" = 400 ] && grep -q "line 1, column" "$DIR/body" && ok "malformed JSON -> 400 with the position" ||
   ko "malformed json" "$st $(cat "$DIR/body")"
+pid=$(cat "$DIR/apiserver.pid")
+deep="{\"x\":$(printf '[%.0s' $(seq 2000))$(printf ']%.0s' $(seq 2000))}"
+st=$(code POST "$REPOS" "${ADMIN[@]}" -H 'Content-Type: application/json' --data "$deep")
+[ "$st" = 400 ] && grep -q "nested deeper than 100 levels" "$DIR/body" && [ "$pid" = "$(cat "$DIR/apiserver.pid")" ] &&
+  kill -0 "$pid" 2>/dev/null && ok "JSON nested 2,000 deep -> 400 (it used to crash the apiserver)" ||
+  ko "deep json" "$st $(head -c 300 "$DIR/body")"
 head -c $((6 * 1024 * 1024 + 10)) /dev/zero | tr '\0' ' ' >"$DIR/big.json"
 st=$(code POST "$REPOS" "${ADMIN[@]}" -H 'Content-Type: application/json' --data-binary @"$DIR/big.json")
 [ "$st" = 413 ] && ok "body over 6 MiB -> 413" || ko "413" "$st"

@@ -367,12 +367,17 @@ int apiserver_query_parse(const char *query_string, apiserver_query *out);
 /* Reads the whole request body (Content-Length or chunked) into a new
  * NUL-terminated buffer; 0, or -1 with 413 when it exceeds `max`. */
 int apiserver_body_read(struct mg_connection *conn, size_t max, char **out, size_t *len);
+/* Bodies nest at most this deep (JSON and YAML): jansson parses and dumps
+ * recursively, and a civetweb worker thread has a 100 KB stack. */
+#define APISERVER_BODY_MAX_DEPTH 100
+/* 0, or -1 with a 400 naming where a JSON text nests deeper than that. */
+int apiserver_body_json_depth(const char *buf, size_t len);
 /* Decodes a JSON object; 0 and a new reference, or -1 with a 400 naming the position. */
 int apiserver_body_json(const char *buf, size_t len, json_t **out);
 /* Decodes a YAML body (one document, a mapping) into a JSON object (new
  * reference); -1 with a 400 naming line and column. Bounded: nesting depth
  * and values after alias expansion. (body_yaml.c) */
-#define APISERVER_YAML_MAX_DEPTH 100
+#define APISERVER_YAML_MAX_DEPTH APISERVER_BODY_MAX_DEPTH
 #define APISERVER_YAML_MAX_VALUES 2000000u
 int apiserver_body_yaml(const char *buf, size_t len, json_t **out);
 /* Decodes a Kubernetes protobuf Namespace or Secret into its JSON form (new

@@ -1,5 +1,6 @@
 /* Request bodies (read by http_server.c under the body limit) decoded as
- * JSON with the error position, or — for the two core kinds kubectl insists
+ * JSON with the error position (nesting bounded first: the parser and the
+ * dumper recurse, on civetweb's 100 KB thread stacks), or — for the two core kinds kubectl insists
  * on sending that way — as Kubernetes protobuf: the "k8s\0" magic, a
  * runtime.Unknown envelope, and just the Namespace/Secret fields. */
 #include "apiserver.h"
@@ -10,11 +11,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+int apiserver_body_json_depth(const char *buf, size_t len)
+{
+    int depth = 0, in_string = 0, escaped = 0;
+    size_t line = 1, col = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        col++;
+        if (c == '\n') {
+            line++;
+            col = 0;
+        }
+        if (in_string) {
+            if (escaped)
+                escaped = 0;
+            else if (c == '\\')
+                escaped = 1;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > APISERVER_BODY_MAX_DEPTH)
+                return porch_error_set(400,
+                                       "the JSON request body is nested deeper than %d levels "
+                                       "at line %zu, column %zu",
+                                       APISERVER_BODY_MAX_DEPTH, line, col);
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return 0;
+}
+
 int apiserver_body_json(const char *buf, size_t len, json_t **out)
 {
     *out = NULL;
     if (len == 0)
         return porch_error_set(400, "the request body is empty; send a JSON object");
+    if (apiserver_body_json_depth(buf, len) != 0)
+        return -1;
     json_error_t err;
     json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
     if (doc == NULL)

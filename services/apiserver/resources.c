@@ -855,6 +855,10 @@ static int read_object(apiserver_request *req, json_t **out, int allow_array)
                                  ct);
     } else if (allow_array) {
         json_error_t err;
+        if (apiserver_body_json_depth(buf, len) != 0) {
+            free(buf);
+            return -1;
+        }
         *out = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
         rc = *out ? 0
                   : porch_error_set(400,

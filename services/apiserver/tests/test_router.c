@@ -100,6 +100,37 @@ static void test_json_errors(void **state)
     json_decref(doc);
 }
 
+/* A body nested 2,000 deep crashed the apiserver: jansson recursed past the
+ * end of civetweb's 100 KB thread stack. Nesting is bounded before parsing;
+ * brackets inside strings do not count. */
+static void test_json_depth(void **state)
+{
+    (void)state;
+    char body[4200];
+    size_t n = 0;
+    n += (size_t)snprintf(body, sizeof(body), "{\"s\":\"[[[[{{\\\"\",\n\"x\":");
+    for (int i = 0; i < 99; i++)
+        body[n++] = '[';
+    for (int i = 0; i < 99; i++)
+        body[n++] = ']';
+    body[n++] = '}';
+    json_t *doc = NULL;
+    if (apiserver_body_json(body, n, &doc) != 0) /* 100 levels with the object */
+        fail_msg("%s", porch_error_last()->message);
+    json_decref(doc);
+    n = 0;
+    n += (size_t)snprintf(body, sizeof(body), "{\"x\":\n");
+    for (int i = 0; i < 2000; i++)
+        body[n++] = '[';
+    for (int i = 0; i < 2000; i++)
+        body[n++] = ']';
+    body[n++] = '}';
+    assert_int_equal(apiserver_body_json(body, n, &doc), -1);
+    assert_int_equal(porch_error_last()->code, 400);
+    assert_non_null(
+        strstr(porch_error_last()->message, "nested deeper than 100 levels at line 2, column 100"));
+}
+
 /* What `kubectl create secret generic s --from-literal=u=admin --type=kubernetes.io/basic-auth`
  * sends. */
 static void test_protobuf_secret(void **state)
@@ -184,7 +215,7 @@ int main(void)
         cmocka_unit_test(test_paths),           cmocka_unit_test(test_query),
         cmocka_unit_test(test_selectors),       cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_protobuf_secret), cmocka_unit_test(test_patches),
-        cmocka_unit_test(test_protobuf_entry_without_value),
+        cmocka_unit_test(test_protobuf_entry_without_value), cmocka_unit_test(test_json_depth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
