@@ -224,7 +224,7 @@ static int same_content(json_t *a, json_t *b)
 /* Upserts the desired objects of `kind` for repository `name` and deletes
  * those of it that are no longer desired. Returns how many are desired. */
 static int reconcile(cache_sync *sync, const char *kind, const char *ns, const char *name,
-                     const char *pkg, json_t *desired)
+                     const char *pkg, json_t *desired, json_t *stored_out)
 {
     json_t *wanted = json_object(); /* name → 1 */
     size_t i;
@@ -252,7 +252,11 @@ static int reconcile(cache_sync *sync, const char *kind, const char *ns, const c
                                 &out) < 0)
                 log_warn("sync: cannot store object", "name", json_string(obj_name),
                          "error", json_string(porch_error_last()->message));
+            if (stored_out && out)
+                json_array_append(stored_out, out);
             json_decref(out);
+        } else if (stored_out) {
+            json_array_append(stored_out, stored);
         }
         json_decref(merged);
         json_decref(stored);
@@ -417,8 +421,8 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, const
     json_t *repo = NULL;
     if (cache_store_get(sync->store, CACHE_KIND_REPOSITORY, ns, name, &repo) < 0) {
         json_t *none = json_array();
-        reconcile(sync, CACHE_KIND_REVISION, ns, name, NULL, none);
-        reconcile(sync, CACHE_KIND_PACKAGE, ns, name, NULL, none);
+        reconcile(sync, CACHE_KIND_REVISION, ns, name, NULL, none, NULL);
+        reconcile(sync, CACHE_KIND_PACKAGE, ns, name, NULL, none, NULL);
         json_decref(none);
         /* Unregistered: the adapter drops its mirror (a 404 means it had none).
          * Once per unregistration: later events of the same repository (its
@@ -458,15 +462,17 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, const
         json_decref(repo);
         if (rc < 0)
             return -1;
-        json_t *items = json_object_get(result, "items");
-        int n_rev = reconcile(sync, CACHE_KIND_REVISION, ns, name, pkg, items);
+        json_t *items = json_object_get(result, "items"), *stored = json_array();
+        int n_rev = reconcile(sync, CACHE_KIND_REVISION, ns, name, pkg, items, stored);
         json_t *pkgs = packages_of(items, ns, name);
-        int n_pkg = reconcile(sync, CACHE_KIND_PACKAGE, ns, name, pkg, pkgs);
+        int n_pkg = reconcile(sync, CACHE_KIND_PACKAGE, ns, name, pkg, pkgs, NULL);
         json_decref(pkgs);
         json_decref(result);
         if (summary)
-            *summary = json_pack("{s:i, s:i, s:b, s:s}", "revisions", n_rev, "packages", n_pkg,
-                                 "ready", 1, "message", "");
+            *summary = json_pack("{s:i, s:i, s:b, s:s, s:o}", "revisions", n_rev, "packages", n_pkg,
+                                 "ready", 1, "message", "", "items", stored);
+        else
+            json_decref(stored);
         return 0;
     }
     char key[320];
@@ -485,8 +491,8 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, const
         snprintf(message, sizeof message, "%s", porch_error_last()->message);
         int code = porch_error_last()->code;
         json_t *none = json_array();
-        reconcile(sync, CACHE_KIND_REVISION, ns, name, NULL, none);
-        reconcile(sync, CACHE_KIND_PACKAGE, ns, name, NULL, none);
+        reconcile(sync, CACHE_KIND_REVISION, ns, name, NULL, none, NULL);
+        reconcile(sync, CACHE_KIND_PACKAGE, ns, name, NULL, none, NULL);
         json_decref(none);
         if (seen)
             seen->version[0] = '\0'; /* the index was emptied: the next listing is a full one */
@@ -507,9 +513,9 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, const
             n_pkg = (int)json_array_size(owned);
         json_decref(owned);
     } else {
-        n_rev = reconcile(sync, CACHE_KIND_REVISION, ns, name, NULL, items);
+        n_rev = reconcile(sync, CACHE_KIND_REVISION, ns, name, NULL, items, NULL);
         json_t *pkgs = packages_of(items, ns, name);
-        n_pkg = reconcile(sync, CACHE_KIND_PACKAGE, ns, name, NULL, pkgs);
+        n_pkg = reconcile(sync, CACHE_KIND_PACKAGE, ns, name, NULL, pkgs, NULL);
         json_decref(pkgs);
     }
     if (seen) {

@@ -90,10 +90,22 @@ sync:
     args = json_pack("{s:s, s:s, s:s}", "namespace", ns, "name", repo, "package", pkg);
     rc = engine_cache(c, "cache.sync", args, &res);
     json_decref(args);
-    json_decref(res);
     if (rc < 0)
         return -1;
-    return engine_get_revision(c, ns, name, out);
+    /* the sync answers with the package's revisions as stored: no read-back */
+    size_t i;
+    json_t *item;
+    *out = NULL;
+    json_array_foreach(json_object_get(res, "items"), i, item)
+    {
+        const char *n = json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
+        if (n && strcmp(n, name) == 0) {
+            *out = json_incref(item);
+            break;
+        }
+    }
+    json_decref(res);
+    return *out ? 0 : engine_get_revision(c, ns, name, out);
 }
 
 /* §3.6 step 5: unique workspace in the package, init/clone only for new packages. */
