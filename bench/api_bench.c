@@ -275,8 +275,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < 5; i++)
         jtimes[i] = timed_get(c, url, 0, &jbytes, &code);
     double table_p50 = pct(times, 20, 0.5);
-    printf("list %d as Table: p50 %.1f ms, p90 %.1f ms (%zu bytes, HTTP %ld)\n", n,
-           table_p50, pct(times, 20, 0.9), bytes, code);
+    printf("list %d as Table: p50 %.1f ms, p90 %.1f ms (%zu bytes, HTTP %ld)\n", n, table_p50,
+           pct(times, 20, 0.9), bytes, code);
     printf("list %d as JSON:  p50 %.1f ms (%zu bytes)\n", n, pct(jtimes, 5, 0.5), jbytes);
     snprintf(url, sizeof(url),
              "%s/apis/porch.kpt.dev/v1alpha1/namespaces/bench-3/packagerevisions?"
@@ -383,10 +383,11 @@ int main(int argc, char **argv)
            (double)parts.arenas / 1024.0, (double)parts.anon / 1024.0,
            (double)parts.files / 1024.0);
     /* The issue-6 targets are the reference: measured / target, below 1 is met. */
-    printf("vs targets: Table list p50 %.1f / 50 ms = %.2f; watch p99 %.1f / 50 ms = %.2f; RSS with "
-           "%d watchers %.1f / 50 MB = %.2f\n",
-           table_p50, table_p50 / 50.0, watch_p99, watch_p99 / 50.0, nw,
-           (double)rss_watch / 1024.0, (double)rss_watch / 1024.0 / 50.0);
+    printf(
+        "vs targets: Table list p50 %.1f / 50 ms = %.2f; watch p99 %.1f / 50 ms = %.2f; RSS with "
+        "%d watchers %.1f / 50 MB = %.2f\n",
+        table_p50, table_p50 / 50.0, watch_p99, watch_p99 / 50.0, nw, (double)rss_watch / 1024.0,
+        (double)rss_watch / 1024.0 / 50.0);
     curl_easy_cleanup(c);
     free(rv);
     free(hs);

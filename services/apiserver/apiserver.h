@@ -315,6 +315,8 @@ void apiserver_ns_controller_free(apiserver_ns_controller *c);
 void apiserver_ns_controller_kick(apiserver_ns_controller *c);
 /* 1 when the Namespace object (borrowed) has a deletionTimestamp. */
 int apiserver_namespace_terminating(json_t *ns);
+/* Makes sure spec.finalizers of the Namespace object holds "kubernetes". */
+void apiserver_namespace_add_finalizer(json_t *ns);
 /* 0 when an object `name` of `resource` may be created in `ns`; -1 with 403
  * Forbidden and *details (new reference: causes NamespaceTerminating) while
  * the Namespace is being deleted, 404 NotFound when it does not exist, or the

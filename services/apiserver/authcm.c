@@ -133,8 +133,7 @@ static int string_list(json_t *data, const char *key, const char *where, char *b
     {
         size_t used = strlen(buf);
         if (!json_is_string(v) || json_string_length(v) == 0 ||
-            strchr(json_string_value(v), ',') != NULL ||
-            used + json_string_length(v) + 2 > cap) {
+            strchr(json_string_value(v), ',') != NULL || used + json_string_length(v) + 2 > cap) {
             rc = -1;
             break;
         }
@@ -213,8 +212,8 @@ int apiserver_authcm_load(const apiserver_authcm_opts *o, apiserver_authcm *out)
     int rc = 0;
     if (check_header(data, "requestheader-username-headers", "X-Remote-User", o->configmap) != 0 ||
         check_header(data, "requestheader-group-headers", "X-Remote-Group", o->configmap) != 0 ||
-        check_header(data, "requestheader-extra-headers-prefix", "X-Remote-Extra-",
-                     o->configmap) != 0 ||
+        check_header(data, "requestheader-extra-headers-prefix", "X-Remote-Extra-", o->configmap) !=
+            0 ||
         string_list(data, "requestheader-allowed-names", o->configmap, out->allowed_names,
                     sizeof(out->allowed_names)) != 0 ||
         write_pem(data, "requestheader-client-ca-file", o->configmap, o->out_dir,

@@ -61,7 +61,7 @@ static int is_one_of(const char *s, const char *const *set)
 }
 
 static const char *const null_words[] = {"", "~", "null", "Null", "NULL", NULL};
-static const char *const true_words[] = {"y",  "Y",  "yes", "Yes", "YES",  "on",
+static const char *const true_words[] = {"y",  "Y",  "yes",  "Yes",  "YES",  "on",
                                          "On", "ON", "true", "True", "TRUE", NULL};
 static const char *const false_words[] = {"n",   "N",   "no",    "No",    "NO",    "off",
                                           "Off", "OFF", "false", "False", "FALSE", NULL};
@@ -128,9 +128,9 @@ static int parse_int(const char *text, json_int_t *out, int *overflow)
 /* [-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)? and the .inf/.nan words. */
 static int parse_float(const char *text, double *out, int *special)
 {
-    static const char *const specials[] = {".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf", "+.INF",
-                                           "-.inf", "-.Inf", "-.INF", ".nan",  ".NaN",  ".NAN",
-                                           NULL};
+    static const char *const specials[] = {".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf",
+                                           "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
+                                           ".NaN",  ".NAN",  NULL};
     *special = is_one_of(text, specials);
     if (*special)
         return 1;
@@ -188,8 +188,9 @@ static json_t *scalar_value(const yaml_event_t *ev)
     int plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
     int tagged = tag != NULL && strcmp((const char *)tag, "!") != 0;
     if (tag_is(tag, "str") || tag_is(tag, "binary") || tag_is(tag, "timestamp") ||
-        (!plain && !tagged) || (tagged && !tag_is(tag, "null") && !tag_is(tag, "bool") &&
-                                !tag_is(tag, "int") && !tag_is(tag, "float"))) {
+        (!plain && !tagged) ||
+        (tagged && !tag_is(tag, "null") && !tag_is(tag, "bool") && !tag_is(tag, "int") &&
+         !tag_is(tag, "float"))) {
         json_t *s = json_stringn(text, len);
         if (s == NULL)
             at(m, 400, "a string is not valid UTF-8", NULL);
@@ -304,8 +305,9 @@ static int merge_into(yframe *f, json_t *value, const yaml_mark_t *m)
         if (json_is_array(value))
             one = json_array_get(value, i);
         if (!json_is_object(one))
-            return at(m, 400, "the value of a merge key \"<<\" must be a mapping or a list of "
-                              "mappings",
+            return at(m, 400,
+                      "the value of a merge key \"<<\" must be a mapping or a list of "
+                      "mappings",
                       NULL);
         const char *k;
         json_t *v;
@@ -341,8 +343,7 @@ static int place(ybuild *b, json_t *value, size_t count, const yaml_mark_t *m)
             int scalar = !json_is_object(value) && !json_is_array(value);
             json_decref(value);
             if (!scalar)
-                return at(m, 400, "a mapping key must be a scalar, not a mapping or a list",
-                          NULL);
+                return at(m, 400, "a mapping key must be a scalar, not a mapping or a list", NULL);
             return at(m, 400, "a mapping key must be a string", NULL);
         }
         f->key = strdup(json_string_value(value));
@@ -424,8 +425,7 @@ static int on_event(ybuild *b, const yaml_event_t *ev)
     switch (ev->type) {
     case YAML_DOCUMENT_START_EVENT:
         if (++b->documents > 1)
-            return at(m, 400, "the body holds more than one YAML document; send one object",
-                      NULL);
+            return at(m, 400, "the body holds more than one YAML document; send one object", NULL);
         return 0;
     case YAML_SCALAR_EVENT: {
         note_merge_key(b, ev);

@@ -107,11 +107,11 @@ static void delete_object(apiserver_ns_controller *c, const char *kind, const ch
         json_t *copy = json_deep_copy(obj);
         json_object_set_new(json_object_get(copy, "metadata"), "deletionTimestamp",
                             json_string(now));
-        rc = call(c, "cache.put",
-                  json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "kind", kind, "namespace", ns, "name",
-                            name, "object", copy, "mode", "update", "resourceVersion",
-                            rv ? rv : ""),
-                  &result);
+        rc =
+            call(c, "cache.put",
+                 json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "kind", kind, "namespace", ns, "name",
+                           name, "object", copy, "mode", "update", "resourceVersion", rv ? rv : ""),
+                 &result);
     } else {
         rc = call(c, "cache.delete",
                   json_pack("{s:s, s:s, s:s, s:s}", "kind", kind, "namespace", ns, "name", name,
@@ -158,8 +158,8 @@ static int delete_all(apiserver_ns_controller *c, const char *kind, const char *
 static int any_left(apiserver_ns_controller *c, const char *kind, const char *ns)
 {
     json_t *result = NULL;
-    if (call(c, "cache.list", json_pack("{s:s, s:s, s:i}", "kind", kind, "namespace", ns, "limit", 1),
-             &result) != 0)
+    if (call(c, "cache.list",
+             json_pack("{s:s, s:s, s:i}", "kind", kind, "namespace", ns, "limit", 1), &result) != 0)
         return -1;
     int left = json_array_size(json_object_get(result, "items")) > 0;
     json_decref(result);
@@ -178,9 +178,9 @@ static void finish(apiserver_ns_controller *c, json_t *ns_obj)
         if (json_is_string(json_array_get(fins, i)) &&
             strcmp(json_string_value(json_array_get(fins, i)), "kubernetes") == 0)
             json_array_remove(fins, i);
-    int others = json_array_size(fins) > 0 ||
-                 json_array_size(json_object_get(json_object_get(copy, "metadata"), "finalizers")) >
-                     0;
+    int others =
+        json_array_size(fins) > 0 ||
+        json_array_size(json_object_get(json_object_get(copy, "metadata"), "finalizers")) > 0;
     json_t *result = NULL;
     int rc;
     if (others)
@@ -213,6 +213,22 @@ static int has_kube_finalizer(json_t *ns_obj)
     return 0;
 }
 
+void apiserver_namespace_add_finalizer(json_t *ns)
+{
+    json_t *spec = json_object_get(ns, "spec");
+    if (!json_is_object(spec)) {
+        spec = json_object();
+        json_object_set_new(ns, "spec", spec);
+    }
+    json_t *fin = json_object_get(spec, "finalizers");
+    if (!json_is_array(fin)) {
+        fin = json_array();
+        json_object_set_new(spec, "finalizers", fin);
+    }
+    if (!has_kube_finalizer(ns))
+        json_array_append_new(fin, json_string("kubernetes"));
+}
+
 /* One Namespace being deleted: its content first, then itself. */
 static void finalize(apiserver_ns_controller *c, json_t *ns_obj)
 {
@@ -231,8 +247,8 @@ static void finalize(apiserver_ns_controller *c, json_t *ns_obj)
         for (size_t k = 0; k < 4; k++)
             if (any_left(c, all[k], ns) != 0)
                 return; /* next pass */
-    } else if (json_array_size(
-                   json_object_get(json_object_get(ns_obj, "metadata"), "finalizers")) > 0 ||
+    } else if (json_array_size(json_object_get(json_object_get(ns_obj, "metadata"), "finalizers")) >
+                   0 ||
                json_array_size(json_object_get(json_object_get(ns_obj, "spec"), "finalizers")) >
                    0) {
         return; /* someone else's finalizer: theirs to remove */

@@ -741,20 +741,10 @@ static int validate_namespace(apiserver_request *req, json_t *obj, json_t *old)
         else
             json_object_del(spec, "finalizers");
     } else {
-        json_t *fin = json_object_get(spec, "finalizers");
-        if (!json_is_array(fin)) {
-            fin = json_array();
-            json_object_set_new(spec, "finalizers", fin);
-        }
-        int has = 0;
-        size_t i;
-        json_t *f;
-        json_array_foreach(fin, i, f) has |= json_is_string(f) && !strcmp(json_string_value(f), "kubernetes");
-        if (!has)
-            json_array_append_new(fin, json_string("kubernetes"));
+        apiserver_namespace_add_finalizer(obj);
     }
-    int terminating = apiserver_namespace_terminating(obj);
-    json_object_set_new(obj, "status", json_pack("{s:s}", "phase", terminating ? "Terminating" : "Active"));
+    const char *phase = apiserver_namespace_terminating(obj) ? "Terminating" : "Active";
+    json_object_set_new(obj, "status", json_pack("{s:s}", "phase", phase));
     return 0;
 }
 
@@ -1113,10 +1103,9 @@ static int do_update(apiserver_request *req, json_t *obj, json_t *old)
             return 200;
         json_t *fin = json_object_get(meta_of(obj), "finalizers");
         /* A Namespace also waits for its spec.finalizers (the namespace controller's). */
-        size_t spec_fin = strcmp(req->kind->resource, "namespaces") == 0
-                              ? json_array_size(json_object_get(json_object_get(obj, "spec"),
-                                                                "finalizers"))
-                              : 0;
+        json_t *spec_fins = json_object_get(json_object_get(obj, "spec"), "finalizers");
+        size_t spec_fin =
+            strcmp(req->kind->resource, "namespaces") == 0 ? json_array_size(spec_fins) : 0;
         if (json_object_get(meta_of(obj), "deletionTimestamp") != NULL &&
             json_array_size(fin) == 0 && spec_fin == 0) {
             if (peer_call(req, req->ctx->cache, "cache.delete",
@@ -1257,22 +1246,7 @@ static int mark_terminating(apiserver_request *req, json_t *old, json_t **result
     char now[32];
     now_rfc3339(now, sizeof(now));
     json_object_set_new(meta_of(obj), "deletionTimestamp", json_string(now));
-    json_t *spec = json_object_get(obj, "spec");
-    if (!json_is_object(spec)) {
-        spec = json_object();
-        json_object_set_new(obj, "spec", spec);
-    }
-    json_t *fin = json_object_get(spec, "finalizers");
-    if (!json_is_array(fin)) {
-        fin = json_array();
-        json_object_set_new(spec, "finalizers", fin);
-    }
-    int has = 0;
-    size_t i;
-    json_t *f;
-    json_array_foreach(fin, i, f) has |= json_is_string(f) && !strcmp(json_string_value(f), "kubernetes");
-    if (!has) /* stored before the controller existed: its content goes too */
-        json_array_append_new(fin, json_string("kubernetes"));
+    apiserver_namespace_add_finalizer(obj); /* one stored without it: its content goes too */
     json_object_set_new(obj, "status", json_pack("{s:s}", "phase", "Terminating"));
     const char *rv = meta_str(old, "resourceVersion");
     int rc = peer_call(req, req->ctx->cache, "cache.put",
