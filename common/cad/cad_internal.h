@@ -39,15 +39,25 @@ typedef struct cad_items {
 } cad_items;
 int cad_items_push(cad_items *it, krm_node *n);
 
+typedef struct cad_doc_head { /* a resource read from a file whose document has a head comment */
+    const krm_node *root;
+    const char *comment; /* lives in root's stream */
+} cad_doc_head;
+
 typedef struct cad_pool { /* owns streams and source buffers */
     krm_stream **s;
     size_t n, cap;
     char **bufs;
     size_t nb, capb;
+    cad_doc_head *heads; /* documents' head comments by resource (kyaml keeps the document) */
+    size_t nh, caph;
 } cad_pool;
 krm_stream *cad_pool_stream(cad_pool *p); /* a new empty stream owned by the pool */
 int cad_pool_keep(cad_pool *p, krm_stream *s, char *buf);
 void cad_pool_free(cad_pool *p);
+/* The head comment of the document root was read from (a comment block
+ * followed by a blank line at the top of the document), or NULL. */
+const char *cad_pool_doc_head(const cad_pool *p, const krm_node *root);
 
 /* Reads the KRM files of `dir` (recursing into subpackages when `subpkgs`),
  * annotating each resource with path/index/seqindent (and package-path when

@@ -336,8 +336,14 @@ int cad_fn_run(cad_pool *pool, const cad_fn_opts *o, const cad_fnspec *fn, cad_i
             id = krm_res_annotation(it, ANNO_IID);
         if (id) {
             long k = atol(id);
-            if (k >= 1 && (size_t)k <= input.n)
+            if (k >= 1 && (size_t)k <= input.n) {
                 krm_heal_comments(ws, input.v[k - 1], it);
+                /* kyaml heals from the document it read: the document's head
+                 * comment lands on the resource when that has none */
+                const char *dh = cad_pool_doc_head(pool, input.v[k - 1]);
+                if (dh && !krm_node_comment(it, KRM_COMMENT_HEAD))
+                    krm_node_set_comment(ws, it, KRM_COMMENT_HEAD, dh);
+            }
         }
         drop_ids(it);
         cad_items_push(&outv, it);

@@ -77,7 +77,30 @@ void cad_pool_free(cad_pool *p)
         free(p->bufs[i]);
     free(p->s);
     free(p->bufs);
+    free(p->heads);
     memset(p, 0, sizeof *p);
+}
+
+static int pool_add_head(cad_pool *p, const krm_node *root, const char *comment)
+{
+    if (p->nh == p->caph) {
+        size_t nc = p->caph ? p->caph * 2 : 16;
+        cad_doc_head *nv = realloc(p->heads, nc * sizeof *nv);
+        if (!nv)
+            return porch_error_set(500, "out of memory");
+        p->heads = nv;
+        p->caph = nc;
+    }
+    p->heads[p->nh++] = (cad_doc_head){root, comment};
+    return 0;
+}
+
+const char *cad_pool_doc_head(const cad_pool *p, const krm_node *root)
+{
+    for (size_t i = 0; i < p->nh; i++)
+        if (p->heads[i].root == root)
+            return p->heads[i].comment;
+    return NULL;
 }
 
 int cad_set_anno_q(krm_stream *s, krm_node *r, const char *k, const char *v)
@@ -228,8 +251,11 @@ krm_node *cad_fn_config_read(cad_pool *pool, const char *fs_path, const char *pa
     size_t len;
     krm_stream *s;
     if (cad_read_file(fs_path, &buf, &len) < 0) {
+        char why[256]; /* Go's error text: strerror in lower case */
+        snprintf(why, sizeof why, "%s", strerror(errno));
+        why[0] = (char)tolower((unsigned char)why[0]);
         porch_error_set(404, "failed to open functionConfig from path \"%s\": open %s: %s", path,
-                        shown, strerror(errno));
+                        shown, why);
         return NULL;
     }
     if (krm_stream_parse(buf, len, path, NULL, &s) < 0) {
@@ -342,6 +368,8 @@ int cad_pkg_read(cad_pool *pool, const char *dir, bool subpkgs, const char *pkg_
             rc = annotate(s, root, rel, index, krm_doc_seqindent(doc), pkg_path);
             if (rc == 0)
                 rc = cad_items_push(out, root);
+            if (rc == 0 && krm_doc_comment(doc, KRM_COMMENT_HEAD))
+                rc = pool_add_head(pool, root, krm_doc_comment(doc, KRM_COMMENT_HEAD));
             index++;
         }
         if (rc == 0 && index > 0 && files)

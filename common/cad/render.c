@@ -273,6 +273,21 @@ static int unknown_fields(const krm_node *m, const char *const *known, const cha
     return 0;
 }
 
+/* What kpt finds wrong with a pipeline function as a whole, or NULL. */
+static const char *function_problem(krm_node *f)
+{
+    krm_node *img = krm_map_get(f, "image"), *ex = krm_map_get(f, "exec");
+    krm_node *cm = krm_map_get(f, "configMap"), *cp = krm_map_get(f, "configPath");
+    bool has_img = img && *krm_node_value(img), has_ex = ex && *krm_node_value(ex);
+    if (!has_img && !has_ex)
+        return "must specify a functon (`image` or `exec`) to execute";
+    if (has_img && has_ex)
+        return "must not specify both `image` and `exec` at the same time";
+    if (cm && krm_node_kind(cm) == KRM_MAP && krm_map_len(cm) && cp && *krm_node_value(cp))
+        return "functionConfig must not specify both `configMap` and `configPath` at the same time";
+    return NULL;
+}
+
 /* kpt's test: filepath.Clean(v) contains "..". Segments are cleaned as
  * Clean does ("a/../b" is "b"); a ".." left over, or one inside a name, counts. */
 static bool escapes_package(const char *v)
@@ -354,7 +369,12 @@ static int validate_pipeline(krm_node *kf, const char *dir, const char *display)
     for (int l = 0; pl && l < 2; l++) {
         krm_node *q = krm_map_get(pl, lists[l]);
         for (size_t i = 0; q && krm_node_kind(q) == KRM_SEQ && i < krm_seq_len(q); i++) {
-            krm_node *cp = krm_map_get(krm_seq_at(q, i), "configPath");
+            krm_node *f = krm_seq_at(q, i), *cp = krm_map_get(f, "configPath");
+            const char *whole = function_problem(f);
+            if (whole)
+                return porch_error_set(
+                    400, "Kptfile is invalid:\nField: `pipeline.%s[%zu]`\nReason: %s\n", lists[l],
+                    i, whole);
             if (!cp)
                 continue;
             const char *v = krm_node_value(cp);
@@ -533,6 +553,29 @@ static int write_status(render_ctx *c, bool ok)
     return rc;
 }
 
+/* kpt's adjustRelPath for output elsewhere than the package: paths become
+ * relative to the root package and the package-path annotation goes. */
+static int root_relative_paths(krm_stream *s, cad_items *items, const char *root_abs)
+{
+    size_t rl = strlen(root_abs);
+    for (size_t i = 0; i < items->n; i++) {
+        krm_node *r = items->v[i];
+        const char *pp = krm_res_annotation(r, "internal.config.kubernetes.io/package-path");
+        const char *p = krm_res_path(r);
+        if (pp && p && !strncmp(pp, root_abs, rl) && pp[rl] == '/') {
+            char *np = cad_sprintf("%s/%s", pp + rl + 1, p);
+            int rc = cad_set_anno_q(s, r, KRM_ANNO_PATH, np);
+            if (rc == 0 && krm_res_annotation(r, KRM_ANNO_IPATH))
+                rc = cad_set_anno_q(s, r, KRM_ANNO_IPATH, np);
+            free(np);
+            if (rc < 0)
+                return -1;
+        }
+        krm_res_delete_annotation(r, "internal.config.kubernetes.io/package-path");
+    }
+    return 0;
+}
+
 int cad_fn_render(const cad_render_opts *o)
 {
     if (!cad_exists(o->dir))
@@ -551,13 +594,13 @@ int cad_fn_render(const cad_render_opts *o)
     const char *base = strrchr(abs, '/');
     const char *display = !strcmp(o->dir, ".") || !strcmp(o->dir, "./") ? (base && base[1] ? base + 1 : abs) : o->dir;
     int rc = hydrate(&c, o->dir, display, ".", &items);
+    if (rc == 0 && o->output)
+        rc = root_relative_paths(c.ws, &items, abs);
     free(abs);
     porch_error nerr = *porch_error_last();
     bool handled = c.fail_msg && !strcmp(c.fail_msg, "already handled error");
     if (rc == 0) {
         if (o->output && !strcmp(o->output, "stdout")) {
-            for (size_t i = 0; i < items.n; i++)
-                krm_res_delete_annotation(items.v[i], "internal.config.kubernetes.io/package-path");
             krm_buf b = {0};
             rc = krm_emit_resource_list(items.v, items.n, NULL, &b);
             fwrite(b.data, 1, b.len, stdout);
@@ -574,7 +617,7 @@ int cad_fn_render(const cad_render_opts *o)
         }
         nerr = *porch_error_last();
     }
-    if (c.npkgs > 0 && cad_exists(o->dir))
+    if (c.npkgs > 0 && cad_exists(o->dir) && !o->output) /* kpt records in-place renders only */
         write_status(&c, rc == 0);
     if (o->fn.results_dir)
         cad_resultlist_write(&c.results, o->fn.results_dir, NULL);

@@ -287,6 +287,14 @@ static void test_render_config_path_checks(void **state)
         strstr(porch_error_last()->message,
                "Reason: functionConfig resource for mutator \"\" is missing from path "
                "\"sub/cm.yaml\", this also occurs if \"sub/cm.yaml\" is part of a subpackage"));
+    char *k4 = cad_sprintf("%s    configMap:\n      a: b\n", k3);
+    put("pkg/Kptfile", k4, 0644);
+    assert_int_not_equal(render(true), 0);
+    assert_non_null(
+        strstr(porch_error_last()->message,
+               "Field: `pipeline.mutators[0]`\nReason: functionConfig must not specify both "
+               "`configMap` and `configPath` at the same time"));
+    free(k4);
     char *a = get("pkg/cm.yaml");
     assert_non_null(strstr(a, "color: blue"));
     free(a);
@@ -294,6 +302,51 @@ static void test_render_config_path_checks(void **state)
     free(k2);
     free(k3);
     free(kf);
+}
+
+/* render -o DIR: the rendered package (subpackages at their paths) goes to
+ * DIR and the source package, its Kptfile included, is not touched. */
+static void test_render_out_of_place(void **state)
+{
+    (void)state;
+    write_pkg("recolor.sh", NULL);
+    char *before = get("pkg/Kptfile");
+    char *p = cad_path_join(dir, "pkg"), *out = cad_path_join(dir, "out");
+    cad_render_opts o = {.fn = {.allow_exec = true}, .dir = p, .output = out};
+    assert_int_equal(cad_fn_render(&o), 0);
+    char *a = get("out/cm.yaml"), *b = get("out/sub/cm.yaml"), *k = get("pkg/Kptfile");
+    char *src = get("pkg/cm.yaml");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(strstr(b, "color: red"));
+    assert_string_equal(k, before);
+    assert_non_null(strstr(src, "color: blue"));
+    free(a);
+    free(b);
+    free(k);
+    free(src);
+    free(before);
+    free(p);
+    free(out);
+}
+
+/* A document's head comment (a block followed by a blank line) becomes the
+ * resource's head comment after a function, as kyaml heals from the
+ * document it read. */
+static void test_document_head_comment_after_function(void **state)
+{
+    (void)state;
+    write_pkg("recolor.sh", NULL);
+    put("pkg/cm.yaml",
+        "# license\n\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n"
+        "  color: blue\n",
+        0644);
+    assert_int_equal(render(true), 0);
+    char *a = get("pkg/cm.yaml");
+    assert_string_equal(a,
+                        "# license\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n"
+                        "  color: red\n");
+    free(a);
 }
 
 int main(void)
@@ -309,6 +362,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_eval_rejects_non_krm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval_save_function, setup, teardown),
         cmocka_unit_test_setup_teardown(test_render_config_path_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_render_out_of_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_document_head_comment_after_function, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
