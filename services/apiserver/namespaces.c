@@ -285,6 +285,7 @@ static void *controller_main(void *arg)
     apiserver_ns_controller *c = arg;
     log_set_rid("namespace-controller");
     int wait_ms = 0; /* a first pass at start: carry on after a restart */
+    int busy = 0;    /* passes in a row that left a Namespace terminating */
     pthread_mutex_lock(&c->mu);
     while (!c->stop) {
         if (!c->kicked && wait_ms > 0) {
@@ -300,11 +301,15 @@ static void *controller_main(void *arg)
             if (c->stop)
                 break;
         }
+        if (c->kicked)
+            busy = 0; /* a new deletion: quick passes again */
         c->kicked = 0;
         pthread_mutex_unlock(&c->mu);
         /* While a Namespace is terminating, look again soon (its package
-         * revisions go asynchronously); otherwise only now and then. */
-        wait_ms = pass(c) ? 200 : NS_RESCAN_MS;
+         * revisions go asynchronously) — for a while: one held by someone's
+         * finalizer is then looked at only now and then. */
+        busy = pass(c) ? busy + 1 : 0;
+        wait_ms = busy > 0 && busy < 50 ? 200 : NS_RESCAN_MS;
         pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);
