@@ -7,7 +7,9 @@ repositories; this program only talks HTTPS to the apiserver.
 
 What it measures (milliseconds, client side: request sent -> response read,
 over one kept-alive TLS connection):
-  ready        POST Repository -> first GET showing Ready=True (polled every
+  ready        POST Repository -> first GET showing Ready=True (each sample
+               after the previous sample's repository and its revisions are
+               gone; polled every
                --poll-ms), on a fresh copy of the 1,000-package repository
                each time (its own URL, so nothing is shared with earlier ones)
   create       POST PackageRevision with an init task (Draft)
@@ -215,14 +217,25 @@ class Bench:
             time.sleep(self.a.poll_ms / 1000.0)
 
     def unregister(self, name):
+        """DELETE a Repository and wait until its package revisions are gone
+        too, so the next register -> Ready sample does not include this
+        clean-up (the cache syncs repositories one at a time)."""
         self.c.request("DELETE", self.repo_path(name), ok=(200, 202, 404))
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             st, _, _ = self.c.request("GET", self.repo_path(name), ok=(200, 404))
             if st == 404:
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("Repository %s still there 120 s after DELETE" % name)
+        while time.monotonic() < deadline:
+            _, lst, _ = self.c.request(
+                "GET", self.pr_path() + "?limit=1&fieldSelector=spec.repository%3D" + name)
+            if not (lst.get("items") or []):
                 return
             time.sleep(0.05)
-        raise RuntimeError("Repository %s still there 60 s after DELETE" % name)
+        raise RuntimeError("package revisions of %s still listed 120 s after DELETE" % name)
 
     def create(self, repo, pkg, ws="ws"):
         body = {"apiVersion": "porch.kpt.dev/v1alpha1", "kind": "PackageRevision",
