@@ -88,6 +88,43 @@ static void test_selectors(void **state)
     json_decref(labels);
 }
 
+/* Selectors keep their tokens in a pool sized from the text (each watch holds
+ * two for its lifetime; they were 140 KB each): the worst shapes for that pool
+ * — empty values, the longest tokens, the most requirements — parse and match. */
+static void test_selector_bounds(void **state)
+{
+    (void)state;
+    apiserver_selector *s;
+    json_t *labels = json_pack("{s:s}", "k", "");
+    assert_int_equal(apiserver_selector_parse_labels("k in (,,,,,,,,,,,,,,,)", &s), 0);
+    assert_true(apiserver_selector_match(s, apiserver_selector_labels_lookup, labels));
+    apiserver_selector_free(s);
+    assert_int_equal(apiserver_selector_parse_labels("k in (,,,,,,,,,,,,,,,,)", &s), -1); /* 17 */
+    assert_int_equal(apiserver_selector_parse_labels("k=,k==,k!=x", &s), 0);
+    assert_true(apiserver_selector_match(s, apiserver_selector_labels_lookup, labels));
+    apiserver_selector_free(s);
+    char text[2048];
+    memset(text, 'a', 255);
+    strcpy(text + 255, "=b");
+    assert_int_equal(apiserver_selector_parse_labels(text, &s), 0); /* a 255-byte key */
+    apiserver_selector_free(s);
+    memset(text, 'a', 256);
+    strcpy(text + 256, "=b");
+    assert_int_equal(apiserver_selector_parse_labels(text, &s), -1);
+    size_t n = 0;
+    for (int i = 0; i < 32; i++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "%sk%d", i ? "," : "", i);
+    assert_int_equal(apiserver_selector_parse_labels(text, &s), 0);
+    apiserver_selector_free(s);
+    snprintf(text + n, sizeof(text) - n, ",k32");
+    assert_int_equal(apiserver_selector_parse_labels(text, &s), -1);
+    assert_non_null(strstr(porch_error_last()->message, "more than 32 requirements"));
+    /* field values may hold spaces and brackets */
+    assert_int_equal(apiserver_selector_parse_fields("metadata.name= a (b) ,spec.x=y  ", &s), 0);
+    apiserver_selector_free(s);
+    json_decref(labels);
+}
+
 static void test_json_errors(void **state)
 {
     (void)state;
@@ -216,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_selectors),       cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_protobuf_secret), cmocka_unit_test(test_patches),
         cmocka_unit_test(test_protobuf_entry_without_value), cmocka_unit_test(test_json_depth),
+        cmocka_unit_test(test_selector_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
