@@ -254,8 +254,8 @@ static void test_authentication_configmap(void **state)
     /* the front proxy must send the headers we read */
     o.configmap = "kube-system/bad-headers";
     assert_int_equal(apiserver_authcm_load(&o, &cm), -1);
-    assert_non_null(strstr(porch_error_last()->message,
-                           "requestheader-username-headers is [X-Other-User]"));
+    assert_non_null(
+        strstr(porch_error_last()->message, "requestheader-username-headers is [X-Other-User]"));
     /* a token the kube-apiserver refuses, a missing ConfigMap, a malformed name */
     o.configmap = "kube-system/extension-apiserver-authentication";
     o.token_file = bad_token;

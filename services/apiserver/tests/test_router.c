@@ -199,16 +199,15 @@ static void test_protobuf_secret(void **state)
 static void test_protobuf_entry_without_value(void **state)
 {
     (void)state;
-    static const unsigned char body[] = {
-        'k',  '8',  's',  0,                                                         /* magic */
-        0x0a, 0x0c, 0x0a, 0x02, 'v', '1',  0x12, 0x06, 'S', 'e', 'c', 'r', 'e', 't', /* TypeMeta */
-        0x12, 0x0c,                                      /* raw, 12 bytes */
-        0x0a, 0x05, 0x0a, 0x03, 's', 'e', 'c',           /* metadata.name */
-        0x12, 0x03, 0x0a, 0x01, 'u'};                    /* data u (no value) */
+    static const unsigned char body[] = {'k',  '8',  's',  0, /* magic */
+                                         0x0a, 0x0c, 0x0a, 0x02, 'v', '1', 0x12,
+                                         0x06, 'S',  'e',  'c',  'r', 'e', 't', /* TypeMeta */
+                                         0x12, 0x0c,                            /* raw, 12 bytes */
+                                         0x0a, 0x05, 0x0a, 0x03, 's', 'e', 'c', /* metadata.name */
+                                         0x12, 0x03, 0x0a, 0x01, 'u'}; /* data u (no value) */
     json_t *obj;
     assert_int_equal(apiserver_body_protobuf((const char *)body, sizeof(body), &obj), 0);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(obj, "data"), "u")),
-                        "");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(obj, "data"), "u")), "");
     json_decref(obj);
 }
 
@@ -249,10 +248,14 @@ static void test_patches(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_paths),           cmocka_unit_test(test_query),
-        cmocka_unit_test(test_selectors),       cmocka_unit_test(test_json_errors),
-        cmocka_unit_test(test_protobuf_secret), cmocka_unit_test(test_patches),
-        cmocka_unit_test(test_protobuf_entry_without_value), cmocka_unit_test(test_json_depth),
+        cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_query),
+        cmocka_unit_test(test_selectors),
+        cmocka_unit_test(test_json_errors),
+        cmocka_unit_test(test_protobuf_secret),
+        cmocka_unit_test(test_patches),
+        cmocka_unit_test(test_protobuf_entry_without_value),
+        cmocka_unit_test(test_json_depth),
         cmocka_unit_test(test_selector_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
