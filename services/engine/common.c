@@ -84,6 +84,31 @@ int engine_get_revision(engine_call *c, const char *ns, const char *name, json_t
     return 0;
 }
 
+int engine_sync_package(engine_call *c, const char *ns, const char *repo, const char *pkg,
+                        const char *name, json_t **out)
+{
+    *out = NULL;
+    json_t *args = json_pack("{s:s, s:s, s:s}", "namespace", ns, "name", repo, "package", pkg),
+           *res = NULL;
+    int rc = engine_cache(c, "cache.sync", args, &res);
+    json_decref(args);
+    if (rc < 0)
+        return -1;
+    /* the sync answers with the package's revisions as stored: no read-back */
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(res, "items"), i, item)
+    {
+        const char *n = json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
+        if (n && strcmp(n, name) == 0) {
+            *out = json_incref(item);
+            break;
+        }
+    }
+    json_decref(res);
+    return *out ? 0 : engine_get_revision(c, ns, name, out);
+}
+
 const char *engine_revision_commit(json_t *pr)
 {
     const char *sha = json_string_value(json_object_get(

@@ -61,6 +61,10 @@ const char *engine_or_empty(const char *s);
 /* A revision's files (path → text) through the git adapter; new reference. */
 int engine_read_files(engine_call *c, json_t *pr, json_t **resources);
 
+/* Syncs package `pkg` of repository `repo` into the cache after a write and
+ * returns revision `name` as readers now see it (new reference). */
+int engine_sync_package(engine_call *c, const char *ns, const char *repo, const char *pkg,
+                        const char *name, json_t **out);
 /* Common reads used by both. */
 int engine_get_revision(engine_call *c, const char *ns, const char *name, json_t **pr);
 /* The git commit a revision was read from (its selfLock), or "". */

@@ -87,25 +87,7 @@ static int finish_write(engine_call *c, const char *ns, const char *repo, const 
             return -1;
     }
 sync:
-    args = json_pack("{s:s, s:s, s:s}", "namespace", ns, "name", repo, "package", pkg);
-    rc = engine_cache(c, "cache.sync", args, &res);
-    json_decref(args);
-    if (rc < 0)
-        return -1;
-    /* the sync answers with the package's revisions as stored: no read-back */
-    size_t i;
-    json_t *item;
-    *out = NULL;
-    json_array_foreach(json_object_get(res, "items"), i, item)
-    {
-        const char *n = json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
-        if (n && strcmp(n, name) == 0) {
-            *out = json_incref(item);
-            break;
-        }
-    }
-    json_decref(res);
-    return *out ? 0 : engine_get_revision(c, ns, name, out);
+    return engine_sync_package(c, ns, repo, pkg, name, out);
 }
 
 /* §3.6 step 5: unique workspace in the package, init/clone only for new packages. */

@@ -209,16 +209,9 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
         json_decref(args);
         json_decref(res);
     }
-    if (rc == 0) {
-        json_t *args = json_pack("{s:s, s:s, s:O}", "namespace", ns, "name", repo, "package",
-                                 json_object_get(json_object_get(pr, "spec"), "packageName")),
-               *res = NULL;
-        rc = engine_cache(&c, "cache.sync", args, &res);
-        json_decref(args);
-        json_decref(res);
-    }
     if (rc == 0)
-        rc = engine_get_revision(&c, ns, name, &stored);
+        rc = engine_sync_package(&c, ns, repo, engine_str(pr, "spec", "packageName"), name,
+                                 &stored);
     engine_unlock(c.eng, key);
     if (rc == 0 && pushed_despite)
         rc = porch_error_set(500, "error rendering package in kpt function pipeline. Package "
