@@ -54,6 +54,10 @@ typedef struct apiserver_ctx {
     char *request_timeout_ms;    /* --request-timeout-ms */
     char *max_body_bytes;        /* --max-request-body-bytes */
     size_t body_max;
+    /* Standalone (no --authorization-webhook-url): our cache holds the
+     * Namespaces, so creates are checked against them. In a cluster they are
+     * the kube-apiserver's, which we do not watch. */
+    int standalone;
     struct mg_context *http;
 } apiserver_ctx;
 

@@ -138,6 +138,7 @@ static int setup(apiserver_ctx *ctx)
         fprintf(stderr, "porch-apiserver: %s\n", porch_error_last()->message);
         return -1;
     }
+    ctx->standalone = ctx->webhook_url == NULL || ctx->webhook_url[0] == '\0';
     ctx->svc.health_check = health_extra;
     ctx->svc.health_userdata = ctx;
     return 0;

@@ -931,7 +931,7 @@ static int do_create(apiserver_request *req, json_t *obj)
         return -1;
     strip_server_fields(obj);
     generate_name(meta);
-    if (req->kind->namespaced) {
+    if (req->kind->namespaced && req->ctx->standalone) {
         char q[160];
         json_t *details = NULL;
         if (apiserver_namespace_check_create(req->ctx->cache, req->route->ns, req->rid, req->caller,
