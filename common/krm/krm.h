@@ -40,6 +40,9 @@ void krm_stream_free(krm_stream *s);
  * On error returns -1 with a 400 in the error slot and *out untouched. */
 int krm_stream_parse(const char *buf, size_t len, const char *name, const krm_limits *lim,
                      krm_stream **out);
+/* The first syntax error of buf as kpt prints it (go-yaml's text, "yaml:
+ * line N: problem") into out; 0 when buf has none, -1 otherwise. */
+int krm_syntax_error_goyaml(const char *buf, size_t len, char *out, size_t cap);
 size_t krm_stream_count(const krm_stream *s);
 krm_doc *krm_stream_doc(const krm_stream *s, size_t i); /* borrowed */
 /* Appends a new document holding `root` (a node of this stream). */

@@ -1132,3 +1132,37 @@ int krm_stream_parse(const char *buf, size_t len, const char *name, const krm_li
     *out = p.s;
     return 0;
 }
+
+/* go-yaml's decoder names a syntax error by the line of libyaml's context
+ * mark (else the problem mark), 0-based, plus one for scanner errors
+ * (which stop before moving to the next line). */
+int krm_syntax_error_goyaml(const char *buf, size_t len, char *out, size_t cap)
+{
+    yaml_parser_t yp;
+    if (!yaml_parser_initialize(&yp))
+        return porch_error_set(500, "out of memory");
+    yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
+    yaml_parser_set_encoding(&yp, YAML_UTF8_ENCODING);
+    int rc = 0;
+    for (;;) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(&yp, &e)) {
+            size_t line = yp.context_mark.line ? yp.context_mark.line : yp.problem_mark.line;
+            if (line && yp.error == YAML_SCANNER_ERROR)
+                line++;
+            const char *problem = yp.problem ? yp.problem : "unknown problem parsing YAML content";
+            if (line)
+                snprintf(out, cap, "yaml: line %zu: %s", line, problem);
+            else
+                snprintf(out, cap, "yaml: %s", problem);
+            rc = -1;
+            break;
+        }
+        bool end = e.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&e);
+        if (end)
+            break;
+    }
+    yaml_parser_delete(&yp);
+    return rc;
+}

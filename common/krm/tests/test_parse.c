@@ -136,6 +136,20 @@ static void test_item_head_comment_after_dash(void **st)
     krm_stream_free(s);
 }
 
+/* kpt prints go-yaml's wording: line of the context mark, +1 for scanner errors. */
+static void test_syntax_error_goyaml(void **st)
+{
+    (void)st;
+    char msg[256];
+    const char *bad = "# c\napiVersion: v1\nkslsls\n;s;s\n";
+    assert_int_equal(krm_syntax_error_goyaml(bad, strlen(bad), msg, sizeof msg), -1);
+    assert_string_equal(msg, "yaml: line 3: could not find expected ':'");
+    const char *bad2 = "a: b\nc: d: e\n";
+    assert_int_equal(krm_syntax_error_goyaml(bad2, strlen(bad2), msg, sizeof msg), -1);
+    assert_string_equal(msg, "yaml: line 2: mapping values are not allowed in this context");
+    assert_int_equal(krm_syntax_error_goyaml("a: 1\n", 5, msg, sizeof msg), 0);
+}
+
 static void test_merge_key_tagged(void **st)
 {
     (void)st;
@@ -195,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_new_strings_quoted),
         cmocka_unit_test(test_comments_kept),
         cmocka_unit_test(test_item_head_comment_after_dash),
+        cmocka_unit_test(test_syntax_error_goyaml),
         cmocka_unit_test(test_merge_key_tagged),
         cmocka_unit_test(test_folded_and_literal),
         cmocka_unit_test(test_crlf),
