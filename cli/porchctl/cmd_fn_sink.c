@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct out_item {
     char path[4096];
@@ -90,6 +91,12 @@ int porchctl_cmd_fn_sink(int argc, char **argv)
     }
     if (!dir)
         dir = ".";
+    else if (access(dir, F_OK) == 0) { /* kpt's CheckDirectoryNotPresent, before reading */
+        fprintf(stderr,
+                "error: directory \"%s\" already exists, please delete the directory and retry\n",
+                dir);
+        return 1;
+    }
     char *buf;
     size_t len;
     krm_stream *s = NULL;

@@ -23,7 +23,9 @@ typedef struct render_ctx {
     char *summary;       /* errorSummary */
     char *fail_pkg;      /* "pkg ./db" of the failing package */
     char *fail_msg;
-    bool fail_raw; /* fail_msg is not a pipeline.run error (kpt's runtime validation) */
+    bool fail_raw;    /* fail_msg is not a pipeline.run error (kpt's runtime validation) */
+    bool fail_nested; /* fail_msg names its own operation ("pkg.Subpackages: ...") */
+    bool record;      /* write the render record even though no package was read */
     cad_resultlist results;
     int nfns, npkgs;
 } render_ctx;
@@ -31,6 +33,30 @@ typedef struct render_ctx {
 static krm_node *str(krm_stream *s, const char *v)
 {
     return krm_node_new_string(s, v);
+}
+
+/* kpt's message for a Kptfile that cannot be read or decoded (its error
+ * resolver): the package directory and the decoder's error. */
+static int unreadable(const char *dir, const char *detail)
+{
+    char *abs = cad_abspath(dir), *d = strdup(detail); /* detail may be the error slot itself */
+    porch_error_set(400, "Kptfile at \"%s\" can't be read.\n\nDetails:\n%s", abs, d ? d : "");
+    free(abs);
+    free(d);
+    return -1;
+}
+
+/* go-yaml's text for a Kptfile that does not parse (into detail), or false. */
+static bool kptfile_syntax_error(const char *dir, char *detail, size_t cap)
+{
+    char *p = cad_path_join(dir, "Kptfile"), *buf = NULL;
+    size_t len;
+    bool bad =
+        cad_read_file(p, &buf, &len) == 0 && krm_syntax_error_goyaml(buf, len, detail, cap) < 0;
+    porch_error_clear();
+    free(buf);
+    free(p);
+    return bad;
 }
 
 static krm_node *read_kptfile(render_ctx *c, const char *dir)
@@ -47,6 +73,10 @@ static krm_node *read_kptfile(render_ctx *c, const char *dir)
     }
     free(p);
     if (krm_stream_parse(buf, len, "Kptfile", NULL, &s) < 0) {
+        char detail[4096];
+        if (krm_syntax_error_goyaml(buf, len, detail, sizeof detail) == 0)
+            snprintf(detail, sizeof detail, "%s", porch_error_last()->message);
+        unreadable(dir, detail);
         free(buf);
         return NULL;
     }
@@ -349,20 +379,23 @@ static int validate_pipeline(krm_node *kf, const char *dir, const char *display)
         return -1;
     }
     if (unknown_fields(kf, top, "v1.KptFile") < 0)
-        return -1;
+        return unreadable(dir, porch_error_last()->message);
     krm_node *pl = krm_map_get(kf, "pipeline");
     for (int l = 0; pl && l < 2; l++) {
         krm_node *q = krm_map_get(pl, lists[l]);
         for (size_t i = 0; q && krm_node_kind(q) == KRM_SEQ && i < krm_seq_len(q); i++) {
             krm_node *f = krm_seq_at(q, i), *cm = krm_map_get(f, "configMap");
             if (unknown_fields(f, fnk, "v1.Function") < 0)
-                return -1;
+                return unreadable(dir, porch_error_last()->message);
             for (size_t j = 0; cm && krm_node_kind(cm) == KRM_MAP && j < krm_map_len(cm); j++) {
                 krm_node *v = krm_map_value_at(cm, j);
-                if (krm_node_kind(v) != KRM_SCALAR)
-                    return porch_error_set(400, "yaml: unmarshal errors:\n  line %d: cannot unmarshal %s into "
-                                                "string", krm_node_line(v),
-                                           krm_node_kind(v) == KRM_SEQ ? "!!seq" : "!!map");
+                if (krm_node_kind(v) != KRM_SCALAR) {
+                    char detail[256];
+                    snprintf(detail, sizeof detail,
+                             "yaml: unmarshal errors:\n  line %d: cannot unmarshal %s into string",
+                             krm_node_line(v), krm_node_kind(v) == KRM_SEQ ? "!!seq" : "!!map");
+                    return unreadable(dir, detail);
+                }
             }
         }
     }
@@ -427,6 +460,22 @@ static int hydrate(render_ctx *c, const char *dir, const char *display, const ch
     find_subpkgs(dir, "", &subs, 0);
     cad_items items = {0};
     int rc = 0;
+    /* kpt reads every direct subpackage's Kptfile before hydrating any:
+     * one that does not parse fails this package (and is recorded so) */
+    for (size_t i = 0; i < subs.n && rc == 0; i++) {
+        char detail[4096], *sd = cad_path_join(dir, subs.v[i]);
+        if (kptfile_syntax_error(sd, detail, sizeof detail)) {
+            char *srel = cad_sprintf("%s/%s", rel, subs.v[i]);
+            c->fail_msg = cad_sprintf(
+                "pkg.Subpackages: pkg %s: error reading Kptfile at \"%s\": %s", srel, srel, detail);
+            c->fail_nested = true;
+            c->fail_pkg = strdup(rel);
+            c->record = true;
+            rc = unreadable(sd, detail);
+            free(srel);
+        }
+        free(sd);
+    }
     for (size_t i = 0; i < subs.n && rc == 0; i++) {
         char *sd = cad_path_join(dir, subs.v[i]), *sdisp = cad_path_join(display, subs.v[i]);
         char *srel = cad_sprintf("%s/%s", rel, subs.v[i]);
@@ -522,8 +571,9 @@ static int write_status(render_ctx *c, bool ok)
         krm_map_set(s, cond, "status", str(s, ok ? "True" : "False"));
         krm_map_set(s, cond, "reason", str(s, ok ? "RenderSuccess" : "RenderFailed"));
         if (!ok) {
-            char *m = cad_sprintf(c->fail_raw ? "pkg.render: pkg %s: %s"
-                                              : "pkg.render: pkg %s:\n\tpipeline.run: %s",
+            char *m = cad_sprintf(c->fail_raw      ? "pkg.render: pkg %s: %s"
+                                  : c->fail_nested ? "pkg.render: pkg %s:\n\t%s"
+                                                   : "pkg.render: pkg %s:\n\tpipeline.run: %s",
                                   c->fail_pkg ? c->fail_pkg : ".",
                                   c->fail_msg ? c->fail_msg : porch_error_last()->message);
             krm_map_set(s, cond, "message", str(s, m));
@@ -617,7 +667,8 @@ int cad_fn_render(const cad_render_opts *o)
         }
         nerr = *porch_error_last();
     }
-    if (c.npkgs > 0 && cad_exists(o->dir) && !o->output) /* kpt records in-place renders only */
+    if ((c.npkgs > 0 || c.record) && cad_exists(o->dir) &&
+        !o->output) /* kpt records in-place renders only */
         write_status(&c, rc == 0);
     if (o->fn.results_dir)
         cad_resultlist_write(&c.results, o->fn.results_dir, NULL);

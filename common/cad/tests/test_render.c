@@ -349,6 +349,31 @@ static void test_document_head_comment_after_function(void **state)
     free(a);
 }
 
+/* A Kptfile that does not parse: kpt's resolver message with go-yaml's
+ * text; a subpackage's is recorded in the root's render status. */
+static void test_render_unreadable_kptfiles(void **state)
+{
+    (void)state;
+    write_pkg("recolor.sh", NULL);
+    put("pkg/sub/Kptfile", "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: a: b\n",
+        0644);
+    assert_int_not_equal(render(true), 0);
+    assert_non_null(
+        strstr(porch_error_last()->message,
+               "/sub\" can't be read.\n\nDetails:\nyaml: line 4: mapping values are not "
+               "allowed in this context"));
+    char *k = get("pkg/Kptfile");
+    assert_non_null(strstr(k,
+                           "pkg.Subpackages: pkg ./sub: error reading Kptfile at \"./sub\": yaml: "
+                           "line 4: mapping values"));
+    free(k);
+    put("pkg/Kptfile", "apiVersion: kpt.dev/v1\nkind: Kptfile\nx\n;y\n", 0644);
+    assert_int_not_equal(render(true), 0);
+    assert_non_null(
+        strstr(porch_error_last()->message,
+               "can't be read.\n\nDetails:\nyaml: line 3: could not find expected ':'"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +389,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_render_config_path_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_render_out_of_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_document_head_comment_after_function, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_render_unreadable_kptfiles, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
