@@ -381,10 +381,11 @@ int apiserver_body_json_depth(const char *buf, size_t len);
 /* Decodes a JSON object; 0 and a new reference, or -1 with a 400 naming the position. */
 int apiserver_body_json(const char *buf, size_t len, json_t **out);
 /* Decodes a YAML body (one document, a mapping) into a JSON object (new
- * reference); -1 with a 400 naming line and column. Bounded: nesting depth
- * and values after alias expansion. (body_yaml.c) */
+ * reference); -1 with a 400 naming line and column. Bounded: nesting depth,
+ * values and bytes of JSON after alias expansion. (body_yaml.c) */
 #define APISERVER_YAML_MAX_DEPTH APISERVER_BODY_MAX_DEPTH
 #define APISERVER_YAML_MAX_VALUES 2000000u
+#define APISERVER_YAML_MAX_JSON_BYTES (4u * APISERVER_BODY_MAX)
 int apiserver_body_yaml(const char *buf, size_t len, json_t **out);
 /* Decodes a Kubernetes protobuf Namespace or Secret into its JSON form (new
  * reference); -1 with 400 (malformed) or 415 (another kind). */

@@ -18,19 +18,25 @@
 #include <string.h>
 #include <yaml.h>
 
+/* How big a node is once aliases are expanded: values, and bytes of JSON. */
+typedef struct ysize {
+    size_t values;
+    size_t bytes;
+} ysize;
+
 typedef struct yframe {
     json_t *node;   /* the array or object being built */
     json_t *merged; /* an object: entries from "<<" merge keys, applied at the end */
     char *anchor;   /* registered when the node is complete */
     char *key;      /* a mapping's pending key, NULL when the next scalar is a key */
     int key_is_merge;
-    size_t count; /* values in this node, aliases expanded */
+    ysize size; /* this node's, aliases expanded */
 } yframe;
 
 typedef struct yanchor {
     char *name;
     json_t *value;
-    size_t count;
+    ysize size;
 } yanchor;
 
 typedef struct ybuild {
@@ -39,7 +45,6 @@ typedef struct ybuild {
     yanchor *anchors;
     size_t n_anchors, cap_anchors;
     json_t *root;
-    size_t root_count;
     int documents;
 } ybuild;
 
@@ -263,7 +268,7 @@ static void build_free(ybuild *b)
     json_decref(b->root);
 }
 
-static int anchor_add(ybuild *b, const char *name, json_t *value, size_t count)
+static int anchor_add(ybuild *b, const char *name, json_t *value, ysize size)
 {
     if (name == NULL)
         return 0;
@@ -280,7 +285,7 @@ static int anchor_add(ybuild *b, const char *name, json_t *value, size_t count)
     if (a->name == NULL)
         return porch_error_set(500, "out of memory");
     a->value = json_incref(value);
-    a->count = count;
+    a->size = size;
     b->n_anchors++;
     return 0;
 }
@@ -321,18 +326,22 @@ static int merge_into(yframe *f, json_t *value, const yaml_mark_t *m)
 }
 
 /* Places a complete value (stolen) into the node on top of the stack, or as the root. */
-static int place(ybuild *b, json_t *value, size_t count, const yaml_mark_t *m)
+static int place(ybuild *b, json_t *value, ysize size, const yaml_mark_t *m)
 {
     if (b->depth == 0) {
         b->root = value;
-        b->root_count = count;
         return 0;
     }
     yframe *f = &b->stack[b->depth - 1];
-    f->count += count;
-    if (f->count > APISERVER_YAML_MAX_VALUES) {
+    f->size.values += size.values;
+    f->size.bytes += size.bytes;
+    if (f->size.values > APISERVER_YAML_MAX_VALUES) {
         json_decref(value);
         return at(m, 400, "the document expands to more than 2,000,000 values (aliases?)", NULL);
+    }
+    if (f->size.bytes > APISERVER_YAML_MAX_JSON_BYTES) {
+        json_decref(value);
+        return at(m, 400, "the document expands to more than 24 MiB of JSON (aliases?)", NULL);
     }
     if (json_is_array(f->node)) {
         json_array_append_new(f->node, value);
@@ -374,7 +383,8 @@ static int push(ybuild *b, json_t *node, const yaml_char_t *anchor, const yaml_m
     yframe *f = &b->stack[b->depth++];
     memset(f, 0, sizeof(*f));
     f->node = node;
-    f->count = 1;
+    f->size.values = 1;
+    f->size.bytes = 3; /* brackets and a comma */
     if (anchor != NULL && (f->anchor = strdup((const char *)anchor)) == NULL)
         return porch_error_set(500, "out of memory");
     return 0;
@@ -397,14 +407,14 @@ static int pop(ybuild *b, const yaml_mark_t *m)
         }
     }
     json_t *node = json_incref(f.node);
-    size_t count = f.count;
-    int rc = anchor_add(b, f.anchor, node, count);
+    ysize size = f.size;
+    int rc = anchor_add(b, f.anchor, node, size);
     frame_clear(&f);
     if (rc != 0) {
         json_decref(node);
         return rc;
     }
-    return place(b, node, count, m);
+    return place(b, node, size, m);
 }
 
 /* Marks the next value of a mapping as the value of a plain "<<" key. */
@@ -441,17 +451,18 @@ static int on_event(ybuild *b, const yaml_event_t *ev)
         }
         if (v == NULL)
             return -1;
-        if (anchor_add(b, (const char *)ev->data.scalar.anchor, v, 1) != 0) {
+        ysize one = {1, ev->data.scalar.length + 3}; /* quotes and a comma */
+        if (anchor_add(b, (const char *)ev->data.scalar.anchor, v, one) != 0) {
             json_decref(v);
             return -1;
         }
-        return place(b, v, 1, m);
+        return place(b, v, one, m);
     }
     case YAML_ALIAS_EVENT: {
         const yanchor *a = anchor_find(b, (const char *)ev->data.alias.anchor);
         if (a == NULL)
             return at(m, 400, "unknown alias *", (const char *)ev->data.alias.anchor);
-        return place(b, json_incref(a->value), a->count, m);
+        return place(b, json_incref(a->value), a->size, m);
     }
     case YAML_SEQUENCE_START_EVENT:
         return push(b, json_array(), ev->data.sequence_start.anchor, m);

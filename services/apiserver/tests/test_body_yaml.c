@@ -144,6 +144,19 @@ static void test_bounds(void **state)
         strcat(bomb, line);
     }
     parse_fails(bomb, "expands to more than 2,000,000 values");
+    /* few values, many bytes: a 1 MiB string used 30 times */
+    size_t big = 1024 * 1024;
+    char *text = malloc(big + 200);
+    assert_non_null(text);
+    size_t n = (size_t)sprintf(text, "s: &s ");
+    memset(text + n, 'x', big);
+    n += big;
+    n += (size_t)sprintf(text + n, "\nl: [*s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s, "
+                                   "*s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s]\n");
+    doc = NULL;
+    assert_int_equal(apiserver_body_yaml(text, n, &doc), -1);
+    assert_non_null(strstr(porch_error_last()->message, "more than 24 MiB of JSON"));
+    free(text);
 }
 
 int main(void)
