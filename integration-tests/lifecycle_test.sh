@@ -111,6 +111,21 @@ git -C "$DIR/repo.git" log -1 --format=%B main | grep -q '^kpt:{"package":"app",
 out2=$(req engine '{"v":1,"op":"engine.create","id":"cl","args":{"namespace":"ns1","object":{"spec":{"packageName":"app-copy","workspaceName":"w1","repository":"blue","tasks":[{"type":"clone","clone":{"upstreamRef":{"upstreamRef":{"name":"blue.app.ws1"}}}}]}}}}')
 [ "$(field '["result"]["object"]["status"]["upstreamLock"]["git"]["ref"]' <<<"$out2")" = app/v1 ] && ok "clone: status.upstreamLock from the Kptfile" || ko "clone upstreamLock" "$out2"
 [ "$(field '["result"]["object"]["spec"]["packageMetadata"]["annotations"]["config.kubernetes.io/local-config"]' <<<"$out2")" = true ] && ok "spec.packageMetadata from the Kptfile" || ko "packageMetadata" "$out2"
+# A clone into a deployment repository gets Porch's package context (spec §6.2).
+git init -q --bare -b main "$DIR/deploy.git"
+dep='{"apiVersion":"config.porch.kpt.dev/v1alpha1","kind":"Repository","metadata":{"name":"deploy","namespace":"ns1"},"spec":{"type":"git","deployment":true,"git":{"repo":"file://'$DIR'/deploy.git","branch":"main","createBranch":true}}}'
+req cache '{"v":1,"op":"cache.put","id":"r3","args":{"kind":"repositories.config.porch.kpt.dev","namespace":"ns1","name":"deploy","object":'"$dep"'}}' >/dev/null
+for _ in $(seq 100); do
+  out=$(req cache '{"v":1,"op":"cache.get","id":"g","args":{"kind":"repositories.config.porch.kpt.dev","namespace":"ns1","name":"deploy"}}')
+  [ "$(field '["result"]["object"]["status"]["conditions"][0]["status"]' <<<"$out")" = True ] && break; sleep 0.1
+done
+out3=$(req engine '{"v":1,"op":"engine.create","id":"cd","args":{"namespace":"ns1","object":{"spec":{"packageName":"edge/app-dep","workspaceName":"w1","repository":"deploy","tasks":[{"type":"clone","clone":{"upstreamRef":{"upstreamRef":{"name":"blue.app.ws1"}}}}]}}}}')
+ctx=$(git -C "$DIR/deploy.git" show drafts/edge/app-dep/w1:edge/app-dep/package-context.yaml 2>&1)
+want=$'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kptfile.kpt.dev\n  annotations:\n    config.kubernetes.io/local-config: "true"\ndata:\n  name: app-dep\n  package-path: edge/app-dep'
+[ "$ctx" = "$want" ] && ok "clone into a deployment repository: package-context.yaml with name and package-path" || ko "deployment package context" "$ctx / $out3"
+ctx=$(git -C "$DIR/repo.git" show refs/tags/app/v1:app/package-context.yaml 2>/dev/null)
+case "$ctx" in *package-path*) ko "package context only on deployment clones" "$ctx";; *) ok "no package-path outside deployment repositories";; esac
+
 # Losing cache.db costs only warm-up: Repositories and users' labels live in config.db.
 pkill -TERM -f "porch-cache --data-dir $DIR"; sleep 0.5
 rm -f "$DIR"/cache.db "$DIR"/cache.db-wal "$DIR"/cache.db-shm

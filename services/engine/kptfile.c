@@ -113,3 +113,63 @@ int engine_kptfile_edit(json_t *resources, json_t *metadata, int replace, const 
     krm_buf_free(&out);
     return 0;
 }
+
+/* The `name` of a Kptfile's text (new string), or NULL when it has none. */
+static char *kptfile_name(const char *text, size_t len)
+{
+    krm_stream *s = NULL;
+    char *name = NULL;
+    if (krm_stream_parse(text, len, "Kptfile", NULL, &s) == 0 && krm_stream_count(s) > 0) {
+        const char *n = krm_res_name(krm_doc_root(krm_stream_doc(s, 0)));
+        name = n ? strdup(n) : NULL;
+    } else {
+        porch_error_clear();
+    }
+    krm_stream_free(s);
+    return name;
+}
+
+int engine_package_context(json_t *resources, const char *package_path)
+{
+    json_t *contexts = json_object(); /* path → text, added after the walk */
+    const char *path;
+    json_t *text;
+    json_object_foreach(resources, path, text)
+    {
+        const char *slash = strrchr(path, '/');
+        const char *base = slash ? slash + 1 : path;
+        if (strcmp(base, "Kptfile") != 0 || !json_is_string(text))
+            continue;
+        char *name = kptfile_name(json_string_value(text), json_string_length(text));
+        krm_stream *s = krm_stream_new();
+        krm_node *cm = krm_node_new_map(s), *meta = krm_node_new_map(s), *ann = krm_node_new_map(s),
+                 *data = krm_node_new_map(s);
+        krm_map_set(s, cm, "apiVersion", krm_node_new_string(s, "v1"));
+        krm_map_set(s, cm, "kind", krm_node_new_string(s, "ConfigMap"));
+        krm_map_set(s, meta, "name", krm_node_new_string(s, "kptfile.kpt.dev"));
+        krm_map_set(s, ann, "config.kubernetes.io/local-config", krm_node_new_string(s, "true"));
+        krm_map_set(s, meta, "annotations", ann);
+        krm_map_set(s, cm, "metadata", meta);
+        krm_map_set(s, data, "name", krm_node_new_string(s, name ? name : ""));
+        if (package_path && *package_path)
+            krm_map_set(s, data, "package-path", krm_node_new_string(s, package_path));
+        krm_map_set(s, cm, "data", data);
+        krm_buf out = {0};
+        int rc = krm_node_emit(cm, KRM_SEQ_COMPACT, &out);
+        char where[4096];
+        snprintf(where, sizeof where, "%.*spackage-context.yaml", slash ? (int)(slash - path + 1) : 0,
+                 path);
+        if (rc == 0)
+            json_object_set_new(contexts, where, json_stringn(out.data ? out.data : "", out.len));
+        krm_buf_free(&out);
+        krm_stream_free(s);
+        free(name);
+        if (rc < 0) {
+            json_decref(contexts);
+            return -1;
+        }
+    }
+    json_object_update(resources, contexts);
+    json_decref(contexts);
+    return 0;
+}

@@ -14,4 +14,10 @@
 int engine_kptfile_edit(json_t *resources, json_t *metadata, int replace, const char *name,
                         json_t *upstream, json_t *lock);
 
+/* Porch's package context generator, run when cloning into a deployment
+ * repository (spec §6.2): beside every Kptfile, package-context.yaml becomes a
+ * local-config ConfigMap `kptfile.kpt.dev` with data.name = that Kptfile's
+ * name and data.package-path = `package_path` (the packageName). */
+int engine_package_context(json_t *resources, const char *package_path);
+
 #endif

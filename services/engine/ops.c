@@ -314,6 +314,8 @@ static int handle_create(const bus_request *req, json_t **result, json_t **detai
                                   ns, "name", repo), *repo_res = NULL;
     int rc = engine_cache(&c, "cache.get", repo_args, &repo_res);
     json_decref(repo_args);
+    int deployment = json_is_true(json_object_get(
+        json_object_get(json_object_get(repo_res, "object"), "spec"), "deployment"));
     json_decref(repo_res);
     if (rc < 0)
         return porch_error_last()->code == 404
@@ -337,8 +339,11 @@ static int handle_create(const bus_request *req, json_t **result, json_t **detai
             rc = task_init(c.eng, task, pkg, &resources);
         else if (!strcmp(type, "edit"))
             rc = task_edit(&c, task, ns, repo, pkg, &resources);
-        else if (!strcmp(type, "clone"))
+        else if (!strcmp(type, "clone")) {
             rc = task_clone(&c, task, ns, pkg, &resources);
+            if (rc == 0 && deployment) /* only clone does this (§6.2) */
+                rc = engine_package_context(resources, pkg);
+        }
         else if (!strcmp(type, "upgrade"))
             rc = task_upgrade(&c, task, ns, pkg, &resources);
         else
