@@ -90,6 +90,22 @@ git -C "$DIR/repo.git" show refs/heads/drafts/app/ws1:app/cm.yaml 2>/dev/null | 
 out=$(req engine '{"v":1,"op":"engine.update-resources","id":"ur2","args":{"namespace":"ns1","name":"blue.app.ws1","object":'"$prr"'}}')
 case "$out" in *'"code":409'*) ok "stale resources update is a 409";; *) ko "stale PRR" "$out";; esac
 
+git -C "$DIR/repo.git" show refs/heads/drafts/app/ws1:app/Kptfile | grep -q 'reason: RenderSuccess' && ok "git: the created Draft was rendered (Kptfile Rendered condition)" || ko "render on create" "$(git -C "$DIR/repo.git" show refs/heads/drafts/app/ws1:app/Kptfile)"
+
+# A Draft update carries packageMetadata and readinessGates into the Kptfile (§3.7 step 6).
+out=$(req cache '{"v":1,"op":"cache.get","id":"g1","args":{"kind":"packagerevisions.porch.kpt.dev","namespace":"ns1","name":"blue.app.ws1"}}')
+cur=$(field '["result"]["object"]' <<<"$out")
+upd=$(python3 -c 'import json,sys; o=json.loads(sys.argv[1]); o["spec"]["packageMetadata"]={"labels":{"tier":"web"},"annotations":{"note":"n1"}}; o["spec"]["readinessGates"]=[{"conditionType":"app.ready"}]; print(json.dumps(o))' "$cur")
+out=$(req engine '{"v":1,"op":"engine.update","id":"um","args":{"namespace":"ns1","name":"blue.app.ws1","object":'"$upd"'}}')
+kf=$(git -C "$DIR/repo.git" show refs/heads/drafts/app/ws1:app/Kptfile 2>&1)
+case "$kf" in *'tier: web'*'note: n1'*'conditionType: app.ready'*) ok "Draft update: packageMetadata and readinessGates in the Kptfile";; *) ko "Draft update Kptfile" "$kf / $out";; esac
+[ "$(git -C "$DIR/repo.git" log -1 --format=%s drafts/app/ws1)" = "Rendering package" ] && ok "git: committed as 'Rendering package'" || ko "render commit" "$(git -C "$DIR/repo.git" log -1 --format=%s drafts/app/ws1)"
+[ "$(field '["result"]["object"]["spec"]["readinessGates"][0]["conditionType"]' <<<"$out")" = app.ready ] && ok "spec.readinessGates read back from the Kptfile" || ko "readinessGates" "$out"
+before=$(git -C "$DIR/repo.git" rev-parse drafts/app/ws1)
+cur=$(field '["result"]["object"]' <<<"$out")
+out=$(req engine '{"v":1,"op":"engine.update","id":"un","args":{"namespace":"ns1","name":"blue.app.ws1","object":'"$cur"'}}')
+[ "$(git -C "$DIR/repo.git" rev-parse drafts/app/ws1)" = "$before" ] && ok "an unchanged Draft update commits nothing" || ko "no-op update committed" "$out"
+
 out=$(req cache '{"v":1,"op":"cache.get","id":"g2","args":{"kind":"packagerevisions.porch.kpt.dev","namespace":"ns1","name":"blue.app.ws1"}}')
 cur=$(field '["result"]["object"]' <<<"$out")
 prop=$(python3 -c 'import json,sys; o=json.loads(sys.argv[1]); o["spec"]["lifecycle"]=sys.argv[2]; print(json.dumps(o))' "$cur" Proposed)

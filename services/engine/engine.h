@@ -61,6 +61,11 @@ const char *engine_or_empty(const char *s);
 /* A revision's files (path → text) through the git adapter; new reference. */
 int engine_read_files(engine_call *c, json_t *pr, json_t **resources);
 
+/* Renders a file set in place (kpt fn render semantics through the CaD
+ * library, spec §15.1); *status (new reference) is the renderStatus. -1 with
+ * the function's failure in the error slot when the render failed (the file
+ * set then holds what kpt leaves behind). */
+int engine_render(engine *eng, json_t **resources, json_t **status);
 /* Syncs package `pkg` of repository `repo` into the cache after a write and
  * returns revision `name` as readers now see it (new reference). */
 int engine_sync_package(engine_call *c, const char *ns, const char *repo, const char *pkg,

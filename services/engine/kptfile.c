@@ -173,3 +173,70 @@ int engine_package_context(json_t *resources, const char *package_path)
     json_decref(contexts);
     return 0;
 }
+
+/* Sets root[a][b] to `value` (JSON array), or removes it when the array is
+ * empty (and `a` when that leaves it empty). */
+static void set_list(krm_stream *s, krm_node *root, const char *a, const char *b, json_t *value)
+{
+    krm_node *parent = krm_map_get(root, a);
+    if (json_array_size(value) == 0) {
+        if (parent && krm_node_kind(parent) == KRM_MAP) {
+            krm_map_delete(parent, b);
+            if (krm_map_len(parent) == 0)
+                krm_map_delete(root, a);
+        }
+        return;
+    }
+    if (!parent || krm_node_kind(parent) != KRM_MAP) {
+        parent = krm_node_new_map(s);
+        krm_map_set(s, root, a, parent);
+    }
+    krm_node *next = node_from_json(s, value), *cur = krm_map_get(parent, b);
+    if (!cur || !krm_node_equal(cur, next))
+        krm_map_set(s, parent, b, next);
+}
+
+int engine_kptfile_sync(json_t *resources, json_t *package_metadata, json_t *readiness_gates,
+                        json_t *conditions)
+{
+    json_t *text = json_object_get(resources, "Kptfile");
+    if (!json_is_string(text))
+        return porch_error_set(400, "package must contain Kptfile at root");
+    krm_stream *s = NULL;
+    if (krm_stream_parse(json_string_value(text), json_string_length(text), "Kptfile", NULL, &s) < 0)
+        return -1;
+    krm_doc *doc = krm_stream_count(s) ? krm_stream_doc(s, 0) : NULL;
+    krm_node *root = doc ? krm_doc_root(doc) : NULL;
+    if (!root || krm_node_kind(root) != KRM_MAP) {
+        krm_stream_free(s);
+        return porch_error_set(400, "Kptfile is not a YAML mapping");
+    }
+    krm_node *before = krm_node_copy(s, root);
+    if (package_metadata) {
+        json_t *labels = json_object_get(package_metadata, "labels");
+        json_t *annotations = json_object_get(package_metadata, "annotations");
+        apply_map(s, root, "labels", json_is_object(labels) ? labels : NULL, 1, 0);
+        apply_map(s, root, "annotations", json_is_object(annotations) ? annotations : NULL, 1, 1);
+        krm_node *meta = krm_map_get(root, "metadata");
+        for (int i = 0; meta && i < 2; i++) { /* no empty maps left behind */
+            const char *f = i ? "annotations" : "labels";
+            krm_node *m = krm_map_get(meta, f);
+            if (m && krm_node_kind(m) == KRM_MAP && krm_map_len(m) == 0)
+                krm_map_delete(meta, f);
+        }
+    }
+    if (json_is_array(readiness_gates))
+        set_list(s, root, "info", "readinessGates", readiness_gates);
+    if (json_is_array(conditions))
+        set_list(s, root, "status", "conditions", conditions);
+    int rc = 0;
+    if (!krm_node_equal(before, root)) { /* untouched text stays byte for byte */
+        krm_buf out = {0};
+        rc = krm_stream_emit(s, &out);
+        if (rc == 0)
+            json_object_set_new(resources, "Kptfile", json_stringn(out.data ? out.data : "", out.len));
+        krm_buf_free(&out);
+    }
+    krm_stream_free(s);
+    return rc;
+}

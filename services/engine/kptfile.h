@@ -14,6 +14,14 @@
 int engine_kptfile_edit(json_t *resources, json_t *metadata, int replace, const char *name,
                         json_t *upstream, json_t *lock);
 
+/* A Draft update's Kptfile changes (spec §3.7 step 6): metadata.labels and
+ * annotations replaced by `package_metadata` {labels, annotations} (NULL:
+ * unchanged; kpt's local-config marker kept), info.readinessGates set from
+ * `readiness_gates` and status.conditions from `conditions` (JSON arrays; NULL:
+ * unchanged; empty: removed). The text is rewritten only when something changed. */
+int engine_kptfile_sync(json_t *resources, json_t *package_metadata, json_t *readiness_gates,
+                        json_t *conditions);
+
 /* Porch's package context generator, run when cloning into a deployment
  * repository (spec §6.2): beside every Kptfile, package-context.yaml becomes a
  * local-config ConfigMap `kptfile.kpt.dev` with data.name = that Kptfile's

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#define GIT_SHA_MAX 72 /* a hex object id (SHA-1 or SHA-256) and its NUL */
+
 static const char *leaf_of(const char *pkg)
 {
     const char *slash = strrchr(pkg, '/');
@@ -88,6 +90,64 @@ static int finish_write(engine_call *c, const char *ns, const char *repo, const 
     }
 sync:
     return engine_sync_package(c, ns, repo, pkg, name, out);
+}
+
+/* Renders a new or updated Draft's files in place; a failure is Porch's 500. */
+static int render_or_fail(engine *eng, json_t **resources)
+{
+    json_t *status = NULL;
+    int rc = engine_render(eng, resources, &status);
+    json_decref(status);
+    if (rc == 0)
+        return 0;
+    char details[PORCH_ERROR_MESSAGE_MAX];
+    snprintf(details, sizeof details, "%s", porch_error_last()->message);
+    return porch_error_set(500, "Error rendering package in kpt function pipeline. Package NOT "
+                                "pushed to remote. Fix locally (until 'kpt fn render' succeeds) "
+                                "and retry. Details: %s",
+                           details);
+}
+
+/* §3.7 step 6: a Draft's content follows its update — the Kptfile takes
+ * spec.packageMetadata (replacing), spec.readinessGates and, when given,
+ * status.conditions — and is re-rendered. A changed file set is committed
+ * (task render) and *commit receives the new draft commit; an unchanged one
+ * is not committed again (Porch commits an identical tree; the revision's
+ * resourceVersion then stays what the client saw). */
+static int update_draft(engine_call *c, const char *ns, const char *repo, json_t *old, json_t *obj,
+                        char *commit, size_t commit_len)
+{
+    json_t *files = NULL, *resources = NULL;
+    int rc = engine_read_files(c, old, &files);
+    if (rc < 0)
+        return -1;
+    resources = json_deep_copy(files);
+    json_t *spec = json_object_get(obj, "spec"), *old_spec = json_object_get(old, "spec");
+    json_t *pm = json_object_get(spec, "packageMetadata");
+    json_t *gates = json_object_get(spec, "readinessGates");
+    json_t *conditions = json_object_get(json_object_get(obj, "status"), "conditions");
+    rc = engine_kptfile_sync(resources, pm ? pm : json_object_get(old_spec, "packageMetadata"),
+                             gates ? gates : json_object_get(old_spec, "readinessGates"),
+                             json_is_array(conditions) ? conditions : NULL);
+    if (rc == 0)
+        rc = render_or_fail(c->eng, &resources);
+    if (rc == 0 && !json_equal(files, resources)) {
+        json_t *args = json_pack("{s:O, s:O, s:O, s:{s:s}, s:s, s:s, s:o}", "packageName",
+                                 json_object_get(old_spec, "packageName"), "workspaceName",
+                                 json_object_get(old_spec, "workspaceName"), "resources",
+                                 resources, "task", "type", "render", "message",
+                                 "Rendering package", "expect", engine_revision_commit(old),
+                                 "author", engine_author(c)), *res = NULL;
+        rc = engine_git(c, ns, repo, "git-adapter.write_draft", args, &res);
+        const char *sha = json_string_value(json_object_get(res, "resourceVersion"));
+        if (rc == 0 && sha)
+            snprintf(commit, commit_len, "%s", sha);
+        json_decref(args);
+        json_decref(res);
+    }
+    json_decref(files);
+    json_decref(resources);
+    return rc;
 }
 
 /* §3.6 step 5: unique workspace in the package, init/clone only for new packages. */
@@ -353,6 +413,10 @@ static int handle_create(const bus_request *req, json_t **result, json_t **detai
     if (rc == 0 && json_object_get(spec, "packageMetadata"))
         rc = engine_kptfile_edit(resources, json_object_get(spec, "packageMetadata"), 0, NULL, NULL,
                                  NULL);
+    if (rc == 0 && json_is_array(json_object_get(spec, "readinessGates")))
+        rc = engine_kptfile_sync(resources, NULL, json_object_get(spec, "readinessGates"), NULL);
+    if (rc == 0) /* §3.6 step 6: a render failure always fails the create */
+        rc = render_or_fail(c.eng, &resources);
     json_t *written = NULL;
     if (rc == 0) {
         json_t *args = json_pack("{s:s, s:s, s:O, s:O, s:o}", "packageName", pkg, "workspaceName",
@@ -411,9 +475,13 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
         rc = engine_rules_check_update(old, obj, approval, &to);
     const char *from = (engine_str(old, "spec", "lifecycle") && *engine_str(old, "spec", "lifecycle") ? engine_str(old, "spec", "lifecycle") : "Draft");
     const char *repo = old ? engine_str(old, "spec", "repository") : NULL;
+    char commit[GIT_SHA_MAX] = "";
+    if (rc == 0 && !approval && !strcmp(from, "Draft"))
+        rc = update_draft(&c, ns, repo, old, obj, commit, sizeof commit);
     if (rc == 0 && strcmp(from, to) != 0) {
         json_t *args = json_pack("{s:s, s:s, s:s, s:o}", "name", name, "lifecycle", to, "expect",
-                                 engine_revision_commit(old), "author", engine_author(&c)), *res = NULL;
+                                 *commit ? commit : engine_revision_commit(old), "author",
+                                 engine_author(&c)), *res = NULL;
         rc = engine_git(&c, ns, repo, "git-adapter.set_lifecycle", args, &res);
         json_decref(args);
         json_decref(res);

@@ -111,8 +111,7 @@ static json_t *read_results(const char *results_dir)
     return out;
 }
 
-/* Renders the file set in place; *status is the renderStatus to answer with. */
-static int render(engine *eng, json_t **resources, json_t **status)
+int engine_render(engine *eng, json_t **resources, json_t **status)
 {
     char *dir = NULL;
     if (engine_workdir_new(eng, &dir) < 0)
@@ -186,7 +185,7 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
         rc = porch_error_set(400, "package must contain Kptfile at root");
     int pushed_despite = 0;
     char render_error[PORCH_ERROR_MESSAGE_MAX] = "";
-    if (rc == 0 && render(c.eng, &resources, &render_status) < 0) {
+    if (rc == 0 && engine_render(c.eng, &resources, &render_status) < 0) {
         snprintf(render_error, sizeof render_error, "%s", porch_error_last()->message);
         const char *push = engine_str(json_object_get(pr, "metadata"), "annotations", PUSH_ON_FAILURE);
         if (push && !strcmp(push, "true"))
