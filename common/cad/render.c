@@ -528,29 +528,148 @@ static bool old_bool(const char *v)
     return false;
 }
 
-/* kpt rewrites the Kptfile through its typed struct: quotes that are not
- * needed go away. */
-static void requote(krm_stream *s, krm_node *n)
+/* kpt writes the render record by marshalling its typed Kptfile
+ * (kptfileutil.WriteKptfileToFS): fields in the structs' order, unknown
+ * ones gone, quotes only where YAML needs them. The schema below is kpt's
+ * api/kptfile/v1. Comments, the sequence style and the order of string
+ * maps are kept: newer kpt drops comments and sorts maps too, but kpt
+ * 1.0.0-beta.56 did not rewrite the Kptfile at all, and its corpus
+ * (conformance/kpt) holds them. */
+typedef enum { F_STR, F_STRMAP, F_STRLIST, F_STRUCT, F_LIST } fkind;
+typedef struct field {
+    const char *key;
+    fkind kind;
+    const struct field *sub; /* F_STRUCT / F_LIST items */
+} field;
+
+static const field f_git[] = {{"repo", F_STR, NULL},
+                              {"directory", F_STR, NULL},
+                              {"ref", F_STR, NULL},
+                              {"commit", F_STR, NULL},
+                              {NULL, F_STR, NULL}};
+static const field f_upstream[] = {{"type", F_STR, NULL},
+                                   {"git", F_STRUCT, f_git},
+                                   {"updateStrategy", F_STR, NULL},
+                                   {NULL, F_STR, NULL}};
+static const field f_generic[] = {{"storeID", F_STR, NULL},
+                                  {"resourceID", F_STR, NULL},
+                                  {"resourceVersion", F_STR, NULL},
+                                  {NULL, F_STR, NULL}};
+static const field f_lock[] = {{"type", F_STR, NULL},
+                               {"git", F_STRUCT, f_git},
+                               {"generic", F_STRUCT, f_generic},
+                               {NULL, F_STR, NULL}};
+static const field f_gate[] = {{"conditionType", F_STR, NULL}, {NULL, F_STR, NULL}};
+static const field f_info[] = {
+    {"site", F_STR, NULL},        {"emails", F_STRLIST, NULL},        {"license", F_STR, NULL},
+    {"licenseFile", F_STR, NULL}, {"description", F_STR, NULL},       {"keywords", F_STRLIST, NULL},
+    {"man", F_STR, NULL},         {"readinessGates", F_LIST, f_gate}, {NULL, F_STR, NULL}};
+static const field f_selector[] = {{"apiVersion", F_STR, NULL}, {"kind", F_STR, NULL},
+                                   {"name", F_STR, NULL},       {"namespace", F_STR, NULL},
+                                   {"labels", F_STRMAP, NULL},  {"annotations", F_STRMAP, NULL},
+                                   {NULL, F_STR, NULL}};
+static const field f_function[] = {{"image", F_STR, NULL},
+                                   {"exec", F_STR, NULL},
+                                   {"configPath", F_STR, NULL},
+                                   {"configMap", F_STRMAP, NULL},
+                                   {"name", F_STR, NULL},
+                                   {"tag", F_STR, NULL},
+                                   {"selectors", F_LIST, f_selector},
+                                   {"exclude", F_LIST, f_selector},
+                                   {NULL, F_STR, NULL}};
+static const field f_pipeline[] = {
+    {"mutators", F_LIST, f_function}, {"validators", F_LIST, f_function}, {NULL, F_STR, NULL}};
+static const field f_inventory[] = {{"namespace", F_STR, NULL},      {"name", F_STR, NULL},
+                                    {"inventoryID", F_STR, NULL},    {"labels", F_STRMAP, NULL},
+                                    {"annotations", F_STRMAP, NULL}, {NULL, F_STR, NULL}};
+static const field f_meta[] = {{"name", F_STR, NULL},
+                               {"namespace", F_STR, NULL},
+                               {"labels", F_STRMAP, NULL},
+                               {"annotations", F_STRMAP, NULL},
+                               {NULL, F_STR, NULL}};
+static const field f_kptfile[] = {{"apiVersion", F_STR, NULL},
+                                  {"kind", F_STR, NULL},
+                                  {"metadata", F_STRUCT, f_meta},
+                                  {"upstream", F_STRUCT, f_upstream},
+                                  {"upstreamLock", F_STRUCT, f_lock},
+                                  {"info", F_STRUCT, f_info},
+                                  {"pipeline", F_STRUCT, f_pipeline},
+                                  {"inventory", F_STRUCT, f_inventory},
+                                  {NULL, F_STR, NULL}};
+
+/* A string as Go marshals it: plain unless YAML needs quotes (YAML 1.1
+ * booleans are quoted by go-yaml too, so they keep their quotes). */
+static krm_node *marshal_str(krm_stream *s, const krm_node *v)
 {
-    if (krm_node_kind(n) == KRM_MAP) {
-        for (size_t i = 0; i < krm_map_len(n); i++) {
-            krm_node *v = krm_map_value_at(n, i);
-            if (krm_node_kind(v) == KRM_SCALAR &&
-                (krm_node_style(v) == KRM_DOUBLE || krm_node_style(v) == KRM_SINGLE) &&
-                !old_bool(krm_node_value(v))) {
-                krm_node *nv = krm_node_new_string(s, krm_node_value(v));
-                const char *lc = krm_node_comment(v, KRM_COMMENT_LINE);
-                if (lc)
-                    krm_node_set_comment(s, nv, KRM_COMMENT_LINE, lc);
-                krm_map_set(s, n, krm_node_value(krm_map_key_at(n, i)), nv);
-            } else {
-                requote(s, v);
-            }
-        }
-    } else if (krm_node_kind(n) == KRM_SEQ) {
-        for (size_t i = 0; i < krm_seq_len(n); i++)
-            requote(s, krm_seq_at(n, i));
+    const char *t = krm_node_value(v);
+    if (krm_node_style(v) != KRM_PLAIN && old_bool(t))
+        return krm_node_new_scalar(s, t, strlen(t), krm_node_style(v));
+    return krm_node_new_string(s, t);
+}
+
+static void keep_comments(krm_stream *s, const krm_node *from, krm_node *to)
+{
+    const krm_comment w[] = {KRM_COMMENT_HEAD, KRM_COMMENT_LINE, KRM_COMMENT_FOOT};
+    for (int i = 0; from && to && i < 3; i++) {
+        const char *c = krm_node_comment(from, w[i]);
+        if (c)
+            krm_node_set_comment(s, to, w[i], c);
     }
+}
+
+/* m[key] = x, with the comments of the source entry (key kk, value v). */
+static void set_kept(krm_stream *s, krm_node *m, const krm_node *kk, const krm_node *v, krm_node *x)
+{
+    keep_comments(s, v, x);
+    krm_map_set(s, m, krm_node_value(kk), x);
+    keep_comments(s, kk, krm_map_key_at(m, krm_map_len(m) - 1));
+}
+
+static krm_node *key_node(const krm_node *m, const char *key)
+{
+    for (size_t i = 0; i < krm_map_len(m); i++)
+        if (!strcmp(krm_node_value(krm_map_key_at(m, i)), key))
+            return krm_map_key_at(m, i);
+    return NULL;
+}
+
+/* Non-empty value of kind k rebuilt from v, or NULL (omitempty). */
+static krm_node *marshal(krm_stream *s, const krm_node *v, fkind k, const field *sub)
+{
+    if (!v)
+        return NULL;
+    krm_kind vk = krm_node_kind(v);
+    if (k == F_STR)
+        return vk == KRM_SCALAR && !krm_scalar_is_null(v) && *krm_node_value(v) ? marshal_str(s, v)
+                                                                                : NULL;
+    if (k == F_STRLIST || k == F_LIST) {
+        if (vk != KRM_SEQ || !krm_seq_len(v))
+            return NULL;
+        krm_node *q = krm_node_new_seq(s);
+        for (size_t i = 0; i < krm_seq_len(v); i++) {
+            krm_node *it = k == F_LIST ? marshal(s, krm_seq_at(v, i), F_STRUCT, sub)
+                                       : marshal_str(s, krm_seq_at(v, i));
+            it = it ? it : krm_node_new_map(s);
+            keep_comments(s, krm_seq_at(v, i), it);
+            krm_seq_append(s, q, it);
+        }
+        return q;
+    }
+    if (vk != KRM_MAP || !krm_map_len(v))
+        return NULL;
+    krm_node *m = krm_node_new_map(s);
+    if (k == F_STRMAP) { /* in source order: see above */
+        for (size_t i = 0; i < krm_map_len(v); i++)
+            set_kept(s, m, krm_map_key_at(v, i), krm_map_value_at(v, i),
+                     marshal_str(s, krm_map_value_at(v, i)));
+        return m;
+    }
+    for (const field *f = sub; f->key; f++) {
+        krm_node *x = marshal(s, krm_map_get(v, f->key), f->kind, f->sub);
+        if (x)
+            set_kept(s, m, key_node(v, f->key), krm_map_get(v, f->key), x);
+    }
+    return krm_map_len(m) ? m : NULL;
 }
 
 static int write_status(render_ctx *c, bool ok)
@@ -564,8 +683,9 @@ static int write_status(render_ctx *c, bool ok)
     krm_node *root = rc == 0 && krm_stream_count(s) ? krm_doc_root(krm_stream_doc(s, 0)) : NULL;
     if (root && krm_node_kind(root) == KRM_MAP) {
         krm_seqindent si = krm_doc_seqindent(krm_stream_doc(s, 0));
-        requote(s, root);
-        krm_map_delete(root, "status");
+        root = marshal(s, root, F_STRUCT, f_kptfile);
+        if (!root)
+            root = krm_node_new_map(s);
         krm_node *st = krm_node_new_map(s), *conds = krm_node_new_seq(s), *cond = krm_node_new_map(s);
         krm_map_set(s, cond, "type", str(s, "Rendered"));
         krm_map_set(s, cond, "status", str(s, ok ? "True" : "False"));

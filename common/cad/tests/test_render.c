@@ -374,6 +374,35 @@ static void test_render_unreadable_kptfiles(void **state)
                "can't be read.\n\nDetails:\nyaml: line 3: could not find expected ':'"));
 }
 
+/* The render record rewrites the Kptfile as kpt's typed struct: fields in
+ * the struct's order (selectors: kind before name), unknown fields gone;
+ * comments and map order stay (kpt beta.56 did not rewrite it at all). */
+static void test_render_record_struct_order(void **state)
+{
+    (void)state;
+    write_pkg("recolor.sh", NULL);
+    char *kf =
+        cad_sprintf("apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: root\n"
+                    "pipeline:\n  mutators:\n  - configMap: # cfg\n      b: '2'\n      a: x\n"
+                    "    exec: %s/fn/recolor.sh\n    selectors:\n    - name: a\n      kind: "
+                    "ConfigMap\n",
+                    dir);
+    put("pkg/Kptfile", kf, 0644);
+    assert_int_equal(render(true), 0);
+    char *k = get("pkg/Kptfile");
+    char *want =
+        cad_sprintf("apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: root\n"
+                    "pipeline:\n  mutators:\n  - exec: %s/fn/recolor.sh\n    configMap: # cfg\n"
+                    "      b: \"2\"\n      a: x\n    selectors:\n    - kind: ConfigMap\n"
+                    "      name: a\nstatus:\n",
+                    dir);
+    assert_non_null(k);
+    assert_memory_equal(k, want, strlen(want));
+    free(want);
+    free(k);
+    free(kf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +419,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_render_out_of_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_document_head_comment_after_function, setup, teardown),
         cmocka_unit_test_setup_teardown(test_render_unreadable_kptfiles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_render_record_struct_order, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
