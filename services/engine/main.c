@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,6 +39,10 @@ int main(int argc, char **argv)
 {
     static engine eng;
     char *work_dir = NULL;
+    /* Renders parse and free many small documents per request; glibc's
+     * default trimming gave each free back with madvise (a TLB shootdown on
+     * every CPU), a third of a render's time. Keep up to 64 MiB instead. */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     int own_work_dir = 0;
     pthread_mutex_init(&eng.locks_mutex, NULL);
     const svc_flag flags[] = {
