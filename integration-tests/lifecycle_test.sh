@@ -160,6 +160,21 @@ out=$(req engine '{"v":1,"op":"engine.create","id":"c4","args":{"namespace":"ns1
 out=$(req engine '{"v":1,"op":"engine.delete","id":"d2","args":{"namespace":"ns1","name":"blue.app.ws2"}}')
 case "$out" in *'"ok":true'*) ok "draft deleted";; *) ko "delete draft" "$out";; esac
 git -C "$DIR/repo.git" rev-parse -q --verify refs/heads/drafts/app/ws2 >/dev/null && ko "draft branch removed" || ok "git: draft branch removed"
+# A revision others were cloned from is not deleted (§3.9 step 2), even once DeletionProposed.
+out=$(req cache '{"v":1,"op":"cache.get","id":"g4","args":{"kind":"packagerevisions.porch.kpt.dev","namespace":"ns1","name":"blue.app.ws1"}}')
+cur=$(field '["result"]["object"]' <<<"$out")
+dp=$(python3 -c 'import json,sys; o=json.loads(sys.argv[1]); o["spec"]["lifecycle"]="DeletionProposed"; print(json.dumps(o))' "$cur")
+out=$(req engine '{"v":1,"op":"engine.update","id":"u4","args":{"namespace":"ns1","name":"blue.app.ws1","object":'"$dp"'}}')
+[ "$(field '["result"]["object"]["spec"]["lifecycle"]' <<<"$out")" = DeletionProposed ] && ok "deletion proposed" || ko "propose deletion" "$out"
+out=$(req engine '{"v":1,"op":"engine.delete","id":"d3","args":{"namespace":"ns1","name":"blue.app.ws1"}}')
+case "$out" in *'"code":403'*'referenced as upstream by: blue.app-copy.w1'*) ok "an upstream of a clone cannot be deleted (403, names the clone)";; *) ko "upstream delete check" "$out";; esac
+git -C "$DIR/repo.git" rev-parse -q --verify refs/tags/app/v1 >/dev/null && ok "git: the refused delete left the tag" || ko "tag after refused delete"
+for n in blue.app-copy.w1 deploy.edge.app-dep.w1; do
+  req engine '{"v":1,"op":"engine.delete","id":"dc","args":{"namespace":"ns1","name":"'$n'"}}' >/dev/null
+done
+out=$(req engine '{"v":1,"op":"engine.delete","id":"d4","args":{"namespace":"ns1","name":"blue.app.ws1"}}')
+case "$out" in *'"ok":true'*) ok "deleted once its clones are gone";; *) ko "delete after clones" "$out";; esac
+git -C "$DIR/repo.git" rev-parse -q --verify refs/tags/app/v1 >/dev/null && ko "tag removed" "still there" || ok "git: tag app/v1 removed"
 git -C "$DIR/repo.git" fsck --strict >/dev/null 2>&1 && ok "git fsck --strict" || ko "fsck"
 
 if out=$(/usr/bin/python3 "$SRC/integration-tests/validate_bus_trace.py" "$SRC/schemas/bus" "$TRACE" --min 20 2>&1); then

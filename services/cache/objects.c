@@ -104,14 +104,25 @@ static int handle_list(const bus_request *req, json_t **result, json_t **details
         arg_string(req->args, "continue", 600, 0, &cont) < 0 ||
         arg_int(req->args, "limit", CACHE_MAX_LIMIT, &limit) < 0)
         return -1;
-    const char *owner, *grp;
+    const char *owner, *grp, *upstream;
     if (arg_string(req->args, "repository", 253, 0, &owner) < 0 ||
-        arg_string(req->args, "packageName", 253, 0, &grp) < 0)
+        arg_string(req->args, "packageName", 253, 0, &grp) < 0 ||
+        arg_string(req->args, "upstreamOf", 253, 0, &upstream) < 0)
         return -1;
     json_t *items;
     char *next = NULL;
     int64_t rv = 0;
-    if (*owner) {
+    if (*upstream) {
+        /* revisions made from `upstream` (the delete check of spec §3.9), by index */
+        if (!*ns)
+            return porch_error_set(400, "args.namespace is required with args.upstreamOf");
+        if (cache_store_list_referencing(ud, kind, ns, upstream, &items) < 0)
+            return -1;
+        json_t *probe = json_object();
+        cache_store_check(ud, probe);
+        rv = json_integer_value(json_object_get(probe, "event_seq"));
+        json_decref(probe);
+    } else if (*owner) {
         /* one repository's (or package's) objects, by index */
         if (!*ns)
             return porch_error_set(400, "args.namespace is required with args.repository");

@@ -49,19 +49,21 @@ static const char *const objects_sql =
     "  kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,"
     "  rv INTEGER NOT NULL, body TEXT NOT NULL,"
     "  owner TEXT NOT NULL DEFAULT '', grp TEXT NOT NULL DEFAULT '',"
+    "  upstream TEXT NOT NULL DEFAULT '',"
     "  PRIMARY KEY (kind, namespace, name));"
     "DROP INDEX IF EXISTS %s.objects_by_owner;"
     /* with name last, one package's objects come out in name order from the
      * index alone (see cache_store_list_owned) */
     "CREATE INDEX IF NOT EXISTS %s.objects_by_owner_name ON objects(kind, namespace, owner, grp,"
-    " name);";
+    " name);"
+    "CREATE INDEX IF NOT EXISTS %s.objects_by_upstream ON objects(kind, namespace, upstream);";
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS events ("
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, type TEXT NOT NULL,"
     "  object TEXT NOT NULL, ts INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '4');";
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '5');";
 
 /* Creates (or upgrades: owner/grp came in schema 3) the objects table of `db`. */
 static int create_objects(sqlite3 *db, const char *schema, char **err)
@@ -73,7 +75,19 @@ static int create_objects(sqlite3 *db, const char *schema, char **err)
     snprintf(sql, sizeof sql, "ALTER TABLE %s.objects ADD COLUMN grp TEXT NOT NULL DEFAULT ''",
              schema);
     sqlite3_exec(db, sql, NULL, NULL, NULL);
-    snprintf(sql, sizeof sql, objects_sql, schema, schema, schema);
+    /* schema 5: the revision a package revision was cloned or upgraded from */
+    snprintf(sql, sizeof sql, "ALTER TABLE %s.objects ADD COLUMN upstream TEXT NOT NULL DEFAULT ''",
+             schema);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK) { /* new column: fill it */
+        snprintf(sql, sizeof sql,
+                 "UPDATE %s.objects SET upstream = COALESCE("
+                 "json_extract(body, '$.spec.tasks[0].clone.upstreamRef.upstreamRef.name'),"
+                 "json_extract(body, '$.spec.tasks[0].upgrade.newUpstreamRef.name'), '')"
+                 " WHERE json_valid(body)",
+                 schema);
+        sqlite3_exec(db, sql, NULL, NULL, NULL);
+    }
+    snprintf(sql, sizeof sql, objects_sql, schema, schema, schema, schema);
     return sqlite3_exec(db, sql, NULL, NULL, err);
 }
 
@@ -329,6 +343,21 @@ static int64_t log_event(cache_store *store, const char *kind, const char *type,
     return seq;
 }
 
+/* The registered revision a package revision was made from (spec §3.9 step
+ * 2): its first task's clone.upstreamRef.upstreamRef.name or
+ * upgrade.newUpstreamRef.name; "" when none. Borrowed from `spec`. */
+static const char *upstream_of(json_t *spec)
+{
+    json_t *task = json_array_get(json_object_get(spec, "tasks"), 0);
+    json_t *clone = json_object_get(json_object_get(json_object_get(task, "clone"), "upstreamRef"),
+                                    "upstreamRef");
+    const char *name = json_string_value(json_object_get(clone, "name"));
+    if (!name)
+        name = json_string_value(json_object_get(
+            json_object_get(json_object_get(task, "upgrade"), "newUpstreamRef"), "name"));
+    return name ? name : "";
+}
+
 static int write_object(cache_store *store, const char *kind, const char *ns, const char *name,
                         int64_t rv, json_t *object)
 {
@@ -339,10 +368,11 @@ static int write_object(cache_store *store, const char *kind, const char *ns, co
     json_t *spec = json_object_get(object, "spec");
     const char *owner = json_string_value(json_object_get(spec, "repository"));
     const char *grp = json_string_value(json_object_get(spec, "packageName"));
+    const char *upstream = upstream_of(spec);
     char sql[256];
     snprintf(sql, sizeof sql,
-             "INSERT OR REPLACE INTO %s(kind, namespace, name, rv, body, owner, grp)"
-             " VALUES (?,?,?,?,?,?,?)", table_for(kind));
+             "INSERT OR REPLACE INTO %s(kind, namespace, name, rv, body, owner, grp, upstream)"
+             " VALUES (?,?,?,?,?,?,?,?)", table_for(kind));
     if (text && stmt_get(store, sql, &stmt) == SQLITE_OK) {
         sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
@@ -351,6 +381,7 @@ static int write_object(cache_store *store, const char *kind, const char *ns, co
         sqlite3_bind_text(stmt, 5, text, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 6, owner ? owner : "", -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 7, grp ? grp : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 8, upstream, -1, SQLITE_STATIC);
         ok = sqlite3_step(stmt) == SQLITE_DONE;
         stmt_done(store, stmt);
     }
@@ -612,6 +643,40 @@ int cache_store_list_owned(cache_store *store, const char *kind, const char *ns,
     sqlite3_bind_text(stmt, 3, owner, -1, SQLITE_STATIC);
     if (grp)
         sqlite3_bind_text(stmt, 4, grp, -1, SQLITE_STATIC);
+    json_t *list = json_array();
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        json_t *obj = json_loads((const char *)sqlite3_column_text(stmt, 0), 0, NULL);
+        if (obj)
+            json_array_append_new(list, obj);
+    }
+    stmt_done(store, stmt);
+    pthread_mutex_unlock(&store->lock);
+    if (rc != SQLITE_DONE) {
+        json_decref(list);
+        return db_error(store, "list");
+    }
+    *items = list;
+    return 0;
+}
+
+int cache_store_list_referencing(cache_store *store, const char *kind, const char *ns,
+                                 const char *upstream, json_t **items)
+{
+    sqlite3_stmt *stmt;
+    *items = NULL;
+    pthread_mutex_lock(&store->lock);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT body FROM %s WHERE kind = ?1 AND namespace = ?2 AND upstream = ?3"
+             " ORDER BY +name", table_for(kind));
+    if (stmt_get(store, sql, &stmt) != SQLITE_OK) {
+        pthread_mutex_unlock(&store->lock);
+        return db_error(store, "list");
+    }
+    sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, upstream, -1, SQLITE_STATIC);
     json_t *list = json_array();
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {

@@ -56,6 +56,11 @@ int cache_store_list(cache_store *store, const char *kind, const char *ns, size_
 int cache_store_list_owned(cache_store *store, const char *kind, const char *ns, const char *owner,
                            const char *grp, json_t **items);
 
+/* Objects of `kind` in `ns` made from revision `upstream` (their first task
+ * clones it, or upgrades to it), by index; *items is a new array. */
+int cache_store_list_referencing(cache_store *store, const char *kind, const char *ns,
+                                 const char *upstream, json_t **items);
+
 /* Deletes an object, logging a DELETED event; `expected_rv`/`expected_uid`
  * are preconditions when non-empty (409 when they differ). */
 int cache_store_delete(cache_store *store, const char *kind, const char *ns, const char *name,

@@ -498,6 +498,32 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
     return 0;
 }
 
+/* §3.9 step 2: a revision another revision in the namespace was cloned from
+ * (or upgraded to) is not deleted; placeholders are not counted. One indexed
+ * query in the cache, whatever the namespace's size. */
+static int check_not_upstream(engine_call *c, const char *ns, const char *name)
+{
+    json_t *args = json_pack("{s:s, s:s, s:s}", "kind", ENGINE_KIND_REVISION, "namespace", ns,
+                             "upstreamOf", name), *res = NULL;
+    int rc = engine_cache(c, "cache.list", args, &res);
+    json_decref(args);
+    if (rc < 0)
+        return -1;
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(res, "items"), i, it)
+    {
+        if (json_integer_value(json_object_get(json_object_get(it, "spec"), "revision")) == -1)
+            continue;
+        rc = porch_error_set(403, "cannot delete package revision, it is referenced as upstream "
+                                  "by: %s",
+                             engine_or_empty(engine_str(it, "metadata", "name")));
+        break;
+    }
+    json_decref(res);
+    return rc;
+}
+
 static int handle_delete(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
     engine_call c = {ud, req};
@@ -518,6 +544,8 @@ static int handle_delete(const bus_request *req, json_t **result, json_t **detai
         rc = porch_error_set(409, "Precondition failed: UID in precondition: %s", uid);
     if (rc == 0)
         rc = engine_rules_check_delete(old);
+    if (rc == 0)
+        rc = check_not_upstream(&c, ns, name);
     const char *repo = old ? engine_str(old, "spec", "repository") : NULL;
     if (rc == 0) {
         json_t *args = json_pack("{s:s, s:s, s:o}", "name", name, "expect",

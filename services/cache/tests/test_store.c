@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,6 +364,48 @@ static void batch_keeps_each_write_atomic(void **state)
     json_decref(events);
 }
 
+/* Revisions made from another one are found by index (§3.9's delete check);
+ * a cache.db of schema 4 (no upstream column) is upgraded and filled in. */
+static void upstream_references_are_indexed_and_upgraded(void **state)
+{
+    fixture *f = *state;
+    cache_store_close(f->store);
+    f->store = NULL;
+    unlink(f->path);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    const char *old =
+        "CREATE TABLE objects (kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,"
+        " rv INTEGER NOT NULL, body TEXT NOT NULL, owner TEXT NOT NULL DEFAULT '',"
+        " grp TEXT NOT NULL DEFAULT '', PRIMARY KEY (kind, namespace, name));"
+        "INSERT INTO objects VALUES ('packagerevisions.porch.kpt.dev', 'ns', 'r.copy.w', 1,"
+        " '{\"metadata\":{\"name\":\"r.copy.w\"},\"spec\":{\"tasks\":[{\"type\":\"clone\","
+        "\"clone\":{\"upstreamRef\":{\"upstreamRef\":{\"name\":\"r.app.v1\"}}}}]}}', 'r', 'copy');";
+    assert_int_equal(sqlite3_exec(db, old, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(cache_store_open(f->path, &f->store), 0);
+    const char *kind = "packagerevisions.porch.kpt.dev";
+    json_t *items = NULL;
+    assert_int_equal(cache_store_list_referencing(f->store, kind, "ns", "r.app.v1", &items), 0);
+    assert_int_equal(json_array_size(items), 1);
+    assert_string_equal(meta(json_array_get(items, 0), "name"), "r.copy.w");
+    json_decref(items);
+    /* a new upgrade to it is found too; other names are not */
+    json_t *obj = json_pack("{s:{s:s, s:s, s:[{s:s, s:{s:{s:s}}}]}}", "spec", "repository", "r",
+                            "packageName", "up", "tasks", "type", "upgrade", "upgrade",
+                            "newUpstreamRef", "name", "r.app.v1"), *out = NULL;
+    assert_int_equal(cache_store_put(f->store, kind, "ns", "r.up.w", obj, CACHE_PUT_CREATE, NULL,
+                                     &out), 0);
+    json_decref(out);
+    json_decref(obj);
+    assert_int_equal(cache_store_list_referencing(f->store, kind, "ns", "r.app.v1", &items), 0);
+    assert_int_equal(json_array_size(items), 2);
+    json_decref(items);
+    assert_int_equal(cache_store_list_referencing(f->store, kind, "ns", "r.app", &items), 0);
+    assert_int_equal(json_array_size(items), 0);
+    json_decref(items);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +420,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(data_survives_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(users_objects_survive_the_loss_of_cache_db, setup, teardown),
         cmocka_unit_test_setup_teardown(batch_keeps_each_write_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(upstream_references_are_indexed_and_upgraded, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
