@@ -42,12 +42,18 @@ void gitrepo_refs_clear(gitrepo_refs *r)
     memset(r, 0, sizeof *r);
 }
 
-static void append(gitrepo_refs *r, const char *name, const git_oid *oid)
+/* Room for one more entry. */
+static void reserve(gitrepo_refs *r)
 {
     if (r->n == r->cap) {
         r->cap = r->cap ? r->cap * 2 : 256;
         r->v = realloc(r->v, r->cap * sizeof *r->v);
     }
+}
+
+static void append(gitrepo_refs *r, const char *name, const git_oid *oid)
+{
+    reserve(r);
     r->v[r->n].name = strdup(name);
     r->v[r->n].oid = *oid;
     r->n++;
@@ -118,10 +124,7 @@ void gitrepo_refs_set(gitrepo *repo, const char *name, const git_oid *oid)
         memmove(&r->v[i], &r->v[i + 1], (r->n - i - 1) * sizeof *r->v);
         r->n--;
     } else if (oid) {
-        if (r->n == r->cap) {
-            r->cap = r->cap ? r->cap * 2 : 256;
-            r->v = realloc(r->v, r->cap * sizeof *r->v);
-        }
+        reserve(r);
         memmove(&r->v[i + 1], &r->v[i], (r->n - i) * sizeof *r->v);
         r->v[i].name = strdup(name);
         r->v[i].oid = *oid;

@@ -96,6 +96,16 @@ static int handle_get(const bus_request *req, json_t **result, json_t **details,
     return 0;
 }
 
+/* The store's current resourceVersion (the last event's sequence). */
+static int64_t current_rv(cache_store *store)
+{
+    json_t *probe = json_object();
+    cache_store_check(store, probe);
+    int64_t rv = json_integer_value(json_object_get(probe, "event_seq"));
+    json_decref(probe);
+    return rv;
+}
+
 static int handle_list(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
     const char *kind, *ns, *cont;
@@ -118,20 +128,14 @@ static int handle_list(const bus_request *req, json_t **result, json_t **details
             return porch_error_set(400, "args.namespace is required with args.upstreamOf");
         if (cache_store_list_referencing(ud, kind, ns, upstream, &items) < 0)
             return -1;
-        json_t *probe = json_object();
-        cache_store_check(ud, probe);
-        rv = json_integer_value(json_object_get(probe, "event_seq"));
-        json_decref(probe);
+        rv = current_rv(ud);
     } else if (*owner) {
         /* one repository's (or package's) objects, by index */
         if (!*ns)
             return porch_error_set(400, "args.namespace is required with args.repository");
         if (cache_store_list_owned(ud, kind, ns, owner, *grp ? grp : NULL, &items) < 0)
             return -1;
-        json_t *probe = json_object();
-        cache_store_check(ud, probe);
-        rv = json_integer_value(json_object_get(probe, "event_seq"));
-        json_decref(probe);
+        rv = current_rv(ud);
     } else if (cache_store_list(ud, kind, ns, (size_t)limit, cont, &items, &next, &rv) < 0) {
         return -1;
     }

@@ -621,28 +621,21 @@ int cache_store_list(cache_store *store, const char *kind, const char *ns, size_
     return 0;
 }
 
-int cache_store_list_owned(cache_store *store, const char *kind, const char *ns, const char *owner,
-                           const char *grp, json_t **items)
+/* Runs `sql` (selecting one column, body) with up to four text parameters
+ * (NULL ones left unbound) and collects the parsed bodies into *items. */
+static int select_bodies(cache_store *store, const char *sql, const char *const params[4],
+                         json_t **items)
 {
     sqlite3_stmt *stmt;
     *items = NULL;
     pthread_mutex_lock(&store->lock);
-    char sql[256];
-    /* Two statements, not "(?4 IS NULL OR grp = ?4)", and "+name": otherwise
-     * SQLite walks the primary key (it is in name order) over every revision
-     * of the namespace, reading each row, to find one package's. */
-    snprintf(sql, sizeof sql,
-             "SELECT body FROM %s WHERE kind = ?1 AND namespace = ?2 AND owner = ?3%s"
-             " ORDER BY %s", table_for(kind), grp ? " AND grp = ?4" : "", grp ? "name" : "+name");
     if (stmt_get(store, sql, &stmt) != SQLITE_OK) {
         pthread_mutex_unlock(&store->lock);
         return db_error(store, "list");
     }
-    sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 3, owner, -1, SQLITE_STATIC);
-    if (grp)
-        sqlite3_bind_text(stmt, 4, grp, -1, SQLITE_STATIC);
+    for (int i = 0; i < 4; i++)
+        if (params[i])
+            sqlite3_bind_text(stmt, i + 1, params[i], -1, SQLITE_STATIC);
     json_t *list = json_array();
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -660,38 +653,29 @@ int cache_store_list_owned(cache_store *store, const char *kind, const char *ns,
     return 0;
 }
 
+int cache_store_list_owned(cache_store *store, const char *kind, const char *ns, const char *owner,
+                           const char *grp, json_t **items)
+{
+    char sql[256];
+    /* Two statements, not "(?4 IS NULL OR grp = ?4)", and "+name": otherwise
+     * SQLite walks the primary key (it is in name order) over every revision
+     * of the namespace, reading each row, to find one package's. */
+    snprintf(sql, sizeof sql,
+             "SELECT body FROM %s WHERE kind = ?1 AND namespace = ?2 AND owner = ?3%s"
+             " ORDER BY %s", table_for(kind), grp ? " AND grp = ?4" : "", grp ? "name" : "+name");
+    const char *const params[4] = {kind, ns, owner, grp};
+    return select_bodies(store, sql, params, items);
+}
+
 int cache_store_list_referencing(cache_store *store, const char *kind, const char *ns,
                                  const char *upstream, json_t **items)
 {
-    sqlite3_stmt *stmt;
-    *items = NULL;
-    pthread_mutex_lock(&store->lock);
     char sql[256];
     snprintf(sql, sizeof sql,
              "SELECT body FROM %s WHERE kind = ?1 AND namespace = ?2 AND upstream = ?3"
              " ORDER BY +name", table_for(kind));
-    if (stmt_get(store, sql, &stmt) != SQLITE_OK) {
-        pthread_mutex_unlock(&store->lock);
-        return db_error(store, "list");
-    }
-    sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 3, upstream, -1, SQLITE_STATIC);
-    json_t *list = json_array();
-    int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        json_t *obj = json_loads((const char *)sqlite3_column_text(stmt, 0), 0, NULL);
-        if (obj)
-            json_array_append_new(list, obj);
-    }
-    stmt_done(store, stmt);
-    pthread_mutex_unlock(&store->lock);
-    if (rc != SQLITE_DONE) {
-        json_decref(list);
-        return db_error(store, "list");
-    }
-    *items = list;
-    return 0;
+    const char *const params[4] = {kind, ns, upstream, NULL};
+    return select_bodies(store, sql, params, items);
 }
 
 int cache_store_delete(cache_store *store, const char *kind, const char *ns, const char *name,

@@ -68,21 +68,43 @@ static void apply_map(krm_stream *s, krm_node *root, const char *field, json_t *
     }
 }
 
-int engine_kptfile_edit(json_t *resources, json_t *metadata, int replace, const char *name,
-                        json_t *upstream, json_t *lock)
+/* Parses resources["Kptfile"]: *s (to free) and its root mapping; 400 when
+ * there is none or it is not a mapping. */
+static int parse_kptfile(json_t *resources, krm_stream **s, krm_node **root)
 {
     json_t *text = json_object_get(resources, "Kptfile");
     if (!json_is_string(text))
         return porch_error_set(400, "package must contain Kptfile at root");
-    krm_stream *s = NULL;
-    if (krm_stream_parse(json_string_value(text), json_string_length(text), "Kptfile", NULL, &s) < 0)
+    if (krm_stream_parse(json_string_value(text), json_string_length(text), "Kptfile", NULL, s) < 0)
         return -1;
-    krm_doc *doc = krm_stream_count(s) ? krm_stream_doc(s, 0) : NULL;
-    krm_node *root = doc ? krm_doc_root(doc) : NULL;
-    if (!root || krm_node_kind(root) != KRM_MAP) {
-        krm_stream_free(s);
+    krm_doc *doc = krm_stream_count(*s) ? krm_stream_doc(*s, 0) : NULL;
+    *root = doc ? krm_doc_root(doc) : NULL;
+    if (!*root || krm_node_kind(*root) != KRM_MAP) {
+        krm_stream_free(*s);
+        *s = NULL;
         return porch_error_set(400, "Kptfile is not a YAML mapping");
     }
+    return 0;
+}
+
+/* Writes the stream back as resources["Kptfile"]. */
+static int store_kptfile(json_t *resources, krm_stream *s)
+{
+    krm_buf out = {0};
+    int rc = krm_stream_emit(s, &out);
+    if (rc == 0)
+        json_object_set_new(resources, "Kptfile", json_stringn(out.data ? out.data : "", out.len));
+    krm_buf_free(&out);
+    return rc < 0 ? -1 : 0;
+}
+
+int engine_kptfile_edit(json_t *resources, json_t *metadata, int replace, const char *name,
+                        json_t *upstream, json_t *lock)
+{
+    krm_stream *s = NULL;
+    krm_node *root = NULL;
+    if (parse_kptfile(resources, &s, &root) < 0)
+        return -1;
     if (name) {
         krm_node *meta = krm_map_get(root, "metadata");
         if (!meta) {
@@ -102,16 +124,9 @@ int engine_kptfile_edit(json_t *resources, json_t *metadata, int replace, const 
         krm_map_set(s, root, "upstream", node_from_json(s, upstream));
     if (lock)
         krm_map_set(s, root, "upstreamLock", node_from_json(s, lock));
-    krm_buf out = {0};
-    int rc = krm_stream_emit(s, &out);
+    int rc = store_kptfile(resources, s);
     krm_stream_free(s);
-    if (rc < 0) {
-        krm_buf_free(&out);
-        return -1;
-    }
-    json_object_set_new(resources, "Kptfile", json_stringn(out.data ? out.data : "", out.len));
-    krm_buf_free(&out);
-    return 0;
+    return rc;
 }
 
 /* The `name` of a Kptfile's text (new string), or NULL when it has none. */
@@ -199,18 +214,10 @@ static void set_list(krm_stream *s, krm_node *root, const char *a, const char *b
 int engine_kptfile_sync(json_t *resources, json_t *package_metadata, json_t *readiness_gates,
                         json_t *conditions)
 {
-    json_t *text = json_object_get(resources, "Kptfile");
-    if (!json_is_string(text))
-        return porch_error_set(400, "package must contain Kptfile at root");
     krm_stream *s = NULL;
-    if (krm_stream_parse(json_string_value(text), json_string_length(text), "Kptfile", NULL, &s) < 0)
+    krm_node *root = NULL;
+    if (parse_kptfile(resources, &s, &root) < 0)
         return -1;
-    krm_doc *doc = krm_stream_count(s) ? krm_stream_doc(s, 0) : NULL;
-    krm_node *root = doc ? krm_doc_root(doc) : NULL;
-    if (!root || krm_node_kind(root) != KRM_MAP) {
-        krm_stream_free(s);
-        return porch_error_set(400, "Kptfile is not a YAML mapping");
-    }
     krm_node *before = krm_node_copy(s, root);
     if (package_metadata) {
         json_t *labels = json_object_get(package_metadata, "labels");
@@ -230,13 +237,8 @@ int engine_kptfile_sync(json_t *resources, json_t *package_metadata, json_t *rea
     if (json_is_array(conditions))
         set_list(s, root, "status", "conditions", conditions);
     int rc = 0;
-    if (!krm_node_equal(before, root)) { /* untouched text stays byte for byte */
-        krm_buf out = {0};
-        rc = krm_stream_emit(s, &out);
-        if (rc == 0)
-            json_object_set_new(resources, "Kptfile", json_stringn(out.data ? out.data : "", out.len));
-        krm_buf_free(&out);
-    }
+    if (!krm_node_equal(before, root)) /* untouched text stays byte for byte */
+        rc = store_kptfile(resources, s);
     krm_stream_free(s);
     return rc;
 }
