@@ -184,13 +184,40 @@ static void concurrent_callers_get_their_own_replies(void **state)
     }
 }
 
+/* Starts nngcat as a rep0 listener on url (another process, as a second porch
+ * service would be); the caller kills and reaps it. */
+static pid_t spawn_nngcat_listener(const char *url)
+{
+    char *argv[] = {"nngcat", "--rep0", "--listen", (char *)url, NULL};
+    pid_t pid;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    int spawned = posix_spawnp(&pid, "nngcat", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (spawned != 0)
+        fail_msg("cannot start nngcat (Debian package nng-utils)");
+    usleep(200 * 1000);
+    return pid;
+}
+
+/* The socket is held by another process. (Held by this process, NNG's probe of
+ * the socket lands on our own listener, and a close racing that probe's
+ * negotiation leaves NNG-internal pipes unreaped at exit.) */
 static void second_listener_on_same_socket_is_refused(void **state)
 {
     fixture *f = *state;
+    char url[160];
+    snprintf(url, sizeof url, "ipc://%s/taken.sock", f->dir);
+    pid_t pid = spawn_nngcat_listener(url);
     bus_server *dup;
-    bus_server_opts opts = {.service = "test", .listen_url = f->url};
+    bus_server_opts opts = {.service = "test", .listen_url = url};
     assert_int_equal(bus_server_new(&opts, &dup), 0);
-    assert_int_equal(bus_server_start(dup), -1);
+    int started = bus_server_start(dup);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    assert_int_equal(started, -1);
+    assert_int_equal(porch_error_last()->code, 409);
     assert_non_null(strstr(porch_error_last()->message, "already in use"));
     bus_server_free(dup);
 }
@@ -233,16 +260,7 @@ static void peer_dying_mid_call_is_503(void **state)
     fixture *f = *state;
     char url[160];
     snprintf(url, sizeof url, "ipc://%s/dying.sock", f->dir);
-    char *argv[] = {"nngcat", "--rep0", "--listen", url, NULL};
-    pid_t pid;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    int spawned = posix_spawnp(&pid, "nngcat", &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (spawned != 0)
-        fail_msg("cannot start nngcat (Debian package nng-utils)");
-    usleep(200 * 1000);
+    pid_t pid = spawn_nngcat_listener(url);
     const char *urls[] = {url};
     bus_client_opts copts = {.peer = "cache"};
     bus_client *client;
