@@ -144,11 +144,14 @@ typedef struct gitrepo_draft_spec {
     json_t *task;        /* borrowed, may be NULL: the task annotated on the commit */
     const char *message; /* first line; NULL: from the task type (§6.5) */
     const char *expect;  /* current draft commit, or NULL/"" to create a new draft */
+    int propose;         /* with expect: the commit lands on proposed/<D/path>/<ws> and the
+                          * draft branch goes, in the same push (Draft → Proposed) */
     gitrepo_author author;
 } gitrepo_draft_spec;
 
 /* Commits the file set on drafts/<D/path>/<ws> (first commit: on the branch
- * head) and pushes it; 409 when the draft moved or already exists. */
+ * head) and pushes it; 409 when the draft moved or already exists (or, when
+ * proposing, when the proposed branch exists). */
 int gitrepo_write_draft(gitrepo *repo, const gitrepo_draft_spec *spec, char sha[GITREPO_SHA_HEX]);
 
 /* Moves a revision (by object name) to `lifecycle` (§3.7, §3.8, §11.5, §11.6):

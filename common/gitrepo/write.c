@@ -103,6 +103,8 @@ int gitrepo_write_draft(gitrepo *repo, const gitrepo_draft_spec *spec, char sha[
     snprintf(ref, sizeof ref, "refs/heads/drafts/%s/%s", full, spec->workspace);
     remote_ref_value(repo, ref, cur);
     int creating = !spec->expect || !*spec->expect;
+    if (creating && spec->propose)
+        return porch_error_set(400, "a new draft cannot be proposed in the same write");
     if (creating ? cur[0] != 0 : strcmp(cur, spec->expect) != 0) {
         /* the mirror disagrees with the caller: it may be behind, fetch once */
         rc = gitrepo_fetch(repo);
@@ -147,8 +149,14 @@ int gitrepo_write_draft(gitrepo *repo, const gitrepo_draft_spec *spec, char sha[
     free(msg);
     if (rc != 0)
         return rc;
-    gitrepo_refupdate up = {ref, cur[0] ? cur : NULL, newsha};
-    rc = gitrepo_push(repo, &up, 1);
+    char proposed[REF_MAX];
+    snprintf(proposed, sizeof proposed, "refs/heads/proposed/%s/%s", full, spec->workspace);
+    gitrepo_refupdate ups[2] = {{ref, cur[0] ? cur : NULL, newsha}};
+    if (spec->propose) {
+        ups[0] = (gitrepo_refupdate){proposed, NULL, newsha};
+        ups[1] = (gitrepo_refupdate){ref, cur, NULL};
+    }
+    rc = gitrepo_push(repo, ups, spec->propose ? 2 : 1);
     if (rc == 0)
         snprintf(sha, GITREPO_SHA_HEX, "%s", newsha);
     return rc;

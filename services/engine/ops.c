@@ -115,7 +115,7 @@ static int render_or_fail(engine *eng, json_t **resources)
  * is not committed again (Porch commits an identical tree; the revision's
  * resourceVersion then stays what the client saw). */
 static int update_draft(engine_call *c, const char *ns, const char *repo, json_t *old, json_t *obj,
-                        char *commit, size_t commit_len)
+                        const char *to, char *commit, size_t commit_len, int *moved)
 {
     json_t *files = NULL, *resources = NULL;
     int rc = engine_read_files(c, old, &files);
@@ -138,6 +138,11 @@ static int update_draft(engine_call *c, const char *ns, const char *repo, json_t
                                  resources, "task", "type", "render", "message",
                                  "Rendering package", "expect", engine_revision_commit(old),
                                  "author", engine_author(c)), *res = NULL;
+        json_object_set_new(args, "item", json_false());
+        /* a propose commits and moves in one push, as Porch's draft close does */
+        *moved = !strcmp(to, "Proposed");
+        if (*moved)
+            json_object_set_new(args, "lifecycle", json_string("Proposed"));
         rc = engine_git(c, ns, repo, "git-adapter.write_draft", args, &res);
         const char *sha = json_string_value(json_object_get(res, "resourceVersion"));
         if (rc == 0 && sha)
@@ -419,9 +424,9 @@ static int handle_create(const bus_request *req, json_t **result, json_t **detai
         rc = render_or_fail(c.eng, &resources);
     json_t *written = NULL;
     if (rc == 0) {
-        json_t *args = json_pack("{s:s, s:s, s:O, s:O, s:o}", "packageName", pkg, "workspaceName",
-                                 ws, "resources", resources, "task", task, "author",
-                                 engine_author(&c));
+        json_t *args = json_pack("{s:s, s:s, s:O, s:O, s:o, s:b}", "packageName", pkg,
+                                 "workspaceName", ws, "resources", resources, "task", task,
+                                 "author", engine_author(&c), "item", 0);
         rc = engine_git(&c, ns, repo, "git-adapter.write_draft", args, &written);
         json_decref(args);
     }
@@ -476,12 +481,13 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
     const char *from = (engine_str(old, "spec", "lifecycle") && *engine_str(old, "spec", "lifecycle") ? engine_str(old, "spec", "lifecycle") : "Draft");
     const char *repo = old ? engine_str(old, "spec", "repository") : NULL;
     char commit[GIT_SHA_MAX] = "";
+    int moved = 0;
     if (rc == 0 && !approval && !strcmp(from, "Draft"))
-        rc = update_draft(&c, ns, repo, old, obj, commit, sizeof commit);
-    if (rc == 0 && strcmp(from, to) != 0) {
-        json_t *args = json_pack("{s:s, s:s, s:s, s:o}", "name", name, "lifecycle", to, "expect",
-                                 *commit ? commit : engine_revision_commit(old), "author",
-                                 engine_author(&c)), *res = NULL;
+        rc = update_draft(&c, ns, repo, old, obj, to, commit, sizeof commit, &moved);
+    if (rc == 0 && strcmp(from, to) != 0 && !moved) {
+        json_t *args = json_pack("{s:s, s:s, s:s, s:o, s:b}", "name", name, "lifecycle", to,
+                                 "expect", *commit ? commit : engine_revision_commit(old),
+                                 "author", engine_author(&c), "item", 0), *res = NULL;
         rc = engine_git(&c, ns, repo, "git-adapter.set_lifecycle", args, &res);
         json_decref(args);
         json_decref(res);

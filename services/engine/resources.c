@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define PUSH_ON_FAILURE "porch.kpt.dev/push-on-render-failure"
 
@@ -113,6 +114,8 @@ static json_t *read_results(const char *results_dir)
 
 int engine_render(engine *eng, json_t **resources, json_t **status)
 {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     char *dir = NULL;
     if (engine_workdir_new(eng, &dir) < 0)
         return -1;
@@ -144,6 +147,11 @@ int engine_render(engine *eng, json_t **resources, json_t **status)
     *status = json_pack("{s:s, s:o}", "error", message, "result", result);
     engine_workdir_remove(dir);
     free(dir);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    log_debug("rendered", "ms",
+              json_real((double)(int)(((double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                                       (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) * 100) / 100),
+              "files", json_integer((json_int_t)json_object_size(*resources)));
     if (rc < 0)
         return -1;
     if (render_rc < 0)
@@ -204,6 +212,7 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
                                  "resources", resources, "task", "type", "render", "message",
                                  "Rendering package", "expect", engine_revision_commit(pr),
                                  "author", engine_author(&c)), *res = NULL;
+        json_object_set_new(args, "item", json_false());
         rc = engine_git(&c, ns, repo, "git-adapter.write_draft", args, &res);
         json_decref(args);
         json_decref(res);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void ga_table_init(ga_table *t, const char *mirrors_dir)
@@ -95,7 +96,14 @@ static int acquire(ga_table *t, json_t *args, int create, ga_repo **out)
     if (!r)
         return porch_error_set(404, "repository %s is not open in the git adapter; open it first",
                                key);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     pthread_mutex_lock(&r->lock);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double waited = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    if (waited >= 1.0) /* another request on this repository held it: worth seeing in debug logs */
+        log_debug("waited for the repository", "repository", json_string(key), "ms",
+                  json_real((double)(int)(waited * 100) / 100));
     if (r->closed || (!create && !r->repo)) {
         pthread_mutex_unlock(&r->lock);
         pthread_mutex_lock(&t->lock);
@@ -313,6 +321,13 @@ static gitrepo_author author_of(const bus_request *req)
     return au;
 }
 
+/* Writes answer with the revision as now listed unless args.item is false
+ * (the engine re-reads through the cache's sync and skips the listing). */
+static int want_item(const bus_request *req)
+{
+    return !json_is_false(json_object_get(req->args, "item"));
+}
+
 static int op_write_draft(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
     ga_table *t = ud;
@@ -326,6 +341,10 @@ static int op_write_draft(const bus_request *req, json_t **result, json_t **deta
     ga_repo *r;
     if (acquire(t, req->args, 0, &r) != 0)
         return -1;
+    const char *lifecycle = arg_str(req->args, "lifecycle");
+    if (lifecycle && strcmp(lifecycle, "Draft") != 0 && strcmp(lifecycle, "Proposed") != 0)
+        return porch_error_set(400, "args.lifecycle must be Draft or Proposed, not \"%s\"",
+                               lifecycle);
     json_t *task = json_object_get(req->args, "task");
     gitrepo_draft_spec spec = {
         .package = pkg,
@@ -335,6 +354,7 @@ static int op_write_draft(const bus_request *req, json_t **result, json_t **deta
         .task = json_is_object(task) ? task : NULL,
         .message = arg_str(req->args, "message"),
         .expect = arg_str(req->args, "expect"),
+        .propose = lifecycle && !strcmp(lifecycle, "Proposed"),
         .author = author_of(req),
     };
     char sha[GITREPO_SHA_HEX], name[GITREPO_NAME_MAX];
@@ -342,10 +362,12 @@ static int op_write_draft(const bus_request *req, json_t **result, json_t **deta
     json_t *item = NULL;
     if (rc == 0)
         rc = gitrepo_name_compose(arg_str(req->args, "repository"), pkg, ws, name, sizeof name);
-    if (rc == 0)
+    if (rc == 0 && want_item(req))
         rc = gitrepo_find(r->repo, name, &item);
     if (rc == 0)
-        *result = json_pack("{s:s, s:s, s:o}", "name", name, "resourceVersion", sha, "item", item);
+        *result = json_pack("{s:s, s:s}", "name", name, "resourceVersion", sha);
+    if (rc == 0 && item)
+        json_object_set_new(*result, "item", item);
     release(t, r);
     return rc;
 }
@@ -364,9 +386,10 @@ static int op_set_lifecycle(const bus_request *req, json_t **result, json_t **de
     json_t *item = NULL;
     int rc = gitrepo_set_lifecycle(r->repo, name, lifecycle,
                                    (int)json_integer_value(json_object_get(req->args, "revision")),
-                                   arg_str(req->args, "expect"), &au, &item);
+                                   arg_str(req->args, "expect"), &au,
+                                   want_item(req) ? &item : NULL);
     if (rc == 0)
-        *result = json_pack("{s:o}", "item", item);
+        *result = item ? json_pack("{s:o}", "item", item) : json_object();
     release(t, r);
     return rc;
 }

@@ -289,6 +289,60 @@ static void propose_publish_delete(void **state)
     close_env(&e);
 }
 
+/* A Draft's last write and its propose in one push (what the engine does when
+ * a propose re-renders): the commit lands on proposed/, drafts/ goes; a new
+ * draft cannot be proposed in its first write; an existing proposed branch
+ * is a 409 that leaves the draft where it was. */
+static void write_and_propose_in_one_push(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    json_t *res = files();
+    gitrepo_draft_spec spec = {.package = "a/pkg1", .workspace = "ws1", .resources = res};
+    char first[GITREPO_SHA_HEX], second[GITREPO_SHA_HEX], got[GITREPO_SHA_HEX];
+    spec.propose = 1;
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, first), -1);
+    assert_int_equal(porch_error_last()->code, 400);
+    spec.propose = 0;
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, first), 0);
+    json_object_set_new(res, "README.md", json_string("# pkg1, rendered\n"));
+    spec.expect = first;
+    spec.propose = 1;
+    spec.message = "Rendering package";
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, second), 0);
+    assert_string_not_equal(first, second);
+    remote_ref(&e, "refs/heads/drafts/a/pkg1/ws1", got);
+    assert_string_equal(got, "");
+    remote_ref(&e, "refs/heads/proposed/a/pkg1/ws1", got);
+    assert_string_equal(got, second);
+    unsigned parents = 0;
+    char *msg = remote_message(&e, second, &parents);
+    assert_int_equal(parents, 1);
+    assert_non_null(strstr(msg, "Rendering package"));
+    free(msg);
+    json_t *it = item(&e, "r.a.pkg1.ws1");
+    assert_non_null(it);
+    assert_string_equal(field(it, "spec", "lifecycle"), "Proposed");
+    assert_string_equal(field(it, "metadata", "resourceVersion"), second);
+    json_decref(it);
+
+    /* ws2: its proposed branch is already there (someone pushed it) → 409, draft kept */
+    char ws2[GITREPO_SHA_HEX], third[GITREPO_SHA_HEX];
+    spec = (gitrepo_draft_spec){.package = "a/pkg1", .workspace = "ws2", .resources = res};
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, ws2), 0);
+    gitrepo_refupdate up = {"refs/heads/proposed/a/pkg1/ws2", NULL, ws2};
+    assert_int_equal(gitrepo_push(e.repo, &up, 1), 0);
+    spec.expect = ws2;
+    spec.propose = 1;
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, third), -1);
+    assert_int_equal(porch_error_last()->code, 409);
+    remote_ref(&e, "refs/heads/drafts/a/pkg1/ws2", got);
+    assert_string_equal(got, ws2);
+    json_decref(res);
+    close_env(&e);
+}
+
 static void check_sees_the_remote_branch_without_fetching(void **state)
 {
     env e;
@@ -510,6 +564,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(draft_commit_is_written_like_porch),
         cmocka_unit_test(propose_publish_delete),
+        cmocka_unit_test(write_and_propose_in_one_push),
         cmocka_unit_test(check_sees_the_remote_branch_without_fetching),
         cmocka_unit_test(push_checks_old_values),
         cmocka_unit_test(racing_publishers_one_wins),
