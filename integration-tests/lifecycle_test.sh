@@ -108,10 +108,21 @@ out=$(req engine '{"v":1,"op":"engine.update","id":"un","args":{"namespace":"ns1
 
 out=$(req cache '{"v":1,"op":"cache.get","id":"g2","args":{"kind":"packagerevisions.porch.kpt.dev","namespace":"ns1","name":"blue.app.ws1"}}')
 cur=$(field '["result"]["object"]' <<<"$out")
-prop=$(python3 -c 'import json,sys; o=json.loads(sys.argv[1]); o["spec"]["lifecycle"]=sys.argv[2]; print(json.dumps(o))' "$cur" Proposed)
+# a propose that also changes the Kptfile: committed and moved in one push
+prop=$(python3 -c 'import json,sys; o=json.loads(sys.argv[1]); o["spec"]["lifecycle"]=sys.argv[2]; o["spec"]["packageMetadata"]["labels"]["stage"]="review"; print(json.dumps(o))' "$cur" Proposed)
 out=$(req engine '{"v":1,"op":"engine.update","id":"u1","args":{"namespace":"ns1","name":"blue.app.ws1","object":'"$prop"'}}')
 [ "$(field '["result"]["object"]["spec"]["lifecycle"]' <<<"$out")" = Proposed ] && ok "proposed" || ko "propose" "$out"
 git -C "$DIR/repo.git" rev-parse -q --verify refs/heads/proposed/app/ws1 >/dev/null && ok "git: proposed/app/ws1" || ko "proposed branch"
+git -C "$DIR/repo.git" rev-parse -q --verify refs/heads/drafts/app/ws1 >/dev/null && ko "drafts/app/ws1 left behind" || ok "git: drafts/app/ws1 gone"
+case "$(git -C "$DIR/repo.git" log -1 --format=%s proposed/app/ws1):$(git -C "$DIR/repo.git" show proposed/app/ws1:app/Kptfile)" in
+  "Rendering package:"*'stage: review'*) ok "git: the propose's Kptfile change committed on proposed/app/ws1";;
+  *) ko "propose commit" "$(git -C "$DIR/repo.git" log -1 --format=%s proposed/app/ws1)";; esac
+[ "$(field '["result"]["object"]["status"]["selfLock"]["git"]["commit"]' <<<"$out")" = "$(git -C "$DIR/repo.git" rev-parse proposed/app/ws1)" ] && ok "the answer is at the proposed branch's commit" || ko "propose commit in the answer" "$out"
+# the cache takes a write's listing only for that package of that repository
+out2=$(req cache '{"v":1,"op":"cache.sync","id":"sl","args":{"namespace":"ns1","name":"blue","package":"app","listed":{"items":[{"metadata":{"name":"blue.other.w"},"spec":{"packageName":"other","repository":"blue"}}]}}}')
+case "$out2" in *'"code":400'*'listed.items[0] is not a revision of package'*) ok "cache.sync refuses a listing of another package (400)";; *) ko "hostile listed" "$out2";; esac
+out2=$(req cache '{"v":1,"op":"cache.get","id":"g3","args":{"kind":"packagerevisions.porch.kpt.dev","namespace":"ns1","name":"blue.app.ws1"}}')
+[ "$(field '["result"]["object"]["spec"]["lifecycle"]' <<<"$out2")" = Proposed ] && ok "the refused listing changed nothing" || ko "after hostile listed" "$out2"
 cur=$(field '["result"]["object"]' <<<"$out")
 pub=$(python3 -c 'import json,sys; o=json.loads(sys.argv[1]); o["spec"]["lifecycle"]=sys.argv[2]; print(json.dumps(o))' "$cur" Published)
 out=$(req engine '{"v":1,"op":"engine.update","id":"u2","args":{"namespace":"ns1","name":"blue.app.ws1","object":'"$pub"'}}')

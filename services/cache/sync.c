@@ -416,7 +416,7 @@ static void plan_next(cache_sync *sync, synced_repo *seen, json_t *repo, time_t 
 }
 
 static int sync_locked(cache_sync *sync, const char *ns, const char *name, const char *pkg,
-                       json_t **summary)
+                       json_t *listed, json_t **summary)
 {
     json_t *repo = NULL;
     if (cache_store_get(sync->store, CACHE_KIND_REPOSITORY, ns, name, &repo) < 0) {
@@ -454,7 +454,12 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, const
         synced_repo *prev = pkg ? NULL : seen_entry(sync, key0, 0);
         json_int_t gen0 = json_integer_value(json_object_get(json_object_get(repo, "metadata"), "generation"));
         const char *if_version = prev && prev->listed_generation == gen0 ? prev->version : NULL;
-        rc = git_list(sync, repo, ns, name, pkg, if_version, &result);
+        if (listed) {
+            result = json_incref(listed);
+            rc = 0;
+        } else {
+            rc = git_list(sync, repo, ns, name, pkg, if_version, &result);
+        }
     }
     if (pkg) {
         /* One package after a write: no status change, no re-planning; a
@@ -532,12 +537,12 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, const
 }
 
 int cache_sync_repository(cache_sync *sync, const char *ns, const char *name, const char *pkg,
-                          json_t **summary)
+                          json_t *listed, json_t **summary)
 {
     if (summary)
         *summary = NULL;
     pthread_mutex_lock(&sync->lock);
-    int rc = sync_locked(sync, ns, name, pkg, summary);
+    int rc = sync_locked(sync, ns, name, pkg, pkg ? listed : NULL, summary);
     pthread_mutex_unlock(&sync->lock);
     return rc;
 }
@@ -559,7 +564,7 @@ static void sync_all(cache_sync *sync)
         const char *ns = jstr(repo, "metadata.namespace");
         const char *name = jstr(repo, "metadata.name");
         if (ns && name)
-            cache_sync_repository(sync, ns, name, NULL, NULL);
+            cache_sync_repository(sync, ns, name, NULL, NULL, NULL);
     }
     free(next);
     json_decref(repos);
@@ -587,7 +592,7 @@ static void handle_event(cache_sync *sync, json_t *ev)
         seen->generation = -1;
     pthread_mutex_unlock(&sync->lock);
     if (needed)
-        cache_sync_repository(sync, ns, name, NULL, NULL);
+        cache_sync_repository(sync, ns, name, NULL, NULL, NULL);
 }
 
 /* Syncs every repository whose planned time has come. */
@@ -607,7 +612,7 @@ static void sync_due(cache_sync *sync)
         if (!slash)
             continue;
         *slash = '\0';
-        cache_sync_repository(sync, keys[i], slash + 1, NULL, NULL);
+        cache_sync_repository(sync, keys[i], slash + 1, NULL, NULL, NULL);
     }
 }
 
@@ -685,6 +690,28 @@ int cache_sync_free(cache_sync *sync)
     return 0;
 }
 
+/* args.listed must be revisions of exactly that package of that repository:
+ * anything else would be reconciled into the wrong place. */
+static int check_listed(json_t *listed, const char *repo, const char *pkg)
+{
+    json_t *items = json_object_get(listed, "items");
+    if (!pkg)
+        return porch_error_set(400, "args.listed needs args.package");
+    if (!json_is_object(listed) || !json_is_array(items))
+        return porch_error_set(400, "args.listed must be {\"items\": [...]}");
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it) {
+        const char *name = jstr(it, "metadata.name"), *p = jstr(it, "spec.packageName");
+        const char *r = jstr(it, "spec.repository");
+        if (!json_is_object(it) || !name || !*name || !p || strcmp(p, pkg) != 0 || !r ||
+            strcmp(r, repo) != 0)
+            return porch_error_set(400, "args.listed.items[%zu] is not a revision of package "
+                                        "\"%s\" in repository \"%s\"", i, pkg, repo);
+    }
+    return 0;
+}
+
 static int handle_sync(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
     const char *ns = json_string_value(json_object_get(req->args, "namespace"));
@@ -696,7 +723,10 @@ static int handle_sync(const bus_request *req, json_t **result, json_t **details
     json_t *pkg_arg = json_object_get(req->args, "package");
     if (pkg_arg && (!json_is_string(pkg_arg) || json_string_length(pkg_arg) > 253))
         return porch_error_set(400, "args.package must be a package path");
-    return cache_sync_repository(ud, ns, name, json_string_value(pkg_arg), result);
+    json_t *listed = json_object_get(req->args, "listed");
+    if (listed && check_listed(listed, name, json_string_value(pkg_arg)) < 0)
+        return -1;
+    return cache_sync_repository(ud, ns, name, json_string_value(pkg_arg), listed, result);
 }
 
 int cache_sync_register(bus_server *bus, cache_sync *sync)

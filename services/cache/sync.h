@@ -26,11 +26,13 @@ int cache_sync_free(cache_sync *sync);
 
 /* Syncs one repository now — only package `pkg` when not NULL (what the
  * engine asks after writing it: the cost does not grow with the repository).
- * *summary (new reference, may be NULL) is {revisions, packages, ready,
- * message}. A missing Repository removes what was listed for it (unregister)
- * and answers 404. */
+ * `listed` (borrowed, may be NULL; only with pkg) is that package as the git
+ * adapter listed it right after the write ({items}), used instead of asking
+ * the adapter again. *summary (new reference, may be NULL) is {revisions,
+ * packages, ready, message}. A missing Repository removes what was listed for
+ * it (unregister) and answers 404. */
 int cache_sync_repository(cache_sync *sync, const char *ns, const char *name, const char *pkg,
-                          json_t **summary);
+                          json_t *listed, json_t **summary);
 
 /* Registers the `sync` op: {namespace, name} → summary. */
 int cache_sync_register(bus_server *bus, cache_sync *sync);

@@ -17,13 +17,31 @@ int engine_cache(engine_call *c, const char *op, json_t *args, json_t **result)
     return call(c, c->eng->cache, op, args, result);
 }
 
+void engine_call_end(engine_call *c)
+{
+    json_decref(c->listed);
+    c->listed = NULL;
+}
+
+/* A write's answer may carry the package as now listed: kept for the sync. */
+static int keep_listing(engine_call *c, json_t *result)
+{
+    json_t *listed = json_object_get(result, "listed");
+    if (json_is_object(listed)) {
+        json_decref(c->listed);
+        c->listed = json_incref(listed);
+        json_object_del(result, "listed");
+    }
+    return 0;
+}
+
 int engine_git(engine_call *c, const char *ns, const char *repo, const char *op, json_t *args,
                json_t **result)
 {
     json_object_set_new(args, "namespace", json_string(ns));
     json_object_set_new(args, "repository", json_string(repo));
     if (call(c, c->eng->git, op, args, result) == 0)
-        return 0;
+        return keep_listing(c, *result);
     if (porch_error_last()->code != 404 || !strstr(porch_error_last()->message, "is not open"))
         return -1;
     json_t *sync_args = json_pack("{s:s, s:s}", "namespace", ns, "name", repo), *summary = NULL;
@@ -32,7 +50,9 @@ int engine_git(engine_call *c, const char *ns, const char *repo, const char *op,
     json_decref(summary);
     if (rc < 0)
         return -1;
-    return call(c, c->eng->git, op, args, result);
+    if (call(c, c->eng->git, op, args, result) < 0)
+        return -1;
+    return keep_listing(c, *result);
 }
 
 int engine_lock(engine *eng, const char *key, const char *what)
@@ -90,6 +110,9 @@ int engine_sync_package(engine_call *c, const char *ns, const char *repo, const 
     *out = NULL;
     json_t *args = json_pack("{s:s, s:s, s:s}", "namespace", ns, "name", repo, "package", pkg),
            *res = NULL;
+    if (c->listed)
+        json_object_set_new(args, "listed", c->listed);
+    c->listed = NULL;
     int rc = engine_cache(c, "cache.sync", args, &res);
     json_decref(args);
     if (rc < 0)

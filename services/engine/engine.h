@@ -27,7 +27,12 @@ typedef struct engine {
 typedef struct engine_call {
     engine *eng;
     const bus_request *req;
+    json_t *listed; /* the package as the last git write listed it (args.listPackage),
+                     * handed to cache.sync so the cache need not list it again */
 } engine_call;
+
+/* Drops what the call still holds (its last write's listing). */
+void engine_call_end(engine_call *c);
 
 /* A peer call with the request's id and caller; *result is a new reference. */
 int engine_cache(engine_call *c, const char *op, json_t *args, json_t **result);

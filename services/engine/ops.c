@@ -139,6 +139,7 @@ static int update_draft(engine_call *c, const char *ns, const char *repo, json_t
                                  "Rendering package", "expect", engine_revision_commit(old),
                                  "author", engine_author(c)), *res = NULL;
         json_object_set_new(args, "item", json_false());
+        json_object_set(args, "listPackage", json_object_get(old_spec, "packageName"));
         /* a propose commits and moves in one push, as Porch's draft close does */
         *moved = !strcmp(to, "Proposed");
         if (*moved)
@@ -367,7 +368,7 @@ static int task_upgrade(engine_call *c, json_t *task, const char *ns, const char
 
 static int handle_create(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
-    engine_call c = {ud, req};
+    engine_call c = {.eng = ud, .req = req};
     const char *ns = engine_str(req->args, "namespace", NULL);
     json_t *obj = json_object_get(req->args, "object");
     if (engine_rules_check_create(ns, obj) < 0)
@@ -424,9 +425,9 @@ static int handle_create(const bus_request *req, json_t **result, json_t **detai
         rc = render_or_fail(c.eng, &resources);
     json_t *written = NULL;
     if (rc == 0) {
-        json_t *args = json_pack("{s:s, s:s, s:O, s:O, s:o, s:b}", "packageName", pkg,
+        json_t *args = json_pack("{s:s, s:s, s:O, s:O, s:o, s:b, s:s}", "packageName", pkg,
                                  "workspaceName", ws, "resources", resources, "task", task,
-                                 "author", engine_author(&c), "item", 0);
+                                 "author", engine_author(&c), "item", 0, "listPackage", pkg);
         rc = engine_git(&c, ns, repo, "git-adapter.write_draft", args, &written);
         json_decref(args);
     }
@@ -435,6 +436,7 @@ static int handle_create(const bus_request *req, json_t **result, json_t **detai
         rc = finish_write(&c, ns, repo, pkg, engine_str(written, "name", NULL),
                           json_object_get(obj, "metadata"), NULL, &stored);
     engine_unlock(c.eng, key);
+    engine_call_end(&c);
     json_decref(written);
     json_decref(resources);
     json_decref(default_task);
@@ -460,7 +462,7 @@ static int check_resource_version(json_t *old, json_t *new_, const char *name)
 
 static int handle_update(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
-    engine_call c = {ud, req};
+    engine_call c = {.eng = ud, .req = req};
     const char *ns = engine_str(req->args, "namespace", NULL), *name = engine_str(req->args, "name", NULL);
     const char *sub = engine_str(req->args, "subresource", NULL);
     json_t *obj = json_object_get(req->args, "object");
@@ -485,9 +487,11 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
     if (rc == 0 && !approval && !strcmp(from, "Draft"))
         rc = update_draft(&c, ns, repo, old, obj, to, commit, sizeof commit, &moved);
     if (rc == 0 && strcmp(from, to) != 0 && !moved) {
-        json_t *args = json_pack("{s:s, s:s, s:s, s:o, s:b}", "name", name, "lifecycle", to,
+        json_t *args = json_pack("{s:s, s:s, s:s, s:o, s:b, s:s}", "name", name, "lifecycle", to,
                                  "expect", *commit ? commit : engine_revision_commit(old),
-                                 "author", engine_author(&c), "item", 0), *res = NULL;
+                                 "author", engine_author(&c), "item", 0, "listPackage",
+                                 engine_or_empty(engine_str(old, "spec", "packageName"))),
+               *res = NULL;
         rc = engine_git(&c, ns, repo, "git-adapter.set_lifecycle", args, &res);
         json_decref(args);
         json_decref(res);
@@ -497,6 +501,7 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
                           json_object_get(obj, "metadata"), json_object_get(old, "metadata"),
                           &stored);
     engine_unlock(c.eng, key);
+    engine_call_end(&c);
     json_decref(old);
     if (rc < 0)
         return -1;
@@ -532,7 +537,7 @@ static int check_not_upstream(engine_call *c, const char *ns, const char *name)
 
 static int handle_delete(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
-    engine_call c = {ud, req};
+    engine_call c = {.eng = ud, .req = req};
     const char *ns = engine_str(req->args, "namespace", NULL), *name = engine_str(req->args, "name", NULL);
     const char *rv = engine_str(req->args, "resourceVersion", NULL), *uid = engine_str(req->args, "uid", NULL);
     if (!ns || !*ns || !name || !*name)
@@ -554,8 +559,11 @@ static int handle_delete(const bus_request *req, json_t **result, json_t **detai
         rc = check_not_upstream(&c, ns, name);
     const char *repo = old ? engine_str(old, "spec", "repository") : NULL;
     if (rc == 0) {
-        json_t *args = json_pack("{s:s, s:s, s:o}", "name", name, "expect",
-                                 engine_revision_commit(old), "author", engine_author(&c)), *res = NULL;
+        json_t *args = json_pack("{s:s, s:s, s:o, s:s}", "name", name, "expect",
+                                 engine_revision_commit(old), "author", engine_author(&c),
+                                 "listPackage",
+                                 engine_or_empty(engine_str(old, "spec", "packageName"))),
+               *res = NULL;
         rc = engine_git(&c, ns, repo, "git-adapter.delete", args, &res);
         json_decref(args);
         json_decref(res);
@@ -563,11 +571,14 @@ static int handle_delete(const bus_request *req, json_t **result, json_t **detai
     if (rc == 0) {
         json_t *args = json_pack("{s:s, s:s, s:s}", "namespace", ns, "name", repo, "package",
                                  engine_str(old, "spec", "packageName")), *res = NULL;
+        if (c.listed)
+            json_object_set(args, "listed", c.listed);
         rc = engine_cache(&c, "cache.sync", args, &res);
         json_decref(args);
         json_decref(res);
     }
     engine_unlock(c.eng, key);
+    engine_call_end(&c);
     if (rc < 0) {
         json_decref(old);
         return -1;

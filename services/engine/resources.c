@@ -38,7 +38,7 @@ static json_t *prr_object(json_t *pr, json_t *resources, json_t *render_status)
 
 static int handle_get(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
-    engine_call c = {ud, req};
+    engine_call c = {.eng = ud, .req = req};
     const char *ns = engine_str(req->args, "namespace", NULL), *name = engine_str(req->args, "name", NULL);
     if (!ns || !*ns || !name || !*name)
         return porch_error_set(400, "engine.get-resources needs namespace and name");
@@ -59,7 +59,7 @@ static int handle_get(const bus_request *req, json_t **result, json_t **details,
 
 static int handle_list(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
-    engine_call c = {ud, req};
+    engine_call c = {.eng = ud, .req = req};
     const char *ns = engine_str(req->args, "namespace", NULL);
     json_t *args = json_pack("{s:s, s:s}", "kind", ENGINE_KIND_REVISION, "namespace", engine_or_empty(ns)),
            *res = NULL;
@@ -161,7 +161,7 @@ int engine_render(engine *eng, json_t **resources, json_t **status)
 
 static int handle_update(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
-    engine_call c = {ud, req};
+    engine_call c = {.eng = ud, .req = req};
     const char *ns = engine_str(req->args, "namespace", NULL), *name = engine_str(req->args, "name", NULL);
     json_t *obj = json_object_get(req->args, "object");
     if (!ns || !*ns || !name || !*name || !json_is_object(obj))
@@ -213,6 +213,7 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
                                  "Rendering package", "expect", engine_revision_commit(pr),
                                  "author", engine_author(&c)), *res = NULL;
         json_object_set_new(args, "item", json_false());
+        json_object_set(args, "listPackage", json_object_get(json_object_get(pr, "spec"), "packageName"));
         rc = engine_git(&c, ns, repo, "git-adapter.write_draft", args, &res);
         json_decref(args);
         json_decref(res);
@@ -221,6 +222,7 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
         rc = engine_sync_package(&c, ns, repo, engine_str(pr, "spec", "packageName"), name,
                                  &stored);
     engine_unlock(c.eng, key);
+    engine_call_end(&c);
     if (rc == 0 && pushed_despite)
         rc = porch_error_set(500, "error rendering package in kpt function pipeline. Package "
                                   "pushed to remote despite render failure. Details: %s",

@@ -328,6 +328,23 @@ static int want_item(const bus_request *req)
     return !json_is_false(json_object_get(req->args, "item"));
 }
 
+/* args.listPackage (a package path): the write's answer also carries that
+ * package's revisions as now listed ("listed"), so the cache's sync after the
+ * write needs no listing call of its own. A listing that fails is left out
+ * (the write itself succeeded; the cache then lists). */
+static void attach_listing(const bus_request *req, ga_repo *r, json_t *result)
+{
+    const char *pkg = arg_str(req->args, "listPackage");
+    json_t *items = NULL;
+    if (!pkg || !result)
+        return;
+    if (gitrepo_list_package(r->repo, pkg, &items) != 0) {
+        porch_error_clear();
+        return;
+    }
+    json_object_set_new(result, "listed", json_pack("{s:o}", "items", items));
+}
+
 static int op_write_draft(const bus_request *req, json_t **result, json_t **details, void *ud)
 {
     ga_table *t = ud;
@@ -368,6 +385,8 @@ static int op_write_draft(const bus_request *req, json_t **result, json_t **deta
         *result = json_pack("{s:s, s:s}", "name", name, "resourceVersion", sha);
     if (rc == 0 && item)
         json_object_set_new(*result, "item", item);
+    if (rc == 0)
+        attach_listing(req, r, *result);
     release(t, r);
     return rc;
 }
@@ -390,6 +409,8 @@ static int op_set_lifecycle(const bus_request *req, json_t **result, json_t **de
                                    want_item(req) ? &item : NULL);
     if (rc == 0)
         *result = item ? json_pack("{s:o}", "item", item) : json_object();
+    if (rc == 0)
+        attach_listing(req, r, *result);
     release(t, r);
     return rc;
 }
@@ -407,6 +428,8 @@ static int op_delete(const bus_request *req, json_t **result, json_t **details, 
     int rc = gitrepo_delete(r->repo, name, arg_str(req->args, "expect"), &au);
     if (rc == 0)
         *result = json_pack("{s:s}", "deleted", name);
+    if (rc == 0)
+        attach_listing(req, r, *result);
     release(t, r);
     return rc;
 }
