@@ -142,7 +142,9 @@ static void prune_empty_dirs(const char *dir)
         if (e->d_name[0] == '.' || e->d_type != DT_DIR)
             continue;
         char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+        int n = snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof sub)
+            continue; /* deeper than any ref path we write */
         prune_empty_dirs(sub);
         rmdir(sub); /* fails harmlessly when not empty */
     }

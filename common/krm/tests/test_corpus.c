@@ -101,7 +101,7 @@ static void test_corpus(void **st)
             continue;
         char p[8400], e[8400];
         snprintf(p, sizeof p, "%s/%s", indir, de->d_name);
-        size_t len, elen;
+        size_t len = 0, elen = 0;
         char *in = slurp(p, &len);
         assert_non_null(in);
         krm_buf out = {0};
