@@ -16,7 +16,6 @@
 #include <time.h>
 
 #define BUS_MAX_HANDLERS 64
-#define BUS_RECV_POLL_MS 100
 
 typedef struct bus_handler {
     char verb[64];
@@ -31,6 +30,8 @@ typedef struct bus_worker {
     nng_ctx ctx;
     nng_aio *aio;
     int started;
+    pthread_mutex_t recv_lock; /* orders "start a receive" against the stop's cancel */
+    int receiving;             /* waiting for a request (no deadline): stop cancels it */
 } bus_worker;
 
 struct bus_server {
@@ -205,13 +206,24 @@ static void *worker_main(void *arg)
 {
     bus_worker *w = arg;
     bus_server *srv = w->srv;
-    while (!atomic_load(&srv->stopping)) {
-        nng_aio_set_timeout(w->aio, BUS_RECV_POLL_MS);
+    for (;;) {
+        /* An idle worker waits without a deadline (a polling one kept NNG's
+         * timer thread busy: a few % of a CPU per idle service); the stop
+         * cancels the receive instead. */
+        pthread_mutex_lock(&w->recv_lock);
+        if (atomic_load(&srv->stopping)) {
+            pthread_mutex_unlock(&w->recv_lock);
+            break;
+        }
+        nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
         nng_ctx_recv(w->ctx, w->aio);
+        w->receiving = 1;
+        pthread_mutex_unlock(&w->recv_lock);
         nng_aio_wait(w->aio);
+        pthread_mutex_lock(&w->recv_lock);
+        w->receiving = 0;
+        pthread_mutex_unlock(&w->recv_lock);
         int rv = nng_aio_result(w->aio);
-        if (rv == NNG_ETIMEDOUT)
-            continue;
         if (rv != 0)
             break; /* closed or cancelled */
         nng_msg *msg = nng_aio_get_msg(w->aio);
@@ -258,6 +270,7 @@ int bus_server_start(bus_server *srv)
     for (int i = 0; i < srv->n_workers; i++) {
         bus_worker *w = &srv->workers[i];
         w->srv = srv;
+        pthread_mutex_init(&w->recv_lock, NULL);
         if (nng_ctx_open(&w->ctx, srv->sock) != 0 || nng_aio_alloc(&w->aio, NULL, NULL) != 0)
             return porch_error_set(500, "bus: cannot create worker context");
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
@@ -274,9 +287,18 @@ void bus_server_stop(bus_server *srv, int drain_ms)
     if (!srv || !srv->workers)
         return;
     atomic_store(&srv->stopping, 1);
-    /* Workers notice within one poll interval; in-flight handlers get until
-     * the drain deadline. A worker still busy then is abandoned (its aio and
-     * context are left alone) so shutdown stays bounded. */
+    /* Idle workers are woken by cancelling their receive; in-flight handlers
+     * get until the drain deadline. A worker still busy then is abandoned (its
+     * aio and context are left alone) so shutdown stays bounded. */
+    for (int i = 0; i < srv->n_workers; i++) {
+        bus_worker *w = &srv->workers[i];
+        if (!w->started)
+            continue;
+        pthread_mutex_lock(&w->recv_lock);
+        if (w->receiving)
+            nng_aio_cancel(w->aio);
+        pthread_mutex_unlock(&w->recv_lock);
+    }
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
     long long ns = deadline.tv_nsec + (long long)(drain_ms > 0 ? drain_ms : 1000) * 1000000LL;
@@ -289,6 +311,8 @@ void bus_server_stop(bus_server *srv, int drain_ms)
             abandoned++;
             continue;
         }
+        if (w->started)
+            pthread_mutex_destroy(&w->recv_lock);
         w->started = 0;
         if (w->aio)
             nng_aio_free(w->aio);
