@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,9 +114,19 @@ typedef struct run_as {
 static run_as pick_user(const fn_exec_limits *limits)
 {
     static _Atomic unsigned next_slot;
+    static _Atomic int seeded;
     run_as who = {0};
     if (!limits->drop_to_nobody || geteuid() != 0)
         return who;
+    /* Each process starts at its own place in the range: two runners (or test
+     * processes) on one host counting from the same slot handed out the same
+     * uids, and a fork bomb in one then starved the other's function. */
+    int expect = 0;
+    if (atomic_compare_exchange_strong(&seeded, &expect, 1)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        atomic_fetch_add(&next_slot, ((unsigned)getpid() * 2654435761u) ^ (unsigned)ts.tv_nsec);
+    }
     struct passwd pwbuf, *pw = NULL;
     char buf[1024];
     who.drop = 1;

@@ -7,9 +7,11 @@
 #include <cmocka.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "error/error.h"
@@ -151,6 +153,56 @@ static void a_fork_bomb_does_not_starve_a_concurrent_function(void **state)
     fn_exec_result_free(&bomb);
 }
 
+/* Regression: every process counted its uids from the same slot, so a fork
+ * bomb in one runner starved the first function of another runner on the same
+ * host (ctest -j2 hit it between two test processes). */
+/* One function in a fresh process: exit status 0 when it ran fine. */
+static int echo_check(void)
+{
+    fn_exec_result res;
+    fn_exec_limits limits;
+    fn_exec_limits_service(&limits);
+    limits.timeout_ms = 5000;
+    limits.max_processes = 32;
+    int ok = run_sh("echo one | cat; echo two | cat", &limits, NULL, &res) == 0 &&
+             res.exit_code == 0 && res.out && strcmp(res.out, "one\ntwo\n") == 0;
+    if (!ok)
+        fprintf(stderr, "echo check: exit %d, out \"%s\", err \"%s\"\n", res.exit_code,
+                res.out ? res.out : "", res.err ? res.err : "");
+    fn_exec_result_free(&res);
+    return ok ? 0 : 1;
+}
+
+static pid_t spawn_self(const char *mode)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/proc/self/exe", "test_fn_exec", mode, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Regression: every process counted its uids from the same slot, so a fork
+ * bomb in one runner starved the first function of another runner on the same
+ * host (ctest -j2 hit it between two test processes). Two fresh processes, as
+ * two runners would be. */
+static void a_fork_bomb_in_another_process_does_not_starve_ours(void **state)
+{
+    if (geteuid() != 0)
+        skip();
+    pid_t bomber = spawn_self("--fork-bomb");
+    assert_true(bomber > 0);
+    usleep(700 * 1000);
+    pid_t checker = spawn_self("--echo-check");
+    assert_true(checker > 0);
+    int status = -1, bomb_status = -1;
+    waitpid(checker, &status, 0);
+    waitpid(bomber, &bomb_status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void leftover_children_do_not_hold_the_call(void **state)
 {
     fn_exec_result res;
@@ -207,9 +259,16 @@ static void clean_exit_right_after_eof_is_not_a_kill(void **state)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
+    if (argc > 1 && strcmp(argv[1], "--fork-bomb") == 0) { /* the other processes of a test */
+        fn_exec_result bomb;
+        bomb_thread(&bomb);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "--echo-check") == 0)
+        return echo_check();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(large_input_round_trips_without_deadlock),
         cmocka_unit_test(clean_exit_right_after_eof_is_not_a_kill),
@@ -219,6 +278,7 @@ int main(void)
         cmocka_unit_test(flood_is_capped),
         cmocka_unit_test(fork_bomb_is_contained),
         cmocka_unit_test(a_fork_bomb_does_not_starve_a_concurrent_function),
+        cmocka_unit_test(a_fork_bomb_in_another_process_does_not_starve_ours),
         cmocka_unit_test(leftover_children_do_not_hold_the_call),
         cmocka_unit_test(environment_is_scrubbed_unless_inherited),
         cmocka_unit_test(function_ignoring_stdin_still_completes),
