@@ -259,17 +259,95 @@ int gitrepo_tree_from_files(git_repository *git, json_t *resources, json_t *bina
     return rc;
 }
 
-int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *path,
-                         const git_oid *new_tree, git_oid *out)
+/* Git's order of tree entries: by name, a directory's name read as if it
+ * ended in '/'. */
+static int entry_cmp(const char *a, size_t alen, int adir, const char *b, size_t blen, int bdir)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = memcmp(a, b, n);
+    if (c)
+        return c;
+    unsigned ca = n < alen ? (unsigned char)a[n] : adir ? '/' : 0;
+    unsigned cb = n < blen ? (unsigned char)b[n] : bdir ? '/' : 0;
+    return ca < cb ? -1 : ca > cb ? 1 : 0;
+}
+
+/* Writes `base` with its entry `name` set to directory `child` (NULL:
+ * removed), splicing the raw tree object instead of rebuilding it entry by
+ * entry (a root of thousands of packages is rewritten on every commit).
+ * *empty tells whether the result has no entries. */
+static int splice_tree(git_repository *git, const git_tree *base, const char *name,
+                       const git_oid *child, git_oid *out, int *empty)
+{
+    git_odb *odb = NULL;
+    git_odb_object *raw = NULL;
+    if (git_repository_odb(&odb, git) != 0)
+        return gitrepo_git_error(500, "cannot open the object database");
+    const char *data = "";
+    size_t size = 0;
+    if (base && git_odb_read(&raw, odb, git_tree_id(base)) != 0) {
+        git_odb_free(odb);
+        return gitrepo_git_error(500, "cannot read a tree");
+    }
+    if (raw) {
+        data = git_odb_object_data(raw);
+        size = git_odb_object_size(raw);
+    }
+    size_t nlen = strlen(name), elen = 6 + nlen + 1 + GIT_OID_RAWSZ;
+    char *buf = malloc(size + elen), *w = buf;
+    int rc = buf ? 0 : porch_error_set(500, "out of memory");
+    int placed = child == NULL, entries = 0;
+    size_t i = 0;
+    while (rc == 0 && i < size) {
+        const char *sp = memchr(data + i, ' ', size - i);
+        const char *nul = sp ? memchr(sp + 1, '\0', size - (size_t)(sp + 1 - data)) : NULL;
+        if (!nul || (size_t)(nul + 1 - data) + GIT_OID_RAWSZ > size) {
+            rc = porch_error_set(500, "malformed tree object %s", git_oid_tostr_s(git_tree_id(base)));
+            break;
+        }
+        const char *ename = sp + 1;
+        size_t enlen = (size_t)(nul - ename), total = (size_t)(nul + 1 - (data + i)) + GIT_OID_RAWSZ;
+        int edir = (size_t)(sp - (data + i)) == 5 && !memcmp(data + i, "40000", 5);
+        if (enlen == nlen && !memcmp(ename, name, nlen)) { /* replaced or removed */
+            i += total;
+            continue;
+        }
+        if (!placed && entry_cmp(name, nlen, 1, ename, enlen, edir) < 0) {
+            w += sprintf(w, "40000 %s", name) + 1;
+            memcpy(w, child->id, GIT_OID_RAWSZ);
+            w += GIT_OID_RAWSZ;
+            placed = 1;
+            entries++;
+        }
+        memcpy(w, data + i, total);
+        w += total;
+        i += total;
+        entries++;
+    }
+    if (rc == 0 && !placed) {
+        w += sprintf(w, "40000 %s", name) + 1;
+        memcpy(w, child->id, GIT_OID_RAWSZ);
+        w += GIT_OID_RAWSZ;
+        entries++;
+    }
+    if (rc == 0 && git_odb_write(out, odb, buf, (size_t)(w - buf), GIT_OBJECT_TREE) != 0)
+        rc = gitrepo_git_error(500, "cannot write a tree");
+    *empty = entries == 0;
+    free(buf);
+    git_odb_object_free(raw);
+    git_odb_free(odb);
+    return rc;
+}
+
+static int replace_in(git_repository *git, const git_tree *base, const char *path,
+                      const git_oid *new_tree, git_oid *out, int *empty)
 {
     const char *slash = strchr(path, '/');
     size_t n = slash ? (size_t)(slash - path) : strlen(path);
     char name[1024];
+    if (n == 0 || n >= sizeof name)
+        return porch_error_set(400, "bad package path \"%s\"", path);
     snprintf(name, sizeof name, "%.*s", (int)n, path);
-    git_treebuilder *tb = NULL;
-    if (git_treebuilder_new(&tb, git, base) != 0)
-        return gitrepo_git_error(500, "cannot build a tree");
-    int rc = 0;
     git_oid child;
     const git_oid *child_p = new_tree;
     if (slash) {
@@ -277,34 +355,26 @@ int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *
         git_tree *sub = NULL;
         if (e && git_tree_entry_type(e) == GIT_OBJECT_TREE)
             git_tree_lookup(&sub, git, git_tree_entry_id(e));
-        if (!sub && !new_tree) { /* nothing to remove */
-            rc = git_treebuilder_write(out, tb);
-            git_treebuilder_free(tb);
-            return rc == 0 ? 0 : gitrepo_git_error(500, "cannot write a tree");
+        if (!sub && !new_tree && base) { /* nothing to remove */
+            git_oid_cpy(out, git_tree_id(base));
+            *empty = git_tree_entrycount(base) == 0;
+            return 0;
         }
-        rc = gitrepo_tree_replace(git, sub, slash + 1, new_tree, &child);
+        int emptied = 0;
+        int rc = replace_in(git, sub, slash + 1, new_tree, &child, &emptied);
         git_tree_free(sub);
-        child_p = &child;
-        if (rc == 0) {
-            git_tree *ct = NULL;
-            git_tree_lookup(&ct, git, &child);
-            if (ct && git_tree_entrycount(ct) == 0)
-                child_p = NULL; /* don't keep an emptied directory */
-            git_tree_free(ct);
-        }
-    }
-    if (rc == 0) {
-        if (child_p)
-            rc = git_treebuilder_insert(NULL, tb, name, child_p, GIT_FILEMODE_TREE);
-        else if (git_treebuilder_get(tb, name))
-            rc = git_treebuilder_remove(tb, name);
-        if (rc == 0)
-            rc = git_treebuilder_write(out, tb);
         if (rc != 0)
-            rc = gitrepo_git_error(500, "cannot write a tree");
+            return rc;
+        child_p = emptied ? NULL : &child; /* don't keep an emptied directory */
     }
-    git_treebuilder_free(tb);
-    return rc;
+    return splice_tree(git, base, name, child_p, out, empty);
+}
+
+int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *path,
+                         const git_oid *new_tree, git_oid *out)
+{
+    int empty = 0;
+    return replace_in(git, base, path, new_tree, out, &empty);
 }
 
 int gitrepo_read_revision(gitrepo *repo, const char *name, json_t **item, json_t **resources,

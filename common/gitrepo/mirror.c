@@ -152,6 +152,11 @@ static void prune_empty_dirs(const char *dir)
 }
 
 #define PACK_REFS_EVERY 32
+/* A local remote's refs are packed far less often: packing also packs the
+ * transient drafts/ and proposed/ branches, and deleting a packed ref rewrites
+ * the whole packed-refs file (one per propose, approve or delete until they are
+ * gone). Git's own gc leaves refs loose for much longer than this. */
+#define REMOTE_PACK_REFS_EVERY 1024
 
 /* Keeps the mirror's refs in one packed-refs file (listings then read one file
  * instead of a loose file per tag): once per handle and after every
@@ -712,7 +717,7 @@ static int push_local(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
      * libgit2 removes a loose ref only while holding its lock and unchanged */
     repo->loose_remote += (unsigned)changes;
     git_refdb *db = NULL;
-    if (rc == 0 && repo->loose_remote >= PACK_REFS_EVERY &&
+    if (rc == 0 && repo->loose_remote >= REMOTE_PACK_REFS_EVERY &&
         git_repository_refdb(&db, remote) == 0) {
         git_transaction_free(tx);
         tx = NULL;
