@@ -76,6 +76,16 @@ git -C "$DIR/repo.git" rev-parse -q --verify refs/heads/drafts/app/ws1 >/dev/nul
 git -C "$DIR/repo.git" show refs/heads/drafts/app/ws1:app/Kptfile 2>/dev/null | grep -q 'description: my app' && ok "git: Kptfile with the init info" || ko "Kptfile on draft"
 out2=$(req engine '{"v":1,"op":"engine.create","id":"c2","args":{"namespace":"ns1","object":'"$pr"'}}')
 case "$out2" in *'"code":409'*'already exists'*) ok "duplicate workspace is a 409";; *) ko "duplicate" "$out2";; esac
+# a new package must not nest with another (spec §3.6 step 5): below or above "app"
+nest() { sed "s#\"packageName\":\"app\"#\"packageName\":\"$1\"#" <<<"$pr"; }
+out2=$(req engine '{"v":1,"op":"engine.create","id":"cn1","args":{"namespace":"ns1","object":'"$(nest app/sub)"'}}')
+case "$out2" in *'"code":409'*'package path \"app/sub\" conflicts with existing package \"app\": packages cannot be nested'*) ok "init below an existing package is refused (nested)";; *) ko "nested below" "$out2";; esac
+out2=$(req engine '{"v":1,"op":"engine.create","id":"cn2","args":{"namespace":"ns1","object":'"$(nest app-sub)"'}}')
+case "$out2" in *'"ok":true'*'blue.app-sub.ws1'*) ok "a name sharing the prefix is not nested";; *) ko "app-sub" "$out2";; esac
+out2=$(req engine '{"v":1,"op":"engine.create","id":"cn3","args":{"namespace":"ns1","object":'"$(nest app-sub/x)"'}}')
+case "$out2" in *'"code":409'*'packages cannot be nested'*) ok "init below another new package is refused too";; *) ko "nested below app-sub" "$out2";; esac
+out2=$(req engine '{"v":1,"op":"engine.delete","id":"cn4","args":{"namespace":"ns1","name":"blue.app-sub.ws1"}}')
+case "$out2" in *'"ok":true'*) ok "(clean-up of app-sub)";; *) ko "delete app-sub" "$out2";; esac
 out2=$(req engine '{"v":1,"op":"engine.create","id":"c3","args":{"namespace":"ns1","object":{"spec":{"packageName":"x","workspaceName":"w","repository":"nope"}}}}')
 case "$out2" in *'"code":404'*'nope'*'not found'*) ok "unknown repository is a 404";; *) ko "unknown repo" "$out2";; esac
 

@@ -130,10 +130,18 @@ static int handle_list(const bus_request *req, json_t **result, json_t **details
             return -1;
         rv = current_rv(ud);
     } else if (*owner) {
-        /* one repository's (or package's) objects, by index */
+        /* one repository's (or package's) objects, by index; with `overlapping`
+         * also the packages above and below packageName (the nesting check) */
+        json_t *overlapping = json_object_get(req->args, "overlapping");
         if (!*ns)
             return porch_error_set(400, "args.namespace is required with args.repository");
-        if (cache_store_list_owned(ud, kind, ns, owner, *grp ? grp : NULL, &items) < 0)
+        if (overlapping && !json_is_boolean(overlapping))
+            return porch_error_set(400, "args.overlapping must be a boolean");
+        if (json_is_true(overlapping) && !*grp)
+            return porch_error_set(400, "args.overlapping needs args.packageName");
+        if (json_is_true(overlapping)
+                ? cache_store_list_overlapping(ud, kind, ns, owner, grp, &items) < 0
+                : cache_store_list_owned(ud, kind, ns, owner, *grp ? grp : NULL, &items) < 0)
             return -1;
         rv = current_rv(ud);
     } else if (cache_store_list(ud, kind, ns, (size_t)limit, cont, &items, &next, &rv) < 0) {

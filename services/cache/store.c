@@ -667,6 +667,34 @@ int cache_store_list_owned(cache_store *store, const char *kind, const char *ns,
     return select_bodies(store, sql, params, items);
 }
 
+int cache_store_list_overlapping(cache_store *store, const char *kind, const char *ns,
+                                 const char *owner, const char *path, json_t **items)
+{
+    char sql[256];
+    /* the path itself and everything under it: a range of the owner index
+     * ('0' follows '/'), then each parent directory by equality */
+    snprintf(sql, sizeof sql,
+             "SELECT body FROM %s WHERE kind = ?1 AND namespace = ?2 AND owner = ?3"
+             " AND grp >= ?4 AND grp < ?4 || '0' ORDER BY +name", table_for(kind));
+    const char *const params[4] = {kind, ns, owner, path};
+    if (select_bodies(store, sql, params, items) < 0)
+        return -1;
+    for (const char *slash = strchr(path, '/'); slash; slash = strchr(slash + 1, '/')) {
+        char *parent = strndup(path, (size_t)(slash - path));
+        json_t *more = NULL;
+        int rc = parent ? cache_store_list_owned(store, kind, ns, owner, parent, &more) : -1;
+        free(parent);
+        if (rc < 0) {
+            json_decref(*items);
+            *items = NULL;
+            return -1;
+        }
+        json_array_extend(*items, more);
+        json_decref(more);
+    }
+    return 0;
+}
+
 int cache_store_list_referencing(cache_store *store, const char *kind, const char *ns,
                                  const char *upstream, json_t **items)
 {

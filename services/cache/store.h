@@ -56,6 +56,13 @@ int cache_store_list(cache_store *store, const char *kind, const char *ns, size_
 int cache_store_list_owned(cache_store *store, const char *kind, const char *ns, const char *owner,
                            const char *grp, json_t **items);
 
+/* Objects of `kind` in `ns` of repository `owner` whose spec.packageName is
+ * `path`, lies under it ("path/…") or above it (a parent directory of it) —
+ * the packages a new package at `path` would nest with (spec §3.6). By index;
+ * may hold a few more (names that only share the prefix): callers compare. */
+int cache_store_list_overlapping(cache_store *store, const char *kind, const char *ns,
+                                 const char *owner, const char *path, json_t **items);
+
 /* Objects of `kind` in `ns` made from revision `upstream` (their first task
  * clones it, or upgrades to it), by index; *items is a new array. */
 int cache_store_list_referencing(cache_store *store, const char *kind, const char *ns,

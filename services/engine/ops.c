@@ -160,8 +160,12 @@ static int update_draft(engine_call *c, const char *ns, const char *repo, json_t
 static int check_unique(engine_call *c, const char *ns, const char *repo, const char *pkg,
                         const char *ws, const char *task_type)
 {
-    json_t *args = json_pack("{s:s, s:s, s:s, s:s}", "kind", ENGINE_KIND_REVISION, "namespace", ns,
-                             "repository", repo, "packageName", pkg), *res = NULL;
+    int creating = !strcmp(task_type, "init") || !strcmp(task_type, "clone");
+    /* a new package also must not nest with another: the same indexed list
+     * then holds the packages above and below its path too */
+    json_t *args = json_pack("{s:s, s:s, s:s, s:s, s:b}", "kind", ENGINE_KIND_REVISION, "namespace",
+                             ns, "repository", repo, "packageName", pkg, "overlapping", creating),
+           *res = NULL;
     int listed = engine_cache(c, "cache.list", args, &res);
     json_decref(args);
     if (listed < 0)
@@ -192,6 +196,16 @@ static int check_unique(engine_call *c, const char *ns, const char *repo, const 
     else if (rc == 0 && exists && !strcmp(task_type, "init"))
         rc = porch_error_set_reason(409, "AlreadyExists",
                                     "package \"%s\" already exists in repository \"%s\"", pkg, repo);
+    json_array_foreach(items, i, it) {
+        const char *other = engine_or_empty(engine_str(it, "spec", "packageName"));
+        if (rc != 0 || !creating)
+            break;
+        if (strcmp(engine_or_empty(engine_str(it, "spec", "repository")), repo) == 0 &&
+            engine_rules_paths_nest(pkg, other))
+            rc = porch_error_set_reason(409, "Conflict",
+                                        "package path \"%s\" conflicts with existing package "
+                                        "\"%s\": packages cannot be nested", pkg, other);
+    }
     json_decref(items);
     return rc;
 }

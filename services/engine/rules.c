@@ -184,3 +184,13 @@ int engine_rules_check_delete(json_t *obj)
                                str_at(obj, "metadata", "name") ? str_at(obj, "metadata", "name") : "");
     return 0;
 }
+
+int engine_rules_paths_nest(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la == lb)
+        return 0;
+    const char *shorter = la < lb ? a : b, *longer = la < lb ? b : a;
+    size_t n = la < lb ? la : lb;
+    return strncmp(shorter, longer, n) == 0 && longer[n] == '/';
+}

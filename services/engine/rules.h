@@ -21,6 +21,11 @@ int engine_rules_check_update(json_t *old, json_t *new_, int approval, const cha
 /* Checks a delete of `obj` (§3.9 step 1). */
 int engine_rules_check_delete(json_t *obj);
 
+/* 1 when package paths `a` and `b` nest: one is a directory above the other
+ * ("team/app" and "team/app/db"); equal paths or shared name prefixes
+ * ("app" and "app-db") do not (§3.6 step 5, Porch's PathsOverlap). */
+int engine_rules_paths_nest(const char *a, const char *b);
+
 /* "" and "Draft" → "Draft"; the four lifecycles → themselves; else NULL. */
 const char *engine_rules_lifecycle(const char *text);
 

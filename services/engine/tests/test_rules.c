@@ -123,6 +123,18 @@ static void delete_of_published_is_403(void **state)
     json_decref(w);
 }
 
+static void package_paths_nest_by_directory(void **state)
+{
+    assert_true(engine_rules_paths_nest("team/app", "team/app/db"));
+    assert_true(engine_rules_paths_nest("team/app/db", "team"));
+    assert_true(engine_rules_paths_nest("a", "a/b/c"));
+    assert_false(engine_rules_paths_nest("app", "app"));
+    assert_false(engine_rules_paths_nest("app", "app-db"));
+    assert_false(engine_rules_paths_nest("app/db", "app-db/x"));
+    assert_false(engine_rules_paths_nest("team/app", "team/apps"));
+    assert_false(engine_rules_paths_nest("team/app", "team/b"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -132,6 +144,7 @@ int main(void)
         cmocka_unit_test(latest_label_is_managed),
         cmocka_unit_test(create_checks),
         cmocka_unit_test(delete_of_published_is_403),
+        cmocka_unit_test(package_paths_nest_by_directory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
