@@ -29,6 +29,8 @@ typedef struct synced_repo {
     json_int_t listed_generation; /* the spec generation that listing was made for */
 } synced_repo;
 
+#define SYNC_STRIPES 16
+
 struct cache_sync {
     cache_store *store;
     bus_client *git;
@@ -36,7 +38,12 @@ struct cache_sync {
     pthread_t thread;
     int running;
     atomic_int stop;
-    pthread_mutex_t lock; /* one sync at a time */
+    pthread_mutex_t lock; /* one full sync at a time; guards `seen` */
+    /* One sync of a repository at a time: a package sync after a write (the
+     * common case) takes only its repository's stripe, so it no longer waits
+     * for another repository's full sync (a second for a large one); a full
+     * sync takes `lock`, then the stripe. */
+    pthread_mutex_t stripes[SYNC_STRIPES];
     synced_repo *seen;
     size_t n_seen;
 };
@@ -420,6 +427,8 @@ static int sync_locked(cache_sync *sync, const char *ns, const char *name, const
 {
     json_t *repo = NULL;
     if (cache_store_get(sync->store, CACHE_KIND_REPOSITORY, ns, name, &repo) < 0) {
+        if (pkg) /* the clean-up of an unregistered repository is the full sync's */
+            return porch_error_set(404, "repositories.config.porch.kpt.dev \"%s\" not found", name);
         json_t *none = json_array();
         reconcile(sync, CACHE_KIND_REVISION, ns, name, NULL, none, NULL);
         reconcile(sync, CACHE_KIND_PACKAGE, ns, name, NULL, none, NULL);
@@ -541,8 +550,26 @@ int cache_sync_repository(cache_sync *sync, const char *ns, const char *name, co
 {
     if (summary)
         *summary = NULL;
+    /* FNV-1a of "ns/name" picks the repository's stripe */
+    unsigned h = 2166136261u;
+    for (const char *p = ns; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    h = (h ^ '/') * 16777619u;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    pthread_mutex_t *stripe = &sync->stripes[h % SYNC_STRIPES];
+    if (pkg) {
+        pthread_mutex_lock(stripe);
+        int rc = sync_locked(sync, ns, name, pkg, listed, summary);
+        pthread_mutex_unlock(stripe);
+        if (rc == 0 || porch_error_last()->code != 404)
+            return rc;
+        /* the repository is gone: a full sync removes what it had */
+    }
     pthread_mutex_lock(&sync->lock);
-    int rc = sync_locked(sync, ns, name, pkg, pkg ? listed : NULL, summary);
+    pthread_mutex_lock(stripe);
+    int rc = sync_locked(sync, ns, name, NULL, NULL, pkg ? NULL : summary);
+    pthread_mutex_unlock(stripe);
     pthread_mutex_unlock(&sync->lock);
     return rc;
 }
@@ -657,6 +684,8 @@ int cache_sync_new(cache_store *store, bus_client *git, int period_s, cache_sync
     sync->git = git;
     sync->period_s = period_s > 0 ? period_s : 60;
     pthread_mutex_init(&sync->lock, NULL);
+    for (int i = 0; i < SYNC_STRIPES; i++)
+        pthread_mutex_init(&sync->stripes[i], NULL);
     *out = sync;
     return 0;
 }
@@ -685,6 +714,8 @@ int cache_sync_free(cache_sync *sync)
         }
     }
     pthread_mutex_destroy(&sync->lock);
+    for (int i = 0; i < SYNC_STRIPES; i++)
+        pthread_mutex_destroy(&sync->stripes[i]);
     free(sync->seen);
     free(sync);
     return 0;
