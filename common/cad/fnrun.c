@@ -319,31 +319,33 @@ int cad_fn_run(cad_pool *pool, const cad_fn_opts *o, const cad_fnspec *fn, cad_i
         krm_node *it = krm_seq_at(out_items, i);
         if (krm_node_kind(it) != KRM_MAP)
             continue;
+        const char *id = krm_res_annotation(it, ANNO_ID);
+        if (!id)
+            id = krm_res_annotation(it, ANNO_IID);
+        long k = id ? atol(id) : 0;
+        krm_node *in = k >= 1 && (size_t)k <= input.n ? input.v[k - 1] : NULL;
         /* "- # a\n  # b\n  key:" (a multi-line head comment as kpt writes an
          * item) reads back as "# a" on the first key and "# b" on the item;
-         * a file's head comment lives on the first key, so join them there */
+         * a file's head comment lives on the first key, so join them there —
+         * unless the input item itself carried a head comment (a ResourceList
+         * read from stdin: "items:\n# c\n- a:"), where it stays the item's and
+         * healing must not add it a second time */
         const char *h = krm_node_comment(it, KRM_COMMENT_HEAD);
         krm_node *k0 = krm_map_len(it) ? krm_map_key_at(it, 0) : NULL;
-        if (h && k0) {
+        if (h && k0 && !(in && krm_node_comment(in, KRM_COMMENT_HEAD))) {
             const char *kh = krm_node_comment(k0, KRM_COMMENT_HEAD);
             char *j = kh ? cad_sprintf("%s\n%s", kh, h) : strdup(h);
             krm_node_set_comment(ws, k0, KRM_COMMENT_HEAD, j);
             krm_node_set_comment(ws, it, KRM_COMMENT_HEAD, NULL);
             free(j);
         }
-        const char *id = krm_res_annotation(it, ANNO_ID);
-        if (!id)
-            id = krm_res_annotation(it, ANNO_IID);
-        if (id) {
-            long k = atol(id);
-            if (k >= 1 && (size_t)k <= input.n) {
-                krm_heal_comments(ws, input.v[k - 1], it);
-                /* kyaml heals from the document it read: the document's head
-                 * comment lands on the resource when that has none */
-                const char *dh = cad_pool_doc_head(pool, input.v[k - 1]);
-                if (dh && !krm_node_comment(it, KRM_COMMENT_HEAD))
-                    krm_node_set_comment(ws, it, KRM_COMMENT_HEAD, dh);
-            }
+        if (in) {
+            krm_heal_comments(ws, in, it);
+            /* kyaml heals from the document it read: the document's head
+             * comment lands on the resource when that has none */
+            const char *dh = cad_pool_doc_head(pool, in);
+            if (dh && !krm_node_comment(it, KRM_COMMENT_HEAD))
+                krm_node_set_comment(ws, it, KRM_COMMENT_HEAD, dh);
         }
         drop_ids(it);
         cad_items_push(&outv, it);
