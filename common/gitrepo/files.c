@@ -307,7 +307,9 @@ static int splice_tree(git_repository *git, const git_tree *base, const char *na
         }
         const char *ename = sp + 1;
         size_t enlen = (size_t)(nul - ename), total = (size_t)(nul + 1 - (data + i)) + GIT_OID_RAWSZ;
-        int edir = (size_t)(sp - (data + i)) == 5 && !memcmp(data + i, "40000", 5);
+        size_t mlen = (size_t)(sp - (data + i));
+        int edir = (mlen == 5 && !memcmp(data + i, "40000", 5)) ||
+                   (mlen == 6 && !memcmp(data + i, "040000", 6)); /* old tools zero-padded */
         if (enlen == nlen && !memcmp(ename, name, nlen)) { /* replaced or removed */
             i += total;
             continue;

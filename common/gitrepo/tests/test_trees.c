@@ -175,11 +175,40 @@ static void nested_paths_and_emptied_directories(void **state)
     git_tree_free(pkg_t);
 }
 
+/* Trees written by old tools zero-pad a directory's mode ("040000"): such an
+ * entry still sorts as a directory when a new one is placed beside it. */
+static void zero_padded_directories_keep_their_place(void **state)
+{
+    git_tree *pkg_t = tree_of((const char *const[]){"Kptfile", NULL});
+    const git_oid *pkg = git_tree_id(pkg_t);
+    char raw[64];
+    size_t n = (size_t)sprintf(raw, "040000 ab") + 1;
+    memcpy(raw + n, pkg->id, GIT_OID_RAWSZ);
+    n += GIT_OID_RAWSZ;
+    git_odb *odb = NULL;
+    git_oid base_id, out;
+    assert_int_equal(git_repository_odb(&odb, repo), 0);
+    assert_int_equal(git_odb_write(&base_id, odb, raw, n, GIT_OBJECT_TREE), 0);
+    git_odb_free(odb);
+    git_tree *base = NULL, *t = NULL;
+    assert_int_equal(git_tree_lookup(&base, repo, &base_id), 0);
+    /* "ab-x" < "ab/" (a directory) although "ab-x" > "ab" (a file) */
+    assert_int_equal(gitrepo_tree_replace(repo, base, "ab-x", pkg, &out), 0);
+    assert_int_equal(git_tree_lookup(&t, repo, &out), 0);
+    assert_int_equal(git_tree_entrycount(t), 2);
+    assert_string_equal(git_tree_entry_name(git_tree_entry_byindex(t, 0)), "ab-x");
+    assert_string_equal(git_tree_entry_name(git_tree_entry_byindex(t, 1)), "ab");
+    git_tree_free(t);
+    git_tree_free(base);
+    git_tree_free(pkg_t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(same_as_the_builder_in_git_order, setup, teardown),
         cmocka_unit_test_setup_teardown(nested_paths_and_emptied_directories, setup, teardown),
+        cmocka_unit_test_setup_teardown(zero_padded_directories_keep_their_place, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
