@@ -65,7 +65,8 @@ const char *fn_config_get(const fn_ctx *c, const char *key);
 bool fn_is_local_config(const krm_node *item);
 /* Group of a resource's apiVersion ("" for core), copied into buf. */
 const char *fn_res_group(const krm_node *item, char *buf, size_t len);
-/* kpt SDK IsGVK: empty group/version/kind match anything. */
+/* kpt SDK IsGVK: a group/version/kind empty in the query or in the resource
+ * matches anything. */
 bool fn_is_gvk(const krm_node *item, const char *group, const char *version, const char *kind);
 /* kpt SDK scope: built-in Kubernetes kinds by their known scope, anything
  * else namespace-scoped only when it has metadata.namespace. */

@@ -97,21 +97,19 @@ const char *fn_res_group(const krm_node *item, char *buf, size_t len)
 
 bool fn_is_gvk(const krm_node *item, const char *group, const char *version, const char *kind)
 {
+    /* as the SDK compares: a part empty on either side matches (so a resource
+     * without apiVersion or kind — a kustomization.yaml — matches every kind) */
     const char *av = krm_res_api_version(item);
     const char *k = krm_res_kind(item);
-    if (kind && *kind && (!k || strcmp(k, kind)))
+    if (kind && *kind && k && *k && strcmp(k, kind))
         return false;
     const char *slash = av ? strchr(av, '/') : NULL;
-    if (group && *group) {
-        size_t gl = slash ? (size_t)(slash - av) : 0;
-        if (strlen(group) != gl || strncmp(av, group, gl))
-            return false;
-    }
-    if (version && *version) {
-        const char *v = slash ? slash + 1 : (av ? av : "");
-        if (strcmp(v, version))
-            return false;
-    }
+    size_t gl = slash ? (size_t)(slash - av) : 0;
+    if (group && *group && gl && (strlen(group) != gl || strncmp(av, group, gl)))
+        return false;
+    const char *v = slash ? slash + 1 : (av ? av : "");
+    if (version && *version && *v && strcmp(v, version))
+        return false;
     return true;
 }
 

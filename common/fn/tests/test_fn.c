@@ -140,6 +140,19 @@ static void set_labels_updates_selectors_in_sorted_order(void **state)
            "set 6 labels in total");
 }
 
+/* Regression (kpt-e2e krm-check-exclude-kustomize): the SDK's IsGVK lets an
+ * empty kind or apiVersion match any, so a kustomization.yaml (neither) gets
+ * the Service selector and the Deployment label selector as well. */
+static void set_labels_on_a_resource_without_kind_matches_every_kind(void **state)
+{
+    expect("set-labels:latest",
+           "items:\n- resources:\n  - r.yaml\n"
+           "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  data:\n    tier: b\n",
+           "items:\n- resources:\n  - r.yaml\n  metadata:\n    labels:\n      tier: b\n"
+           "  spec:\n    selector:\n      tier: b\n      matchLabels:\n        tier: b\n",
+           "set 4 labels in total");
+}
+
 static void set_annotations_and_image(void **state)
 {
     expect("set-annotations",
@@ -428,6 +441,7 @@ int main(void)
         cmocka_unit_test(set_namespace_moves_namespaced_resources),
         cmocka_unit_test(sdk_functions_sort_items),
         cmocka_unit_test(set_labels_updates_selectors_in_sorted_order),
+        cmocka_unit_test(set_labels_on_a_resource_without_kind_matches_every_kind),
         cmocka_unit_test(set_annotations_and_image),
         cmocka_unit_test(apply_setters_and_search_replace),
         cmocka_unit_test(remove_local_config_and_upsert),
