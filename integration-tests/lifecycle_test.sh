@@ -203,5 +203,15 @@ if out=$(/usr/bin/python3 "$SRC/integration-tests/validate_bus_trace.py" "$SRC/s
 else
   ko "bus trace schema" "$(echo "$out" | grep INVALID | head -5)"
 fi
+# Services built with sanitizers report at exit: stop them cleanly and read the reports.
+if nm -u "$BIN/porch-engine" 2>/dev/null | grep -q __asan_init; then
+  pkill -TERM -f "data-dir $DIR"
+  for _ in $(seq 100); do pgrep -f "data-dir $DIR" >/dev/null || break; sleep 0.1; done
+  if reports=$(grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$DIR"/*.log 2>/dev/null); then
+    ko "sanitizers quiet in every service" "$(for f in $reports; do basename "$f"; grep -m3 "SUMMARY\|runtime error:" "$f"; done)"
+  else
+    ok "sanitizers quiet in every service (ASan/LSan/UBSan)"
+  fi
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

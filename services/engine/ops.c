@@ -286,8 +286,9 @@ static int task_clone(engine_call *c, json_t *task, const char *ns, const char *
                                          json_object_get(git, "directory"), "ref",
                                          json_object_get(git, "ref"), "updateStrategy",
                                          "resource-merge");
-            rc = engine_kptfile_edit(*resources, NULL, 0, leaf_of(pkg), upstream,
-                                     json_pack("{s:s, s:O}", "type", "git", "git", git));
+            json_t *lock_of = json_pack("{s:s, s:O}", "type", "git", "git", git);
+            rc = engine_kptfile_edit(*resources, NULL, 0, leaf_of(pkg), upstream, lock_of);
+            json_decref(lock_of); /* borrowed by the edit */
             json_decref(upstream);
         }
         json_decref(source);
