@@ -2,7 +2,7 @@
 """Source checks the compiler cannot make. log_debug/info/warn/error take
 (key, json_t *value) pairs through varargs, so a plain string passed as a
 value compiles and crashes at run time: every value must be a json_*()
-constructor call or a variable whose name ends in `_json`.
+constructor call (jansson's, or log_ms_since) or a variable whose name ends in `_json`.
 Usage: lint.py SOURCE_DIR"""
 import os
 import re
@@ -57,7 +57,7 @@ def main():
             for m in CALL.finditer(text):
                 args = split_args(text, m.end())
                 for value in args[2::2]:
-                    if not (value.startswith("json_") or value.endswith("_json") or value == "NULL"):
+                    if not (value.startswith(("json_", "log_ms_since(")) or value.endswith("_json") or value == "NULL"):
                         line = text.count("\n", 0, m.start()) + 1
                         print(f"{path}:{line}: log value `{value}` is not a json_t * constructor")
                         problems += 1

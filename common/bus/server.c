@@ -145,7 +145,7 @@ static char *handle_message(bus_server *srv, const char *data, size_t len, int *
         bus_trace_write(srv->trace_path, srv->service, "request", op, data, len);
 
     char *reply;
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     bus_handler *h = find_handler(srv, op);
     if (!h) {
@@ -165,15 +165,13 @@ static char *handle_message(bus_server *srv, const char *data, size_t len, int *
         json_decref(result);
         json_decref(details);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     if (*failed) {
         const porch_error *err = porch_error_last();
         log_info("bus request failed", "op", json_string(op), "code", json_integer(err->code),
                  "error", json_string(err->message),
                  "caller", json_incref(json_object_get(req.caller, "user")));
     } else {
-        log_debug("bus request", "op", json_string(op), "ms", json_real((double)(int)(ms * 100) / 100),
+        log_debug("bus request", "op", json_string(op), "ms", log_ms_since(&t0),
                   "caller", json_incref(json_object_get(req.caller, "user")));
     }
     json_decref(empty_args);

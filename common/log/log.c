@@ -52,6 +52,15 @@ int log_enabled(log_level level)
     return level >= log_config.level;
 }
 
+json_t *log_ms_since(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double ms = (double)(now.tv_sec - since->tv_sec) * 1e3 +
+                (double)(now.tv_nsec - since->tv_nsec) / 1e6;
+    return json_real((double)(long long)(ms * 100) / 100);
+}
+
 void log_set_rid(const char *rid)
 {
     snprintf(tls_rid, sizeof tls_rid, "%s", rid ? rid : "");

@@ -6,8 +6,13 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <time.h>
 
 typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+
+/* A duration field for a log line: milliseconds since `since` (CLOCK_MONOTONIC),
+ * to 0.01 ms, as a new JSON real. */
+json_t *log_ms_since(const struct timespec *since);
 
 /* Parses "debug", "info", "warn"/"warning" or "error" (case-insensitive). 0 ok, -1 bad. */
 int log_level_parse(const char *text, log_level *out);

@@ -274,7 +274,7 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
     if (ri->local_uri == NULL || strlen(ri->local_uri) > APISERVER_PATH_MAX)
         return apiserver_http_reply_status(conn, 414, "request path is too long");
     normalise_path(ri->local_uri, path, sizeof(path));
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char rid[40];
     bus_new_request_id(rid, sizeof(rid));
@@ -301,11 +301,8 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
             code = serve_static(conn, ctx, path);
     }
     /* Never the body: Secrets' data must not reach the logs. */
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     log_debug("http request", "method", json_string(ri->request_method), "path", json_string(path),
-              "user", json_string(user.name), "code", json_integer(code), "ms",
-              json_real((double)(int)(ms * 100) / 100));
+              "user", json_string(user.name), "code", json_integer(code), "ms", log_ms_since(&t0));
     log_set_rid(NULL);
     return code;
 }

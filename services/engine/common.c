@@ -107,7 +107,8 @@ int engine_get_revision(engine_call *c, const char *ns, const char *name, json_t
 int engine_sync_package(engine_call *c, const char *ns, const char *repo, const char *pkg,
                         const char *name, json_t **out)
 {
-    *out = NULL;
+    if (out)
+        *out = NULL;
     json_t *args = json_pack("{s:s, s:s, s:s}", "namespace", ns, "name", repo, "package", pkg),
            *res = NULL;
     if (c->listed)
@@ -115,8 +116,10 @@ int engine_sync_package(engine_call *c, const char *ns, const char *repo, const 
     c->listed = NULL;
     int rc = engine_cache(c, "cache.sync", args, &res);
     json_decref(args);
-    if (rc < 0)
-        return -1;
+    if (rc < 0 || !name) {
+        json_decref(res);
+        return rc < 0 ? -1 : 0;
+    }
     /* the sync answers with the package's revisions as stored: no read-back */
     size_t i;
     json_t *item;

@@ -71,8 +71,9 @@ int engine_read_files(engine_call *c, json_t *pr, json_t **resources);
  * the function's failure in the error slot when the render failed (the file
  * set then holds what kpt leaves behind). */
 int engine_render(engine *eng, json_t **resources, json_t **status);
-/* Syncs package `pkg` of repository `repo` into the cache after a write and
- * returns revision `name` as readers now see it (new reference). */
+/* Syncs package `pkg` of repository `repo` into the cache after a write (with
+ * the write's listing, when it brought one) and returns revision `name` as
+ * readers now see it (new reference); name and out NULL: only the sync. */
 int engine_sync_package(engine_call *c, const char *ns, const char *repo, const char *pkg,
                         const char *name, json_t **out);
 /* Common reads used by both. */

@@ -583,15 +583,8 @@ static int handle_delete(const bus_request *req, json_t **result, json_t **detai
         json_decref(args);
         json_decref(res);
     }
-    if (rc == 0) {
-        json_t *args = json_pack("{s:s, s:s, s:s}", "namespace", ns, "name", repo, "package",
-                                 engine_str(old, "spec", "packageName")), *res = NULL;
-        if (c.listed)
-            json_object_set(args, "listed", c.listed);
-        rc = engine_cache(&c, "cache.sync", args, &res);
-        json_decref(args);
-        json_decref(res);
-    }
+    if (rc == 0)
+        rc = engine_sync_package(&c, ns, repo, engine_str(old, "spec", "packageName"), NULL, NULL);
     engine_unlock(c.eng, key);
     engine_call_end(&c);
     if (rc < 0) {

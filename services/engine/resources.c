@@ -114,7 +114,7 @@ static json_t *read_results(const char *results_dir)
 
 int engine_render(engine *eng, json_t **resources, json_t **status)
 {
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char *dir = NULL;
     if (engine_workdir_new(eng, &dir) < 0)
@@ -147,11 +147,8 @@ int engine_render(engine *eng, json_t **resources, json_t **status)
     *status = json_pack("{s:s, s:o}", "error", message, "result", result);
     engine_workdir_remove(dir);
     free(dir);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    log_debug("rendered", "ms",
-              json_real((double)(int)(((double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-                                       (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) * 100) / 100),
-              "files", json_integer((json_int_t)json_object_size(*resources)));
+    log_debug("rendered", "ms", log_ms_since(&t0), "files",
+              json_integer((json_int_t)json_object_size(*resources)));
     if (rc < 0)
         return -1;
     if (render_rc < 0)

@@ -96,14 +96,14 @@ static int acquire(ga_table *t, json_t *args, int create, ga_repo **out)
     if (!r)
         return porch_error_set(404, "repository %s is not open in the git adapter; open it first",
                                key);
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     pthread_mutex_lock(&r->lock);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double waited = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-    if (waited >= 1.0) /* another request on this repository held it: worth seeing in debug logs */
-        log_debug("waited for the repository", "repository", json_string(key), "ms",
-                  json_real((double)(int)(waited * 100) / 100));
+    json_t *waited_json = log_ms_since(&t0);
+    if (json_real_value(waited_json) >= 1.0) /* another request on this repository held it */
+        log_debug("waited for the repository", "repository", json_string(key), "ms", waited_json);
+    else
+        json_decref(waited_json);
     if (r->closed || (!create && !r->repo)) {
         pthread_mutex_unlock(&r->lock);
         pthread_mutex_lock(&t->lock);
