@@ -164,13 +164,31 @@ const char *engine_or_empty(const char *s)
 
 int engine_read_files(engine_call *c, json_t *pr, json_t **resources)
 {
+    const char *ns = engine_str(pr, "metadata", "namespace");
+    const char *repo = engine_str(pr, "spec", "repository");
+    const char *pkg = engine_str(pr, "spec", "packageName");
+    if (engine_contents_get(c->eng->contents, ns, repo, pkg, engine_revision_commit(pr), resources))
+        return 0;
     json_t *args = json_pack("{s:s}", "name", engine_str(pr, "metadata", "name")), *res = NULL;
-    int rc = engine_git(c, engine_str(pr, "metadata", "namespace"),
-                        engine_str(pr, "spec", "repository"), "git-adapter.read", args, &res);
+    int rc = engine_git(c, ns, repo, "git-adapter.read", args, &res);
     json_decref(args);
     if (rc < 0)
         return -1;
     *resources = json_incref(json_object_get(res, "resources"));
+    /* kept under the commit the adapter read, which may be newer than pr's */
+    engine_contents_put(c->eng->contents, ns, repo, pkg,
+                        engine_revision_commit(json_object_get(res, "item")), *resources);
     json_decref(res);
+    return 0;
+}
+
+int engine_write_draft(engine_call *c, const char *ns, const char *repo, json_t *args,
+                       json_t **result)
+{
+    if (engine_git(c, ns, repo, "git-adapter.write_draft", args, result) < 0)
+        return -1;
+    engine_contents_put(c->eng->contents, ns, repo, engine_str(args, "packageName", NULL),
+                        engine_str(*result, "resourceVersion", NULL),
+                        json_object_get(args, "resources"));
     return 0;
 }

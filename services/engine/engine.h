@@ -5,6 +5,7 @@
 #define PORCH_ENGINE_H
 
 #include "bus/bus.h"
+#include "contents.h"
 #include "svc/svc.h"
 
 #include <pthread.h>
@@ -21,6 +22,7 @@ typedef struct engine {
     char work_dir[4096];            /* per-request package directories (--work-dir) */
     pthread_mutex_t locks_mutex;
     char *locks[ENGINE_MAX_LOCKS];  /* keys of objects being changed right now */
+    engine_contents *contents;      /* package files by commit (--content-cache-mb) */
 } engine;
 
 /* Handlers carry the caller's request id and identity on to their peers. */
@@ -63,8 +65,13 @@ int engine_resources_register(engine *eng);
 const char *engine_str(json_t *obj, const char *a, const char *b);
 /* s, or "" when NULL. */
 const char *engine_or_empty(const char *s);
-/* A revision's files (path → text) through the git adapter; new reference. */
+/* A revision's files (path → text) as of its commit: from the content cache,
+ * else through the git adapter (and then kept); new reference. */
 int engine_read_files(engine_call *c, json_t *pr, json_t **resources);
+/* git-adapter.write_draft of args (packageName, resources, ...); the files
+ * written are kept in the content cache under the new commit. */
+int engine_write_draft(engine_call *c, const char *ns, const char *repo, json_t *args,
+                       json_t **result);
 
 /* Renders a file set in place (kpt fn render semantics through the CaD
  * library, spec §15.1); *status (new reference) is the renderStatus. -1 with

@@ -38,7 +38,7 @@ static void remove_stale_work_dirs(void)
 int main(int argc, char **argv)
 {
     static engine eng;
-    char *work_dir = NULL;
+    char *work_dir = NULL, *content_mb = NULL;
     /* Renders parse and free many small documents per request; glibc's
      * default trimming gave each free back with madvise (a TLB shootdown on
      * every CPU), a third of a render's time. Keep up to 64 MiB instead. */
@@ -50,10 +50,29 @@ int main(int argc, char **argv)
          "scratch directory for package files during init and render (default: a new directory "
          "in /dev/shm when it is writable, else DATA/engine-work)",
          &work_dir},
+        {"--content-cache-mb", "PORCH_ENGINE_CONTENT_CACHE_MB", "64",
+         "package files kept in memory by commit, so the next change of a revision this engine "
+         "wrote or read needs no git read (MiB; 0 turns it off)",
+         &content_mb},
     };
     int rc = svc_init(&eng.svc, SVC_ENGINE,
                       SVC_PEER(SVC_CACHE) | SVC_PEER(SVC_FUNCTION_RUNNER) | SVC_PEER(SVC_GIT_ADAPTER),
-                      flags, 1, argc, argv);
+                      flags, 2, argc, argv);
+    long mb = -1;
+    if (rc == 0) {
+        char *end = NULL;
+        mb = content_mb ? strtol(content_mb, &end, 10) : 64;
+        if (content_mb && (end == content_mb || *end || mb < 0 || mb > 65536)) {
+            fprintf(stderr, "porch-engine: --content-cache-mb must be a number of MiB from 0 to "
+                            "65536, not \"%s\"\n", content_mb);
+            rc = -1;
+        }
+    }
+    free(content_mb);
+    if (rc == 0 && !(eng.contents = engine_contents_new((size_t)mb << 20))) {
+        fprintf(stderr, "porch-engine: out of memory\n");
+        rc = -1;
+    }
     if (rc == 0 && work_dir && *work_dir) {
         snprintf(eng.work_dir, sizeof eng.work_dir, "%s", work_dir);
     } else if (rc == 0) {
@@ -84,6 +103,7 @@ int main(int argc, char **argv)
         engine_workdir_remove(eng.work_dir);
     bus_client_free(eng.cache);
     bus_client_free(eng.git);
+    engine_contents_free(eng.contents);
     svc_free(&eng.svc);
     return rc > 0 ? 0 : (rc < 0 ? 1 : 0);
 }

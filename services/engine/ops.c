@@ -144,7 +144,7 @@ static int update_draft(engine_call *c, const char *ns, const char *repo, json_t
         *moved = !strcmp(to, "Proposed");
         if (*moved)
             json_object_set_new(args, "lifecycle", json_string("Proposed"));
-        rc = engine_git(c, ns, repo, "git-adapter.write_draft", args, &res);
+        rc = engine_write_draft(c, ns, repo, args, &res);
         const char *sha = json_string_value(json_object_get(res, "resourceVersion"));
         if (rc == 0 && sha)
             snprintf(commit, commit_len, "%s", sha);
@@ -443,7 +443,7 @@ static int handle_create(const bus_request *req, json_t **result, json_t **detai
         json_t *args = json_pack("{s:s, s:s, s:O, s:O, s:o, s:b, s:s}", "packageName", pkg,
                                  "workspaceName", ws, "resources", resources, "task", task,
                                  "author", engine_author(&c), "item", 0, "listPackage", pkg);
-        rc = engine_git(&c, ns, repo, "git-adapter.write_draft", args, &written);
+        rc = engine_write_draft(&c, ns, repo, args, &written);
         json_decref(args);
     }
     json_t *stored = NULL;

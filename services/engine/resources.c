@@ -211,7 +211,7 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
                                  "author", engine_author(&c)), *res = NULL;
         json_object_set_new(args, "item", json_false());
         json_object_set(args, "listPackage", json_object_get(json_object_get(pr, "spec"), "packageName"));
-        rc = engine_git(&c, ns, repo, "git-adapter.write_draft", args, &res);
+        rc = engine_write_draft(&c, ns, repo, args, &res);
         json_decref(args);
         json_decref(res);
     }
