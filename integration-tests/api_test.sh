@@ -383,6 +383,60 @@ st=$(code POST /api/v1/namespaces/doomed/secrets "${ADMIN[@]}" -H 'Content-Type:
 [ "$st" = 404 ] && [ "$(jq -r '.message' "$DIR/body")" = 'namespaces "doomed" not found' ] &&
   ok "create in a namespace that does not exist -> 404" || ko "create in missing ns" "$st $(cat "$DIR/body")"
 
+# ---- the API server's recent copies never hide someone else's change -------------
+# A PATCH or PUT of a package revision may start from the copy this server kept
+# of it; after a push to the draft's branch behind its back, a PATCH still
+# lands on the new version (the engine's 409 makes the server fetch and
+# re-apply), and a PUT of the old version is a 409.
+git init -q --bare -b main "$DIR/copies.git" && git clone -q "$DIR/copies.git" "$DIR/copies-work" 2>/dev/null
+mkdir -p "$DIR/copies-work/base"
+printf 'apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: base\n' >"$DIR/copies-work/base/Kptfile"
+git -C "$DIR/copies-work" "${GITC[@]}" add -A && git -C "$DIR/copies-work" "${GITC[@]}" commit -qm base &&
+  git -C "$DIR/copies-work" push -q origin main 2>/dev/null
+st=$(code POST "$REPOS" "${ADMIN[@]}" -H 'Content-Type: application/json' --data \
+  '{"apiVersion":"config.porch.kpt.dev/v1alpha1","kind":"Repository","metadata":{"name":"copies"},"spec":{"type":"git","git":{"repo":"file://'"$DIR"'/copies.git","branch":"main"}}}')
+[ "$st" = 201 ] && ok "repository for the copy checks" || ko "copies repo" "$st $(cat "$DIR/body")"
+for _ in $(seq 40); do
+  [ "$(kc -n api-test get repo copies -o jsonpath='{.status.conditions[0].status}' 2>/dev/null)" = True ] && break
+  sleep 0.5
+done
+PRS="/apis/porch.kpt.dev/v1alpha1/namespaces/api-test/packagerevisions"
+st=$(code POST "$PRS" "${ADMIN[@]}" -H 'Content-Type: application/json' --data \
+  '{"apiVersion":"porch.kpt.dev/v1alpha1","kind":"PackageRevision","metadata":{"namespace":"api-test"},"spec":{"packageName":"fresh","workspaceName":"ws","repository":"copies","tasks":[{"type":"init","init":{"description":"fresh"}}]}}')
+[ "$st" = 201 ] && ok "draft for the copy checks" || ko "copies draft" "$st $(cat "$DIR/body")"
+kc -n api-test get packagerevision copies.fresh.ws -o json >"$DIR/seen.json" 2>/dev/null
+rv1=$(jq -r .metadata.resourceVersion "$DIR/seen.json")
+git -C "$DIR/copies-work" fetch -q origin 2>/dev/null &&
+  git -C "$DIR/copies-work" checkout -q -b fresh origin/drafts/fresh/ws 2>/dev/null &&
+  printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pushed\n' >"$DIR/copies-work/fresh/pushed.yaml" &&
+  git -C "$DIR/copies-work" "${GITC[@]}" add -A && git -C "$DIR/copies-work" "${GITC[@]}" commit -qm pushed &&
+  git -C "$DIR/copies-work" push -q origin fresh:drafts/fresh/ws 2>/dev/null &&
+  ok "someone else pushes to the draft's branch" || ko "external push"
+kc -n api-test patch repo copies --type=merge -p '{"spec":{"sync":{"runOnceAt":"2020-01-01T00:00:00Z"}}}' >/dev/null 2>&1
+# wait through the resources (not the revision: a read would refresh the copy)
+for _ in $(seq 40); do
+  kc -n api-test get packagerevisionresources copies.fresh.ws -o json 2>/dev/null | grep -q pushed.yaml && break
+  sleep 0.5
+done
+# (curl: kubectl patch reads the object first, which would refresh the copy)
+st=$(code PATCH "$PRS/copies.fresh.ws" "${ADMIN[@]}" -H 'Content-Type: application/merge-patch+json' \
+  --data '{"metadata":{"labels":{"copy":"checked"}}}')
+out="$st $(cat "$DIR/body")"
+rv2=$(jq -r .metadata.resourceVersion "$DIR/body" 2>/dev/null)
+[ "$st" = 200 ] && [ "$(jq -r '.metadata.labels.copy' "$DIR/body" 2>/dev/null)" = checked ] &&
+  [ -n "$rv2" ] && [ "$rv2" != "$rv1" ] &&
+  ok "a PATCH after a push behind the server's back lands on the new version" || ko "patch over stale copy" "$out"
+grep -q '"op":"engine.update","code":409' "$DIR"/logs/engine.log &&
+  ok "... it was first tried from the stale copy (engine 409) and re-applied" ||
+  ko "stale copy not exercised" "$(grep -c engine.update "$DIR"/logs/engine.log)"
+kc -n api-test get packagerevisionresources copies.fresh.ws -o json 2>/dev/null | grep -q pushed.yaml &&
+  ok "... and the pushed file is still there" || ko "pushed file lost"
+out=$(kc -n api-test replace -f "$DIR/seen.json" 2>&1)
+grep -q "the object has been modified" <<<"$out" && ok "a PUT of the version before the push -> 409" ||
+  ko "stale put" "$out"
+check "delete the copy-check draft" kc -n api-test delete packagerevision copies.fresh.ws
+check "delete the copy-check repository" kc -n api-test delete repo copies
+
 # ---- delete ---------------------------------------------------------------------
 uid=$(kc -n api-test get repo blueprints -o jsonpath='{.metadata.uid}')
 st=$(code DELETE "$REPOS/blueprints" "${ADMIN[@]}" -H 'Content-Type: application/json' \

@@ -7,6 +7,7 @@
 #define PORCH_APISERVER_H
 
 #include "bus/bus.h"
+#include "recent.h"
 #include "svc/svc.h"
 
 #include <jansson.h>
@@ -40,6 +41,7 @@ typedef struct apiserver_ctx {
     apiserver_watch_hub *watch;
     apiserver_openapi *openapi;
     apiserver_ns_controller *namespaces;
+    apiserver_recent *recent; /* package revisions as last read or written here */
     struct apiserver_authn *authn;
     apiserver_authz *authz;
     char *token_auth_file;       /* --token-auth-file */

@@ -134,7 +134,8 @@ static int setup(apiserver_ctx *ctx)
         svc_peer_client(&ctx->svc, SVC_ENGINE, &ctx->engine) != 0 ||
         svc_peer_client(&ctx->svc, SVC_CACHE, &ctx->cache) != 0 ||
         apiserver_watch_hub_new(ctx->cache, &ctx->watch) != 0 ||
-        apiserver_ns_controller_new(ctx->cache, &ctx->namespaces) != 0) {
+        apiserver_ns_controller_new(ctx->cache, &ctx->namespaces) != 0 ||
+        !(ctx->recent = apiserver_recent_new(APISERVER_RECENT_BYTES))) {
         fprintf(stderr, "porch-apiserver: %s\n", porch_error_last()->message);
         return -1;
     }
@@ -198,6 +199,7 @@ static void cleanup(apiserver_ctx *ctx)
     apiserver_http_stop(ctx);
     apiserver_ns_controller_free(ctx->namespaces);
     apiserver_watch_hub_free(ctx->watch);
+    apiserver_recent_free(ctx->recent);
     apiserver_openapi_free(ctx->openapi);
     apiserver_authn_free(ctx->authn);
     apiserver_authz_free(ctx->authz);

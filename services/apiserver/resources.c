@@ -216,6 +216,29 @@ static void stamp_type(const apiserver_kind *k, json_t *obj)
     json_object_set_new(obj, "kind", json_string(k->kind));
 }
 
+/* A package revision as it is now stored (stamped), kept as this server's
+ * recent copy of it (recent.h). */
+static void remember(apiserver_request *req, json_t *obj)
+{
+    if (req->kind->store == APISERVER_STORE_PR)
+        apiserver_recent_put(req->ctx->recent, req_ns(req), obj);
+}
+
+/* A PackageRevisionResources update's answer also carries the package
+ * revision it moved ("revision"): kept as the recent copy of that revision. */
+static void remember_revision_of(apiserver_request *req, json_t *result)
+{
+    json_t *pr = json_object_get(result, "revision");
+    if (req->kind->store != APISERVER_STORE_PRR || !json_is_object(pr))
+        return;
+    json_t *copy = json_deep_copy(pr);
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (kinds[i].store == APISERVER_STORE_PR)
+            stamp_type(&kinds[i], copy);
+    apiserver_recent_put(req->ctx->recent, req_ns(req), copy);
+    json_decref(copy);
+}
+
 /* ---- reads ---- */
 
 static int fetch(apiserver_request *req, const char *name, json_t **out)
@@ -243,6 +266,7 @@ static int fetch(apiserver_request *req, const char *name, json_t **out)
     if (*out == NULL)
         return porch_error_set(500, "%s returned no object", req->kind->bus_kind);
     stamp_type(req->kind, *out);
+    remember(req, *out);
     return 0;
 }
 
@@ -989,6 +1013,7 @@ static int do_create(apiserver_request *req, json_t *obj)
     json_object_update(obj, stored);
     json_decref(stored);
     stamp_type(req->kind, obj);
+    remember(req, obj);
     return 201;
 }
 
@@ -1123,6 +1148,7 @@ static int do_update(apiserver_request *req, json_t *obj, json_t *old)
             return -1;
         }
     }
+    remember_revision_of(req, result);
     json_t *stored = take_object(result);
     if (stored != NULL) {
         json_object_clear(obj);
@@ -1130,15 +1156,22 @@ static int do_update(apiserver_request *req, json_t *obj, json_t *old)
         json_decref(stored);
     }
     stamp_type(req->kind, obj);
+    remember(req, obj);
     return 200;
 }
 
 /* The current object for a write: cache kinds always, package revisions for
  * the resourceVersion check (their reads come from the cache too). */
-static int fetch_current(apiserver_request *req, json_t **old)
+static int fetch_current(apiserver_request *req, json_t *obj, json_t **old)
 {
     *old = NULL;
     if (req->kind->store == APISERVER_STORE_PRR)
+        return 0;
+    /* the recent copy of exactly the version the client updates is what a
+     * fetch would return (the engine still checks that it is current) */
+    const char *rv = meta_str(obj, "resourceVersion");
+    if (req->kind->store == APISERVER_STORE_PR && rv && *rv &&
+        apiserver_recent_get(req->ctx->recent, req_ns(req), req->route->name, rv, old))
         return 0;
     return fetch(req, req->route->name, old);
 }
@@ -1147,8 +1180,10 @@ static int serve_update(apiserver_request *req)
 {
     json_t *obj = NULL, *old = NULL;
     int code = -1;
-    if (read_object(req, &obj, 0) == 0 && fetch_current(req, &old) == 0)
+    if (read_object(req, &obj, 0) == 0 && fetch_current(req, obj, &old) == 0)
         code = do_update(req, obj, old);
+    if (code < 0 && req->kind->store == APISERVER_STORE_PR) /* the copy may be what was stale */
+        apiserver_recent_forget(req->ctx->recent, req_ns(req), req->route->name);
     code = code < 0 ? apiserver_resource_reply_error(req) : reply_object(req, code, obj);
     json_decref(obj);
     json_decref(old);
@@ -1206,10 +1241,19 @@ static int serve_patch(apiserver_request *req)
         json_t *current = NULL;
         json_decref(result);
         result = NULL;
-        if (fetch(req, req->route->name, &current) != 0)
+        /* An unpinned patch of a package revision starts from this server's
+         * recent copy: when it is stale, the engine answers 409 and the next
+         * attempt fetches. */
+        int copy = !pinned && attempt == 0 && req->kind->store == APISERVER_STORE_PR &&
+                   !dry_run(req) &&
+                   apiserver_recent_get(req->ctx->recent, req_ns(req), req->route->name, NULL,
+                                        &current);
+        if (!copy && fetch(req, req->route->name, &current) != 0)
             break;
         if (apply_patch(req, current, patch, &result) != 0) {
             json_decref(current);
+            if (copy)
+                continue; /* perhaps only the copy was stale */
             break;
         }
         json_t *meta = meta_of(result);
@@ -1222,6 +1266,11 @@ static int serve_patch(apiserver_request *req)
         json_t *old = req->kind->store == APISERVER_STORE_PRR ? NULL : current;
         code = do_update(req, result, old);
         json_decref(current);
+        if (code < 0 && copy) {
+            /* whatever failed may have been judged on a stale copy: fetch */
+            apiserver_recent_forget(req->ctx->recent, req_ns(req), req->route->name);
+            continue;
+        }
         if (code < 0 && (pinned || porch_error_last()->code != 409))
             break;
     }
@@ -1316,6 +1365,7 @@ static int serve_delete(apiserver_request *req)
         json_pack("{s:s, s:s, s:s, s:s}", "namespace", req_ns(req), "name", name, "resourceVersion",
                   want_rv ? want_rv : "", "uid", want_uid ? want_uid : "");
     if (req->kind->store == APISERVER_STORE_PR) {
+        apiserver_recent_forget(req->ctx->recent, req_ns(req), name);
         if (peer_call(req, req->ctx->engine, "engine.delete", args, &result) != 0)
             goto out;
     } else if (json_array_size(json_object_get(json_object_get(old, "metadata"), "finalizers")) >

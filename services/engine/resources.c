@@ -224,8 +224,9 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
         rc = porch_error_set(500, "error rendering package in kpt function pipeline. Package "
                                   "pushed to remote despite render failure. Details: %s",
                              render_error);
-    if (rc == 0)
-        *result = json_pack("{s:o}", "object", prr_object(stored, resources, render_status));
+    if (rc == 0) /* with the revision it moved, for the API server's recent copy */
+        *result = json_pack("{s:o, s:O*}", "object", prr_object(stored, resources, render_status),
+                            "revision", stored);
     json_decref(stored);
     json_decref(pr);
     json_decref(resources);
