@@ -1,8 +1,9 @@
 /* The git layer's share of each lifecycle write, in-process (no bus, no
  * cache): on a bare repository given on the command line (the caller passes a
  * copy; it is written to), times open (cold and warm), a full listing, the
- * version digest, and per item: write_draft (init), find, list_package,
- * propose, publish, propose-deletion + delete, and a Draft delete. Beside
+ * version digest, and per item: write_draft (init), write_draft of an update
+ * (one file changed), find, list_package, propose, publish, propose-deletion
+ * + delete, a Draft delete, and an update committed and proposed in one push. Beside
  * them, as the reference, `git_reference_lookup` of one ref and one loose
  * object write, the floor any git write pays. Prints medians in ms. */
 #include <git2.h>
@@ -52,6 +53,15 @@ static json_t *init_files(const char *pkg)
     return json_pack("{s:s, s:s}", "Kptfile", kptfile, "README.md", "# bench\n");
 }
 
+/* The Kptfile with a line added (a render record, say): one file changed. */
+static void changed_kptfile(json_t *files, const char *why)
+{
+    char kptfile[1024];
+    snprintf(kptfile, sizeof kptfile, "%sstatus:\n  note: %s\n",
+             json_string_value(json_object_get(files, "Kptfile")), why);
+    json_object_set_new(files, "Kptfile", json_string(kptfile));
+}
+
 typedef struct samples {
     const char *label;
     double v[MAX_ITEMS];
@@ -98,6 +108,8 @@ int main(int argc, char **argv)
 
     samples s_version = {.label = "version digest"}, s_fetch = {.label = "fetch (remote unchanged)"},
             s_draft = {.label = "write_draft (init)"}, s_find = {.label = "find (one revision)"},
+            s_update = {.label = "write_draft (update, 1 file changed)"},
+            s_upprop = {.label = "write_draft + propose (one push)"},
             s_listpkg = {.label = "list_package"}, s_propose = {.label = "set_lifecycle Proposed"},
             s_publish = {.label = "set_lifecycle Published"}, s_delprop = {.label = "set_lifecycle DeletionProposed"},
             s_delpub = {.label = "delete (DeletionProposed)"}, s_deldraft = {.label = "delete (Draft)"},
@@ -123,6 +135,15 @@ int main(int argc, char **argv)
         if (gitrepo_write_draft(repo, &spec, sha) != 0)
             die("write_draft");
         s_draft.v[s_draft.n++] = now_ms() - t;
+        char prev[GITREPO_SHA_HEX];
+        snprintf(prev, sizeof prev, "%s", sha);
+        changed_kptfile(files, "update");
+        spec.expect = prev;
+        t = now_ms();
+        if (gitrepo_write_draft(repo, &spec, sha) != 0)
+            die("write_draft update");
+        s_update.v[s_update.n++] = now_ms() - t;
+        spec.expect = NULL;
         gitrepo_name_compose("bench", pkg, "ws", name, sizeof name);
         t = now_ms();
         if (gitrepo_find(repo, name, &item) != 0)
@@ -159,6 +180,23 @@ int main(int argc, char **argv)
         if (gitrepo_delete(repo, name, NULL, NULL) != 0)
             die("delete draft");
         s_deldraft.v[s_deldraft.n++] = now_ms() - t;
+        /* a Draft updated and proposed in one push, as a propose that re-rendered */
+        spec.workspace = "ws3";
+        if (gitrepo_write_draft(repo, &spec, sha) != 0)
+            die("write_draft 3");
+        snprintf(prev, sizeof prev, "%s", sha);
+        changed_kptfile(files, "propose");
+        spec.expect = prev;
+        spec.propose = 1;
+        t = now_ms();
+        if (gitrepo_write_draft(repo, &spec, sha) != 0)
+            die("write_draft + propose");
+        s_upprop.v[s_upprop.n++] = now_ms() - t;
+        spec.expect = NULL;
+        spec.propose = 0;
+        gitrepo_name_compose("bench", pkg, "ws3", name, sizeof name);
+        if (gitrepo_delete(repo, name, NULL, NULL) != 0)
+            die("delete proposed");
         json_decref(files);
         json_decref(task);
         /* references */
@@ -172,8 +210,9 @@ int main(int argc, char **argv)
         s_obj.v[s_obj.n++] = now_ms() - t;
     }
     printf("| step (%d items) | median ms | n |\n|---|---:|---:|\n", items);
-    samples *all_s[] = {&s_version, &s_fetch,  &s_draft,   &s_find,    &s_listpkg, &s_propose,
-                        &s_publish, &s_delprop, &s_delpub, &s_deldraft, &s_ref,     &s_obj};
+    samples *all_s[] = {&s_version, &s_fetch,   &s_draft,    &s_update, &s_find,
+                        &s_listpkg, &s_propose, &s_publish,  &s_delprop, &s_delpub,
+                        &s_deldraft, &s_upprop, &s_ref,      &s_obj};
     for (size_t i = 0; i < sizeof all_s / sizeof *all_s; i++)
         report(all_s[i]);
     git_repository_free(raw);

@@ -209,7 +209,29 @@ static int build_level(git_repository *git, file_ent *ents, size_t n, size_t ple
     return rc;
 }
 
-int gitrepo_tree_from_files(git_repository *git, json_t *resources, json_t *binary, git_oid *out)
+/* The blob for data at `path`: old's when it already holds exactly these
+ * bytes there (a blob reachable from a ref needs no write, nor libgit2's
+ * freshening of it), else a newly written one. */
+static int put_blob(git_repository *git, const git_tree *old, const char *path, const void *data,
+                    size_t len, git_oid *out)
+{
+    git_tree_entry *e = NULL;
+    if (old && git_odb_hash(out, data, len, GIT_OBJECT_BLOB) == 0 &&
+        git_tree_entry_bypath(&e, old, path) == 0) {
+        int same = git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
+                   git_tree_entry_filemode(e) == GIT_FILEMODE_BLOB &&
+                   git_oid_equal(git_tree_entry_id(e), out);
+        git_tree_entry_free(e);
+        if (same)
+            return 0;
+    }
+    if (git_blob_create_from_buffer(out, git, data, len) != 0)
+        return gitrepo_git_error(500, "cannot write a blob");
+    return 0;
+}
+
+int gitrepo_tree_from_files(git_repository *git, const git_tree *old, json_t *resources,
+                            json_t *binary, git_oid *out)
 {
     size_t total = json_object_size(resources) + (binary ? json_object_size(binary) : 0);
     file_ent *ents = calloc(total + 1, sizeof *ents);
@@ -224,9 +246,8 @@ int gitrepo_tree_from_files(git_repository *git, json_t *resources, json_t *bina
             break;
         }
         ents[n].path = key;
-        if (git_blob_create_from_buffer(&ents[n].blob, git, json_string_value(val),
-                                        json_string_length(val)) != 0)
-            rc = gitrepo_git_error(500, "cannot write a blob");
+        rc = put_blob(git, old, key, json_string_value(val), json_string_length(val),
+                      &ents[n].blob);
         n++;
     }
     if (binary && rc == 0) {
@@ -240,8 +261,7 @@ int gitrepo_tree_from_files(git_repository *git, json_t *resources, json_t *bina
                 break;
             }
             ents[n].path = key;
-            if (git_blob_create_from_buffer(&ents[n].blob, git, data, len) != 0)
-                rc = gitrepo_git_error(500, "cannot write a blob");
+            rc = put_blob(git, old, key, data, len, &ents[n].blob);
             free(data);
             n++;
         }

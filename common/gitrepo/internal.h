@@ -113,8 +113,11 @@ void gitrepo_full_path(const gitrepo *repo, const char *package, char *buf, size
 /* Replaces (or with new_tree NULL removes) the directory `path` in tree `base` (may be NULL). */
 int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *path,
                          const git_oid *new_tree, git_oid *out);
-/* Builds a tree from a file set (resources: path → text, binary: path → base64). */
-int gitrepo_tree_from_files(git_repository *git, json_t *resources, json_t *binary, git_oid *out);
+/* Builds a tree from a file set (resources: path → text, binary: path → base64).
+ * A file whose content is already at its path in `old` (the package's tree
+ * before; may be NULL) reuses that blob: nothing is written for it. */
+int gitrepo_tree_from_files(git_repository *git, const git_tree *old, json_t *resources,
+                            json_t *binary, git_oid *out);
 /* The tree of directory `path` in commit `commit` (new object), or 404. */
 /* Fills spec.packageMetadata/readinessGates and status.conditions/upstreamLock
  * from a package's Kptfile, given by its blob id (kptfile.c). */

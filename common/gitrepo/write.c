@@ -57,6 +57,11 @@ static int create_commit(gitrepo *repo, const git_oid *tree_id, const git_oid *p
     return rc;
 }
 
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
 /* The mirror's value of a remote ref ("" when absent). */
 static void remote_ref_value(gitrepo *repo, const char *remote_ref, char sha[GITREPO_SHA_HEX])
 {
@@ -130,16 +135,27 @@ int gitrepo_write_draft(gitrepo *repo, const gitrepo_draft_spec *spec, char sha[
                                    spec->expect);
         snprintf(parent, sizeof parent, "%s", cur);
     }
+    struct timespec t_start, t_tree, t_commit;
+    clock_gettime(CLOCK_MONOTONIC, &t_start);
     git_tree *base = NULL;
     git_oid pkg_tree, root, parent_oid;
     rc = commit_tree(repo, parent, &base);
+    git_tree *old_pkg = NULL; /* the package before: its unchanged files are reused */
+    git_tree_entry *old_entry = NULL;
+    if (rc == 0 && base && git_tree_entry_bypath(&old_entry, base, full) == 0 &&
+        git_tree_entry_type(old_entry) == GIT_OBJECT_TREE)
+        git_tree_lookup(&old_pkg, gitrepo_objects(repo), git_tree_entry_id(old_entry));
+    git_tree_entry_free(old_entry);
     if (rc == 0)
-        rc = gitrepo_tree_from_files(gitrepo_objects(repo), spec->resources, spec->binary, &pkg_tree);
+        rc = gitrepo_tree_from_files(gitrepo_objects(repo), old_pkg, spec->resources,
+                                     spec->binary, &pkg_tree);
+    git_tree_free(old_pkg);
     if (rc == 0)
         rc = gitrepo_tree_replace(gitrepo_objects(repo), base, full, &pkg_tree, &root);
     git_tree_free(base);
     if (rc != 0)
         return rc;
+    clock_gettime(CLOCK_MONOTONIC, &t_tree);
     char buf[256];
     char *msg = gitrepo_commit_message(first_line_for(spec, buf, sizeof buf), 1, full,
                                        spec->workspace, "0", spec->task);
@@ -156,9 +172,12 @@ int gitrepo_write_draft(gitrepo *repo, const gitrepo_draft_spec *spec, char sha[
         ups[0] = (gitrepo_refupdate){proposed, NULL, newsha};
         ups[1] = (gitrepo_refupdate){ref, cur, NULL};
     }
+    clock_gettime(CLOCK_MONOTONIC, &t_commit);
     rc = gitrepo_push(repo, ups, spec->propose ? 2 : 1);
     if (rc == 0)
         snprintf(sha, GITREPO_SHA_HEX, "%s", newsha);
+    log_debug("draft written", "tree_ms", json_real(ms_between(&t_start, &t_tree)), "commit_ms",
+              json_real(ms_between(&t_tree, &t_commit)), "push_ms", log_ms_since(&t_commit));
     return rc;
 }
 

@@ -385,8 +385,11 @@ static int op_write_draft(const bus_request *req, json_t **result, json_t **deta
         *result = json_pack("{s:s, s:s}", "name", name, "resourceVersion", sha);
     if (rc == 0 && item)
         json_object_set_new(*result, "item", item);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (rc == 0)
         attach_listing(req, r, *result);
+    log_debug("listed", "ms", log_ms_since(&t0));
     release(t, r);
     return rc;
 }
