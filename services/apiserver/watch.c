@@ -27,6 +27,7 @@
 /* Events a watcher copies out of the ring per wake-up. */
 #define WATCH_BATCH 64
 #define HUB_POLL_MS 1000
+#define HUB_QUIET_MS 50 /* no event for this long after a batch: trim memory */
 #define WATCH_DEFAULT_TIMEOUT_S 1800
 #define WATCH_BOOKMARK_EVERY_S 60
 
@@ -149,6 +150,7 @@ static void *pump(void *arg)
 {
     apiserver_watch_hub *hub = arg;
     log_set_rid("watch-pump");
+    unsigned idle_polls = 1; /* polls in a row that brought no event */
     while (!__atomic_load_n(&hub->stop, __ATOMIC_ACQUIRE)) {
         if (!hub->ready) {
             int64_t rv;
@@ -166,9 +168,15 @@ static void *pump(void *arg)
         char since[32];
         snprintf(since, sizeof(since), "%lld", (long long)hub->last);
         json_t *args =
-            json_pack("{s:s, s:i, s:i}", "since", since, "limit", 1000, "wait_ms", HUB_POLL_MS);
-        /* Give freed memory (TLS handshakes, big lists) back while idle. */
-        malloc_trim(0);
+            json_pack("{s:s, s:i, s:i}", "since", since, "limit", 1000, "wait_ms",
+                      idle_polls ? HUB_POLL_MS : HUB_QUIET_MS);
+        /* Give freed memory (TLS handshakes, big lists, event fan-out) back
+         * while the events have stopped: after a batch, a short poll; once a
+         * poll has come back empty, trim before each poll. (Before each poll, a trim ran after every write
+         * beside the request still being answered, and it madvises every
+         * free page: a TLB shootdown on each CPU.) */
+        if (idle_polls > 0)
+            malloc_trim(0);
         json_t *result = NULL;
         bus_call_opts opts = {.rid = NULL, .caller = NULL, .deadline_ms = HUB_POLL_MS + 5000};
         int rc = bus_client_call(hub->cache, "cache.events", args, &opts, &result, NULL);
@@ -185,6 +193,7 @@ static void *pump(void *arg)
             continue;
         }
         const char *rv = json_string_value(json_object_get(result, "resourceVersion"));
+        idle_polls = json_array_size(json_object_get(result, "events")) ? 0 : idle_polls + 1;
         size_t i;
         json_t *ev;
         json_array_foreach(json_object_get(result, "events"), i, ev) apiserver_index_apply(
