@@ -23,6 +23,7 @@ typedef struct engine {
     pthread_mutex_t locks_mutex;
     char *locks[ENGINE_MAX_LOCKS];  /* keys of objects being changed right now */
     engine_contents *contents;      /* package files by commit (--content-cache-mb) */
+    struct engine_renders *renders; /* finished renders by input, and the render-ahead thread */
 } engine;
 
 /* Handlers carry the caller's request id and identity on to their peers. */
@@ -76,8 +77,24 @@ int engine_write_draft(engine_call *c, const char *ns, const char *repo, json_t 
 /* Renders a file set in place (kpt fn render semantics through the CaD
  * library, spec §15.1); *status (new reference) is the renderStatus. -1 with
  * the function's failure in the error slot when the render failed (the file
- * set then holds what kpt leaves behind). */
+ * set then holds what kpt leaves behind). engine_render answers from the
+ * render cache when this exact file set was rendered before (renders.c);
+ * engine_render_files always runs the pipeline (resources.c). */
 int engine_render(engine *eng, json_t **resources, json_t **status);
+int engine_render_files(engine *eng, json_t **resources, json_t **status);
+
+/* ---- renders ahead of time (renders.c) ---- */
+
+/* Starts the render cache (max_bytes; 0: none) and, when `ahead`, the
+ * thread that renders a freshly written Draft in the background, so the
+ * render of its propose (which re-renders, spec §3.7) is found done. */
+int engine_renders_start(engine *eng, size_t max_bytes, int ahead);
+void engine_renders_stop(engine *eng);
+/* Queues a render of `resources` (borrowed; copied) for the cache; a newer
+ * request replaces one not yet started. No-op when rendering ahead is off. */
+void engine_render_ahead(engine *eng, json_t *resources);
+/* The render cache's counters for health: foundDone, rendered, renderedAhead, entries, bytes. */
+json_t *engine_renders_stats(engine *eng);
 /* Syncs package `pkg` of repository `repo` into the cache after a write (with
  * the write's listing, when it brought one) and returns revision `name` as
  * readers now see it (new reference); name and out NULL: only the sync. */

@@ -35,10 +35,39 @@ static void remove_stale_work_dirs(void)
         closedir(d);
 }
 
+/* A size in MiB from 0 to 65536 (text; NULL keeps *out). */
+static int parse_mb(const char *flag, const char *text, long *out)
+{
+    if (!text)
+        return 0;
+    char *end = NULL;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || v < 0 || v > 65536) {
+        fprintf(stderr, "porch-engine: %s must be a number of MiB from 0 to 65536, not \"%s\"\n",
+                flag, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* health: the caches' use, for operators and tests */
+static int health_extra(void *userdata, json_t *result)
+{
+    engine *eng = userdata;
+    size_t entries = 0, bytes = 0;
+    if (eng->contents)
+        engine_contents_usage(eng->contents, &entries, &bytes);
+    json_object_set_new(result, "contentCache", json_pack("{s:I, s:I}", "entries", (json_int_t)entries,
+                                                          "bytes", (json_int_t)bytes));
+    json_object_set_new(result, "renderCache", engine_renders_stats(eng));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static engine eng;
-    char *work_dir = NULL, *content_mb = NULL;
+    char *work_dir = NULL, *content_mb = NULL, *render_mb = NULL, *ahead = NULL;
     /* Renders parse and free many small documents per request; glibc's
      * default trimming gave each free back with madvise (a TLB shootdown on
      * every CPU), a third of a render's time. Keep up to 64 MiB instead. */
@@ -54,21 +83,33 @@ int main(int argc, char **argv)
          "package files kept in memory by commit, so the next change of a revision this engine "
          "wrote or read needs no git read (MiB; 0 turns it off)",
          &content_mb},
+        {"--render-cache-mb", "PORCH_ENGINE_RENDER_CACHE_MB", "16",
+         "finished renders kept by their input files (MiB; 0 turns the cache and rendering "
+         "ahead off)",
+         &render_mb},
+        {"--render-ahead", "PORCH_ENGINE_RENDER_AHEAD", "true",
+         "render a freshly written Draft in the background, so its propose (which re-renders) "
+         "finds the result (true or false)",
+         &ahead},
     };
     int rc = svc_init(&eng.svc, SVC_ENGINE,
                       SVC_PEER(SVC_CACHE) | SVC_PEER(SVC_FUNCTION_RUNNER) | SVC_PEER(SVC_GIT_ADAPTER),
-                      flags, 2, argc, argv);
-    long mb = -1;
-    if (rc == 0) {
-        char *end = NULL;
-        mb = content_mb ? strtol(content_mb, &end, 10) : 64;
-        if (content_mb && (end == content_mb || *end || mb < 0 || mb > 65536)) {
-            fprintf(stderr, "porch-engine: --content-cache-mb must be a number of MiB from 0 to "
-                            "65536, not \"%s\"\n", content_mb);
-            rc = -1;
-        }
+                      flags, 4, argc, argv);
+    long mb = 64, rmb = 16;
+    if (rc == 0 && (parse_mb("--content-cache-mb", content_mb, &mb) < 0 ||
+                    parse_mb("--render-cache-mb", render_mb, &rmb) < 0))
+        rc = -1;
+    if (rc == 0 && ahead && strcmp(ahead, "true") != 0 && strcmp(ahead, "false") != 0) {
+        fprintf(stderr, "porch-engine: --render-ahead must be true or false, not \"%s\"\n", ahead);
+        rc = -1;
+    }
+    if (rc == 0 && engine_renders_start(&eng, (size_t)rmb << 20, !ahead || !strcmp(ahead, "true")) < 0) {
+        fprintf(stderr, "porch-engine: %s\n", porch_error_last()->message);
+        rc = -1;
     }
     free(content_mb);
+    free(render_mb);
+    free(ahead);
     if (rc == 0 && !(eng.contents = engine_contents_new((size_t)mb << 20))) {
         fprintf(stderr, "porch-engine: out of memory\n");
         rc = -1;
@@ -97,6 +138,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "porch-engine: %s\n", porch_error_last()->message);
         rc = -1;
     }
+    eng.svc.health_check = health_extra;
+    eng.svc.health_userdata = &eng;
     if (rc == 0)
         rc = svc_run(&eng.svc);
     if (own_work_dir)
@@ -104,6 +147,7 @@ int main(int argc, char **argv)
     bus_client_free(eng.cache);
     bus_client_free(eng.git);
     engine_contents_free(eng.contents);
+    engine_renders_stop(&eng);
     svc_free(&eng.svc);
     return rc > 0 ? 0 : (rc < 0 ? 1 : 0);
 }

@@ -148,6 +148,8 @@ static int update_draft(engine_call *c, const char *ns, const char *repo, json_t
         const char *sha = json_string_value(json_object_get(res, "resourceVersion"));
         if (rc == 0 && sha)
             snprintf(commit, commit_len, "%s", sha);
+        if (rc == 0 && !*moved)
+            engine_render_ahead(c->eng, resources);
         json_decref(args);
         json_decref(res);
     }
@@ -450,6 +452,8 @@ static int handle_create(const bus_request *req, json_t **result, json_t **detai
     if (rc == 0)
         rc = finish_write(&c, ns, repo, pkg, engine_str(written, "name", NULL),
                           json_object_get(obj, "metadata"), NULL, &stored);
+    if (rc == 0) /* a new Draft is likely proposed next, which re-renders */
+        engine_render_ahead(c.eng, resources);
     engine_unlock(c.eng, key);
     engine_call_end(&c);
     json_decref(written);

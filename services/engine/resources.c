@@ -112,7 +112,7 @@ static json_t *read_results(const char *results_dir)
     return out;
 }
 
-int engine_render(engine *eng, json_t **resources, json_t **status)
+int engine_render_files(engine *eng, json_t **resources, json_t **status)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -218,6 +218,8 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
     if (rc == 0)
         rc = engine_sync_package(&c, ns, repo, engine_str(pr, "spec", "packageName"), name,
                                  &stored);
+    if (rc == 0 && !pushed_despite) /* the Draft's propose will re-render it */
+        engine_render_ahead(c.eng, resources);
     engine_unlock(c.eng, key);
     engine_call_end(&c);
     if (rc == 0 && pushed_despite)
