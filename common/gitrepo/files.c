@@ -4,6 +4,8 @@
  * root tree (the package) while sharing every other subtree unchanged. */
 #include "internal.h"
 
+#include <git2/sys/odb_backend.h>
+
 #include "error/error.h"
 
 #include <openssl/evp.h>
@@ -209,6 +211,21 @@ static int build_level(git_repository *git, file_ent *ents, size_t n, size_t ple
     return rc;
 }
 
+int gitrepo_odb_put(git_odb *odb, const void *data, size_t len, git_object_t type, git_oid *out)
+{
+    if (git_odb_hash(out, data, len, type) != 0)
+        return -1;
+    /* present (or maybe in a pack not yet seen): libgit2's write, which
+     * freshens it for git gc; absent: straight to the loose backend */
+    if (!git_odb_exists_ext(odb, out, GIT_ODB_LOOKUP_NO_REFRESH))
+        for (size_t i = 0; i < git_odb_num_backends(odb); i++) {
+            git_odb_backend *b = NULL;
+            if (git_odb_get_backend(&b, odb, i) == 0 && b->write)
+                return b->write(b, out, data, len, type) == 0 ? 0 : -1;
+        }
+    return git_odb_write(out, odb, data, len, type);
+}
+
 /* The blob for data at `path`: old's when it already holds exactly these
  * bytes there (a blob reachable from a ref needs no write, nor libgit2's
  * freshening of it), else a newly written one. */
@@ -225,9 +242,11 @@ static int put_blob(git_repository *git, const git_tree *old, const char *path, 
         if (same)
             return 0;
     }
-    if (git_blob_create_from_buffer(out, git, data, len) != 0)
-        return gitrepo_git_error(500, "cannot write a blob");
-    return 0;
+    git_odb *odb = NULL;
+    int rc = git_repository_odb(&odb, git) == 0 ? gitrepo_odb_put(odb, data, len, GIT_OBJECT_BLOB, out)
+                                                : -1;
+    git_odb_free(odb);
+    return rc == 0 ? 0 : gitrepo_git_error(500, "cannot write a blob");
 }
 
 int gitrepo_tree_from_files(git_repository *git, const git_tree *old, json_t *resources,
@@ -352,7 +371,7 @@ static int splice_tree(git_repository *git, const git_tree *base, const char *na
         w += GIT_OID_RAWSZ;
         entries++;
     }
-    if (rc == 0 && git_odb_write(out, odb, buf, (size_t)(w - buf), GIT_OBJECT_TREE) != 0)
+    if (rc == 0 && gitrepo_odb_put(odb, buf, (size_t)(w - buf), GIT_OBJECT_TREE, out) != 0)
         rc = gitrepo_git_error(500, "cannot write a tree");
     *empty = entries == 0;
     free(buf);

@@ -113,6 +113,10 @@ void gitrepo_full_path(const gitrepo *repo, const char *package, char *buf, size
 /* Replaces (or with new_tree NULL removes) the directory `path` in tree `base` (may be NULL). */
 int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *path,
                          const git_oid *new_tree, git_oid *out);
+/* Writes an object into odb: a new one straight to its loose backend (no
+ * refresh of the pack list on the way, which git_odb_write does for every
+ * object it does not find), an existing one through git_odb_write. */
+int gitrepo_odb_put(git_odb *odb, const void *data, size_t len, git_object_t type, git_oid *out);
 /* Builds a tree from a file set (resources: path → text, binary: path → base64).
  * A file whose content is already at its path in `old` (the package's tree
  * before; may be NULL) reuses that blob: nothing is written for it. */

@@ -5,6 +5,8 @@
  * deletes. Every push checks the old ref values, so a racing writer gets 409. */
 #include "internal.h"
 
+#include <git2/sys/commit.h>
+
 #include "error/error.h"
 #include "log/log.h"
 
@@ -26,32 +28,24 @@ static int make_signature(const gitrepo_author *a, git_signature **out)
     return 0;
 }
 
-/* Creates a commit object (no ref moves) and returns its id as hex. */
+/* Creates a commit object (no ref moves) and returns its id as hex. By ids:
+ * the tree was just written and the parents are refs' commits, so nothing is
+ * read back (a lookup inflated and parsed the whole root tree again). */
 static int create_commit(gitrepo *repo, const git_oid *tree_id, const git_oid *parents,
                          size_t nparents, const char *message, const gitrepo_author *author,
                          char sha[GITREPO_SHA_HEX])
 {
     git_signature *asig = NULL, *csig = NULL;
-    git_tree *tree = NULL;
-    git_commit *pc[2] = {NULL, NULL};
     int rc = make_signature(author, &asig);
     if (rc == 0)
         rc = make_signature(NULL, &csig);
-    git_repository *objects = gitrepo_objects(repo);
-    if (rc == 0 && git_tree_lookup(&tree, objects, tree_id) != 0)
-        rc = gitrepo_git_error(500, "cannot read the new tree");
-    for (size_t i = 0; rc == 0 && i < nparents; i++)
-        if (git_commit_lookup(&pc[i], objects, &parents[i]) != 0)
-            rc = gitrepo_git_error(500, "cannot read a parent commit");
+    const git_oid *pids[2] = {nparents > 0 ? &parents[0] : NULL, nparents > 1 ? &parents[1] : NULL};
     git_oid id;
-    if (rc == 0 && git_commit_create(&id, objects, NULL, asig, csig, NULL, message, tree,
-                                     nparents, (const git_commit **)pc) != 0)
+    if (rc == 0 && git_commit_create_from_ids(&id, gitrepo_objects(repo), NULL, asig, csig, NULL,
+                                              message, tree_id, nparents, pids) != 0)
         rc = gitrepo_git_error(500, "cannot create the commit");
     if (rc == 0)
         git_oid_tostr(sha, GITREPO_SHA_HEX, &id);
-    for (size_t i = 0; i < 2; i++)
-        git_commit_free(pc[i]);
-    git_tree_free(tree);
     git_signature_free(asig);
     git_signature_free(csig);
     return rc;
