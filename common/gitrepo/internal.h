@@ -56,6 +56,7 @@ struct gitrepo {
     git_oid *task_index_new;       /* ref targets set since (by our pushes), to index next */
     size_t task_index_nnew, task_index_capnew;
     int task_index_rescan;         /* the refs were re-read: look at every target */
+    int fanout_made;               /* the remote's objects/xx directories exist */
     int borrows_objects;           /* local remote linked through objects/info/alternates:
                                       refs live in memory only, objects in the remote */
 };

@@ -124,6 +124,7 @@ static int remote_error(gitrepo *repo, int rc, const char *what)
 }
 
 static int copy_reachable(git_repository *srcrepo, git_odb *dst, const git_oid *oid);
+static void make_fanout_dirs(const char *objects);
 
 static int is_mirrored(const char *name)
 {
@@ -334,8 +335,15 @@ int gitrepo_refs_load(gitrepo *repo)
 git_repository *gitrepo_objects(gitrepo *repo)
 {
     git_repository *remote = NULL;
-    if (repo->borrows_objects && local_remote(repo, &remote) == 0)
+    if (repo->borrows_objects && local_remote(repo, &remote) == 0) {
+        if (!repo->fanout_made) {
+            char objects[4200];
+            snprintf(objects, sizeof objects, "%sobjects", git_repository_path(remote));
+            make_fanout_dirs(objects);
+            repo->fanout_made = 1;
+        }
         return remote;
+    }
     porch_error_clear();
     return repo->git;
 }
@@ -412,6 +420,21 @@ int gitrepo_branch_head(gitrepo *repo, char sha[GITREPO_SHA_HEX])
  * repository is then mirrored in milliseconds instead of 15,000 loose-object
  * writes). The fetch still sets the mirror's own refs; objects it creates
  * itself (draft commits) stay in the mirror and are copied on push. */
+/* The 256 loose-object directories of a local remote we write objects into,
+ * made before our first write to it: a freshly packed repository has none,
+ * and a write then paid a mkdir (a new inode and block, slow on some file
+ * systems) for most of its objects until all existed. Git itself creates
+ * them the same way, one at a time; a remote only read is left as it is. */
+static void make_fanout_dirs(const char *objects)
+{
+    char dir[4300];
+    for (int i = 0; i < 256; i++) {
+        snprintf(dir, sizeof dir, "%s/%02x", objects, i);
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+            return; /* read-only or gone: writes will say so */
+    }
+}
+
 static void link_local_objects(gitrepo *repo)
 {
     if (!repo->remote_path)

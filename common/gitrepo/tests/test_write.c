@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../internal.h"
 #include "error/error.h"
@@ -547,6 +548,39 @@ static void a_mirror_behind_fetches_when_the_caller_knows_more(void **state)
     close_env(&e);
 }
 
+/* How many of the remote's 256 loose-object directories exist. */
+static int fanout_dirs(env *e)
+{
+    int n = 0;
+    char dir[700];
+    for (int i = 0; i < 256; i++) {
+        struct stat st;
+        snprintf(dir, sizeof dir, "%s/objects/%02x", e->remote, i);
+        n += stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+    }
+    return n;
+}
+
+static void object_dirs_are_made_at_the_first_write_only(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    int before = fanout_dirs(&e);
+    assert_true(before < 256);
+    json_t *all = NULL;
+    assert_int_equal(gitrepo_list(e.repo, &all), 0); /* reading leaves the remote as it is */
+    json_decref(all);
+    assert_int_equal(fanout_dirs(&e), before);
+    json_t *res = files();
+    gitrepo_draft_spec spec = {.package = "fan", .workspace = "ws", .resources = res};
+    char sha[GITREPO_SHA_HEX];
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, sha), 0);
+    assert_int_equal(fanout_dirs(&e), 256);
+    json_decref(res);
+    close_env(&e);
+}
+
 static int setup(void **state)
 {
     gitrepo_library_init(0);
@@ -563,6 +597,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(draft_commit_is_written_like_porch),
+        cmocka_unit_test(object_dirs_are_made_at_the_first_write_only),
         cmocka_unit_test(propose_publish_delete),
         cmocka_unit_test(write_and_propose_in_one_push),
         cmocka_unit_test(check_sees_the_remote_branch_without_fetching),
