@@ -1266,10 +1266,11 @@ static int serve_patch(apiserver_request *req)
         json_t *old = req->kind->store == APISERVER_STORE_PRR ? NULL : current;
         code = do_update(req, result, old);
         json_decref(current);
-        if (code < 0 && copy) {
-            /* whatever failed may have been judged on a stale copy: fetch */
+        int failed = code < 0 ? porch_error_last()->code : 0;
+        if (copy && failed) {
             apiserver_recent_forget(req->ctx->recent, req_ns(req), req->route->name);
-            continue;
+            if (failed == 409 || failed == 422 || failed == 400)
+                continue; /* judged on what may have been a stale copy: fetch, re-apply */
         }
         if (code < 0 && (pinned || porch_error_last()->code != 409))
             break;
