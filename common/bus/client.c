@@ -262,43 +262,54 @@ int bus_client_call(bus_client *client, const char *op, json_t *args, const bus_
     }
     free(text);
 
+    /* The receive is posted right after the send, on its own aio: NNG
+     * completes a request's send from a task thread, and waiting for that
+     * before receiving put one more sleep and wake-up of this thread on
+     * every call's critical path. The send is never cancelled while the
+     * receive is pending (req0 asserts against it): on any failure the
+     * context is closed, which finishes both. */
     call_state st = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
     nng_ctx ctx;
-    nng_aio *aio = NULL;
+    nng_aio *send_aio = NULL, *recv_aio = NULL;
     int rv = nng_ctx_open(&ctx, client->sock);
-    if (rv == 0 && (rv = nng_aio_alloc(&aio, on_aio_done, &st)) != 0)
+    if (rv == 0 && ((rv = nng_aio_alloc(&send_aio, NULL, NULL)) != 0 ||
+                    (rv = nng_aio_alloc(&recv_aio, on_aio_done, &st)) != 0)) {
+        nng_aio_free(send_aio);
         nng_ctx_close(ctx);
+    }
     if (rv != 0) {
         nng_msg_free(msg);
         return porch_error_set(500, "bus call %s: %s", op, nng_strerror(rv));
     }
     int rc;
-    nng_aio_set_timeout(aio, (nng_duration)(deadline_at - now_ms() > 1 ? deadline_at - now_ms() : 1));
-    nng_aio_set_msg(aio, msg);
-    nng_ctx_send(ctx, aio);
-    int lost = wait_for_aio(client, aio, &st);
-    rv = nng_aio_result(aio);
+    nng_aio_set_timeout(send_aio, NNG_DURATION_INFINITE);
+    nng_aio_set_msg(send_aio, msg);
+    nng_ctx_send(ctx, send_aio);
+    nng_aio_set_timeout(recv_aio,
+                        (nng_duration)(deadline_at - now_ms() > 1 ? deadline_at - now_ms() : 1));
+    nng_ctx_recv(ctx, recv_aio);
+    int lost = wait_for_aio(client, recv_aio, &st);
+    rv = nng_aio_result(recv_aio);
     if (rv != 0) {
-        nng_msg_free(msg);
-        rc = transport_error(client, op, rv, lost, deadline_ms);
-        goto out;
+        nng_ctx_close(ctx); /* finishes a send still queued */
+        nng_aio_wait(send_aio);
+        int sent = nng_aio_result(send_aio);
+        nng_msg_free(nng_aio_get_msg(send_aio)); /* what a failed send gave back, if any */
+        rc = transport_error(client, op, sent != 0 && sent != NNG_ECLOSED ? sent : rv, lost,
+                             deadline_ms);
+        nng_aio_free(send_aio);
+        nng_aio_free(recv_aio);
+        return rc;
     }
-    nng_aio_set_timeout(aio, (nng_duration)(deadline_at - now_ms() > 1 ? deadline_at - now_ms() : 1));
-    nng_ctx_recv(ctx, aio);
-    lost = wait_for_aio(client, aio, &st);
-    rv = nng_aio_result(aio);
-    if (rv != 0) {
-        rc = transport_error(client, op, rv, lost, deadline_ms);
-        goto out;
-    }
-    nng_msg *reply = nng_aio_get_msg(aio);
+    nng_aio_wait(send_aio); /* done: a reply came */
+    nng_msg *reply = nng_aio_get_msg(recv_aio);
     if (client->trace_path)
         bus_trace_write(client->trace_path, client->peer, "reply", op, nng_msg_body(reply),
                         nng_msg_len(reply));
     rc = decode_reply(client, op, rid, nng_msg_body(reply), nng_msg_len(reply), result, details);
     nng_msg_free(reply);
-out:
-    nng_aio_free(aio);
+    nng_aio_free(send_aio);
+    nng_aio_free(recv_aio);
     nng_ctx_close(ctx);
     return rc;
 }
