@@ -157,6 +157,16 @@ int lru_get(lru_cache *c, const char *key, char **out, size_t *len)
     return *out != NULL;
 }
 
+int lru_has(lru_cache *c, const char *key)
+{
+    if (!c || !key)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    int found = *find_slot(c, key) != NULL;
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}
+
 void lru_remove(lru_cache *c, const char *key)
 {
     if (!c || !key)

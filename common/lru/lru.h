@@ -24,6 +24,9 @@ void lru_put(lru_cache *c, const char *key, const void *data, size_t len);
  * used), else 0 with *out NULL. */
 int lru_get(lru_cache *c, const char *key, char **out, size_t *len);
 
+/* 1 when key is held (its recency unchanged, nothing copied), else 0. */
+int lru_has(lru_cache *c, const char *key);
+
 /* Forgets key (no-op when absent). */
 void lru_remove(lru_cache *c, const char *key);
 

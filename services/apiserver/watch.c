@@ -150,7 +150,7 @@ static void *pump(void *arg)
 {
     apiserver_watch_hub *hub = arg;
     log_set_rid("watch-pump");
-    unsigned idle_polls = 1; /* polls in a row that brought no event */
+    int quiet = 1; /* the last poll brought no event */
     while (!__atomic_load_n(&hub->stop, __ATOMIC_ACQUIRE)) {
         if (!hub->ready) {
             int64_t rv;
@@ -169,13 +169,13 @@ static void *pump(void *arg)
         snprintf(since, sizeof(since), "%lld", (long long)hub->last);
         json_t *args =
             json_pack("{s:s, s:i, s:i}", "since", since, "limit", 1000, "wait_ms",
-                      idle_polls ? HUB_POLL_MS : HUB_QUIET_MS);
+                      quiet ? HUB_POLL_MS : HUB_QUIET_MS);
         /* Give freed memory (TLS handshakes, big lists, event fan-out) back
-         * while the events have stopped: after a batch, a short poll; once a
-         * poll has come back empty, trim before each poll. (Before each poll, a trim ran after every write
-         * beside the request still being answered, and it madvises every
-         * free page: a TLB shootdown on each CPU.) */
-        if (idle_polls > 0)
+         * while the events have stopped: after a batch a short poll, and a
+         * trim only before polls that follow an empty one. (A trim after
+         * every write ran beside the request still being answered, and it
+         * madvises every free page: a TLB shootdown on each CPU.) */
+        if (quiet)
             malloc_trim(0);
         json_t *result = NULL;
         bus_call_opts opts = {.rid = NULL, .caller = NULL, .deadline_ms = HUB_POLL_MS + 5000};
@@ -193,7 +193,7 @@ static void *pump(void *arg)
             continue;
         }
         const char *rv = json_string_value(json_object_get(result, "resourceVersion"));
-        idle_polls = json_array_size(json_object_get(result, "events")) ? 0 : idle_polls + 1;
+        quiet = json_array_size(json_object_get(result, "events")) == 0;
         size_t i;
         json_t *ev;
         json_array_foreach(json_object_get(result, "events"), i, ev) apiserver_index_apply(

@@ -125,10 +125,8 @@ static void *ahead_main(void *arg)
             break;
         json_t *files = r->next, *status = NULL;
         r->next = NULL;
-        char key[65], *cached = NULL;
-        size_t len;
-        if (digest(files, key) != 0 || lru_get(r->done, key, &cached, &len)) {
-            free(cached);
+        char key[65];
+        if (digest(files, key) != 0 || lru_has(r->done, key)) {
             json_decref(files);
             continue;
         }
@@ -151,6 +149,8 @@ static void *ahead_main(void *arg)
 
 int engine_renders_start(engine *eng, size_t max_bytes, int ahead)
 {
+    if (max_bytes == 0)
+        return 0; /* no cache: every render runs, nothing is digested or queued */
     engine_renders *r = calloc(1, sizeof *r);
     if (!r || !(r->done = lru_new(max_bytes))) {
         free(r);
@@ -158,7 +158,7 @@ int engine_renders_start(engine *eng, size_t max_bytes, int ahead)
     }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cond, NULL);
-    r->ahead = ahead && max_bytes > 0;
+    r->ahead = ahead;
     eng->renders = r;
     if (r->ahead) {
         if (pthread_create(&r->thread, NULL, ahead_main, eng) != 0)

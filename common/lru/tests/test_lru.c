@@ -89,7 +89,10 @@ static void removal_and_a_zero_budget(void **state)
 {
     lru_cache *c = lru_new(1024);
     lru_put(c, "k", "v", 1);
+    assert_int_equal(lru_has(c, "k"), 1);
+    assert_int_equal(lru_has(c, "absent"), 0);
     lru_remove(c, "k");
+    assert_int_equal(lru_has(c, "k"), 0);
     lru_remove(c, "absent");
     assert_false(has(c, "k"));
     size_t entries, bytes;
