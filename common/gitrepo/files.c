@@ -371,8 +371,8 @@ static int splice_tree(git_repository *git, const git_tree *base, const char *na
         w += GIT_OID_RAWSZ;
         entries++;
     }
-    if (rc == 0 && gitrepo_odb_put(odb, buf, (size_t)(w - buf), GIT_OBJECT_TREE, out) != 0)
-        rc = gitrepo_git_error(500, "cannot write a tree");
+    if (rc == 0)
+        rc = gitrepo_loose_put_stored(git, buf, (size_t)(w - buf), GIT_OBJECT_TREE, out);
     *empty = entries == 0;
     free(buf);
     git_odb_object_free(raw);

@@ -118,6 +118,15 @@ int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *
  * refresh of the pack list on the way, which git_odb_write does for every
  * object it does not find), an existing one through git_odb_write. */
 int gitrepo_odb_put(git_odb *odb, const void *data, size_t len, git_object_t type, git_oid *out);
+/* Writes an object as a loose file whose zlib stream holds stored
+ * (uncompressed) blocks: for big trees of ids that deflate barely shrinks
+ * (loose.c). An existing object is only freshened, through libgit2. */
+int gitrepo_loose_put_stored(git_repository *git, const void *data, size_t len, git_object_t type,
+                             git_oid *out);
+/* A zlib stream of stored deflate blocks for in[0..n): out must hold
+ * gitrepo_zlib_stored_size(n) bytes; returns the bytes written. */
+size_t gitrepo_zlib_stored_size(size_t n);
+size_t gitrepo_zlib_stored(const unsigned char *in, size_t n, unsigned char *out);
 /* Builds a tree from a file set (resources: path → text, binary: path → base64).
  * A file whose content is already at its path in `old` (the package's tree
  * before; may be NULL) reuses that blob: nothing is written for it. */

@@ -1,0 +1,120 @@
+/* Loose objects written with stored deflate blocks (loose.c): every size
+ * around the 65,535-byte block limit reads back byte for byte through
+ * libgit2 and through git itself (cat-file, fsck --strict), has the id git
+ * gives the same content, and an object already there is left as it was. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+#include <git2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../internal.h"
+
+static git_repository *repo;
+static char dir[64];
+
+static int setup(void **state)
+{
+    git_libgit2_init();
+    snprintf(dir, sizeof dir, "/tmp/porch-loose-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(git_repository_init(&repo, dir, 1), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    git_repository_free(repo);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    git_libgit2_shutdown();
+    return 0;
+}
+
+static unsigned char *pattern(size_t n, unsigned seed)
+{
+    unsigned char *p = malloc(n ? n : 1);
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        p[i] = (unsigned char)(seed >> 16);
+    }
+    return p;
+}
+
+static void stored_blobs_of_every_size_read_back(void **state)
+{
+    const size_t sizes[] = {0, 1, 100, 65534, 65535, 65536, 65537, 131070, 200000};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        unsigned char *data = pattern(sizes[k], (unsigned)k + 7);
+        git_oid id, want;
+        assert_int_equal(git_odb_hash(&want, data, sizes[k], GIT_OBJECT_BLOB), 0);
+        assert_int_equal(gitrepo_loose_put_stored(repo, data, sizes[k], GIT_OBJECT_BLOB, &id), 0);
+        assert_true(git_oid_equal(&id, &want));
+        git_odb *odb = NULL;
+        git_odb_object *obj = NULL;
+        assert_int_equal(git_repository_odb(&odb, repo), 0);
+        assert_int_equal(git_odb_read(&obj, odb, &id), 0);
+        assert_int_equal(git_odb_object_size(obj), sizes[k]);
+        assert_memory_equal(git_odb_object_data(obj), data, sizes[k]);
+        git_odb_object_free(obj);
+        git_odb_free(odb);
+        /* git agrees on the bytes */
+        char cmd[512], path[256];
+        snprintf(path, sizeof path, "%s/expect.bin", dir);
+        FILE *f = fopen(path, "wb");
+        fwrite(data, 1, sizes[k], f);
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "git -C %s cat-file blob %s | cmp -s - %s", dir,
+                 git_oid_tostr_s(&id), path);
+        assert_int_equal(system(cmd), 0);
+        free(data);
+    }
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "git -C %s fsck --strict --unreachable >/dev/null 2>&1", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void an_existing_object_is_not_rewritten(void **state)
+{
+    const char *text = "kept as written\n";
+    git_oid id, again;
+    assert_int_equal(git_blob_create_from_buffer(&id, repo, text, strlen(text)), 0);
+    char path[256], hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof hex, &id);
+    snprintf(path, sizeof path, "%s/objects/%.2s/%s", dir, hex, hex + 2);
+    struct stat before, after;
+    assert_int_equal(stat(path, &before), 0);
+    assert_int_equal(gitrepo_loose_put_stored(repo, text, strlen(text), GIT_OBJECT_BLOB, &again), 0);
+    assert_true(git_oid_equal(&id, &again));
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(before.st_ino, after.st_ino);
+    assert_int_equal(before.st_size, after.st_size);
+}
+
+static void the_stream_is_zlib_with_stored_blocks(void **state)
+{
+    unsigned char in[3] = {'a', 'b', 'c'}, out[32];
+    assert_int_equal(gitrepo_zlib_stored_size(3), 2 + 3 + 5 + 4);
+    size_t n = gitrepo_zlib_stored(in, 3, out);
+    /* 78 01 | final stored block, LEN 3, NLEN ~3 | "abc" | adler32("abc") = 0x024d0127 */
+    const unsigned char want[] = {0x78, 0x01, 0x01, 0x03, 0x00, 0xfc, 0xff, 'a', 'b', 'c',
+                                  0x02, 0x4d, 0x01, 0x27};
+    assert_int_equal(n, sizeof want);
+    assert_memory_equal(out, want, sizeof want);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(the_stream_is_zlib_with_stored_blocks),
+        cmocka_unit_test(stored_blobs_of_every_size_read_back),
+        cmocka_unit_test(an_existing_object_is_not_rewritten),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
