@@ -454,11 +454,15 @@ r["cm.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n 
 json.dump(o, open(p, "w"))
 PY
 before=$(ahead_count renderedAhead)
+staged=$(ahead_count staged)
 st=$(code PUT "/apis/porch.kpt.dev/v1alpha1/namespaces/api-test/packagerevisionresources/copies.ahead.ws" \
   "${ADMIN[@]}" -H 'Content-Type: application/json' --data @"$DIR/prr.json")
 cp "$DIR/body" "$DIR/rendered.json"
 [ "$st" = 200 ] && ok "resources update with a pipeline" || ko "ahead prr" "$st $(cat "$DIR/body")"
 for _ in $(seq 50); do [ "$(ahead_count renderedAhead)" -gt "${before:-0}" ] 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 50); do [ "$(ahead_count staged)" -gt "${staged:-0}" ] 2>/dev/null && break; sleep 0.1; done
+[ "$(ahead_count staged)" -gt "${staged:-0}" ] 2>/dev/null &&
+  ok "... its render is staged in the git adapter" || ko "render ahead not staged" "$(engine_health)"
 found=$(ahead_count foundDone)
 rm -rf "$DIR/expect" && python3 - "$DIR/rendered.json" "$DIR/expect" <<'PY'
 import json, os, sys

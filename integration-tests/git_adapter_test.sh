@@ -175,6 +175,33 @@ c=$(cat "$DIR/race1" "$DIR/race2" | grep -o '"ok":true' | wc -l)
 k=$(cat "$DIR/race1" "$DIR/race2" | grep -o '"code":409' | wc -l)
 if [ "$c" = 1 ] && [ "$k" = 1 ]; then ok "two racing creates: one wins, one 409"; else ko "race" "$(cat "$DIR/race1" "$DIR/race2")"; fi
 
+# A bad lifecycle is refused before the repository is locked (it used to
+# return holding the lock: every later request on the repository hung).
+out=$(timeout 10 bash -c "$(declare -f req); DIR=$DIR req write_draft '{$R,\"packageName\":\"race\",\"workspaceName\":\"w\",\"resources\":{\"Kptfile\":\"x\"},\"lifecycle\":\"Published\"}'")
+case "$out" in *'"code":400'*'args.lifecycle must be Draft or Proposed'*) ok "write_draft with lifecycle Published is 400";; *) ko "bad lifecycle" "$out";; esac
+out=$(timeout 10 bash -c "$(declare -f req); DIR=$DIR req read '{$R,\"name\":\"empty.race.w\"}'")
+rv=$(echo "$out" | field '["result"]["resourceVersion"]')
+case "$rv" in [0-9a-f]*) ok "the repository still answers after the refused write";; *) ko "after bad lifecycle" "$out";; esac
+
+# Staging: the trees of a propose written ahead; the write that follows finds them.
+STAGED="{\"Kptfile\":\"$KPT\",\"staged.yaml\":\"kind: ConfigMap\\n\"}"
+out=$(req stage_draft "{$R,\"packageName\":\"race\",\"workspaceName\":\"w\",\"resources\":$STAGED,\"expect\":\"0000000000000000000000000000000000000000\"}")
+case "$out" in *'"code":409'*'nothing staged'*) ok "stage_draft on a stale commit is 409";; *) ko "stale stage" "$out";; esac
+out=$(req stage_draft "{$R,\"packageName\":\"race\",\"workspaceName\":\"w\",\"resources\":$STAGED}")
+case "$out" in *'"code":400'*'expect'*) ok "stage_draft without expect is 400";; *) ko "stage without expect" "$out";; esac
+out=$(req stage_draft "{$R,\"packageName\":\"race\",\"workspaceName\":\"w\",\"resources\":$STAGED,\"expect\":\"$rv\"}")
+case "$out" in *'"staged":true'*) ok "stage_draft";; *) ko "stage_draft" "$out";; esac
+if git -C "$url" rev-parse -q --verify refs/heads/drafts/race/w >/dev/null && \
+   [ "$(git -C "$url" rev-parse refs/heads/drafts/race/w)" = "$rv" ]; then
+  ok "staging moves no ref"; else ko "staging moved a ref"; fi
+out=$(req write_draft "{$R,\"packageName\":\"race\",\"workspaceName\":\"w\",\"resources\":$STAGED,\"expect\":\"$rv\",\"lifecycle\":\"Proposed\",\"message\":\"Rendering package\"}")
+case "$out" in *'"ok":true'*) ok "write_draft + propose of the staged files";; *) ko "staged write" "$out";; esac
+if grep '"draft written"' "$DIR/git-adapter.log" | tail -1 | grep -q '"staged":true'; then
+  ok "the write found its root tree staged"; else ko "staged root not used" "$(grep '"draft written"' "$DIR/git-adapter.log" | tail -1)"; fi
+if [ "$(git -C "$url" show refs/heads/proposed/race/w:race/staged.yaml 2>&1)" = "kind: ConfigMap" ]; then
+  ok "the proposed commit holds the staged files"; else ko "proposed content"; fi
+if git -C "$url" fsck --strict >/dev/null 2>&1; then ok "git fsck --strict after staging"; else ko "fsck after staging"; fi
+
 out=$(req close "{$R}")
 case "$out" in *'"closed":true'*'"mirrorRemoved":true'*) ok "close removes the mirror";; *) ko "close" "$out";; esac
 out=$(req list "{$R}")

@@ -154,6 +154,14 @@ typedef struct gitrepo_draft_spec {
  * proposing, when the proposed branch exists). */
 int gitrepo_write_draft(gitrepo *repo, const gitrepo_draft_spec *spec, char sha[GITREPO_SHA_HEX]);
 
+/* Builds and writes the trees a write_draft of `spec` onto its current
+ * draft commit (`expect`, required) would commit, without committing or
+ * pushing, and remembers the root tree: the write that follows with the same
+ * files skips rebuilding the branch's root (what a propose re-commits after
+ * its render was done ahead, spec §3.7). Objects not committed later are
+ * unreachable and left to git gc. 409 when the draft is not at `expect`. */
+int gitrepo_stage_draft(gitrepo *repo, const gitrepo_draft_spec *spec);
+
 /* Moves a revision (by object name) to `lifecycle` (§3.7, §3.8, §11.5, §11.6):
  * Draft⇄Proposed, Proposed→Published (publish: revision = max + 1, or
  * `revision` when > 0), Published⇄DeletionProposed. `expect` (NULL: don't

@@ -23,6 +23,14 @@ typedef struct gitrepo_commit_info {
 
 typedef struct gitrepo_commit_cache gitrepo_commit_cache;
 
+/* A draft root tree remembered by what it was built from (write.c). */
+typedef struct gitrepo_root_memo {
+    git_oid key;  /* hash of the parent commit, the package path and the package tree */
+    git_oid root; /* the root tree a draft commit on that parent gets */
+    int used;
+} gitrepo_root_memo;
+#define GITREPO_ROOT_MEMOS 16
+
 /* The mirror's refs in memory, sorted by name (refs.c). */
 typedef struct gitrepo_ref {
     char *name; /* full mirror name: refs/remotes/origin/…, refs/tags/… */
@@ -55,10 +63,13 @@ struct gitrepo {
     char task_index_digest[65];    /* the refs digest the index was last brought up to */
     git_oid *task_index_new;       /* ref targets set since (by our pushes), to index next */
     size_t task_index_nnew, task_index_capnew;
-    int task_index_rescan;         /* the refs were re-read: look at every target */
-    int fanout_made;               /* the remote's objects/xx directories exist */
-    int borrows_objects;           /* local remote linked through objects/info/alternates:
-                                      refs live in memory only, objects in the remote */
+    int task_index_rescan; /* the refs were re-read: look at every target */
+    int fanout_made;       /* the remote's objects/xx directories exist */
+    gitrepo_root_memo root_memo[GITREPO_ROOT_MEMOS]; /* recent draft roots (a ring) */
+    unsigned root_memo_next;
+    unsigned long root_memo_hits; /* writes whose root tree was found staged */
+    int borrows_objects;          /* local remote linked through objects/info/alternates:
+                                     refs live in memory only, objects in the remote */
 };
 
 /* (Re)reads the refs into repo->refs: from the mirror, or for a local remote

@@ -87,19 +87,117 @@ static char *first_line_for(const gitrepo_draft_spec *spec, char *buf, size_t le
     return buf;
 }
 
-int gitrepo_write_draft(gitrepo *repo, const gitrepo_draft_spec *spec, char sha[GITREPO_SHA_HEX])
+/* The memo key of a draft root: parent commit, package path, package tree. */
+static void root_memo_key(const char *parent, const char *full, const git_oid *pkg_tree,
+                          git_oid *key)
 {
-    sha[0] = 0;
+    char buf[GITREPO_SHA_HEX + PATH_LEN + GITREPO_SHA_HEX + 2];
+    int n = snprintf(buf, sizeof buf, "%s\n%s\n%s", parent, full, git_oid_tostr_s(pkg_tree));
+    git_odb_hash(key, buf, (size_t)n, GIT_OBJECT_BLOB);
+}
+
+/* 1 with *root when the memo has key and the root tree is still in the database. */
+static int root_memo_find(gitrepo *repo, const git_oid *key, git_oid *root)
+{
+    for (size_t i = 0; i < GITREPO_ROOT_MEMOS; i++) {
+        const gitrepo_root_memo *m = &repo->root_memo[i];
+        if (!m->used || !git_oid_equal(&m->key, key))
+            continue;
+        git_odb *odb = NULL;
+        int there = git_repository_odb(&odb, gitrepo_objects(repo)) == 0 &&
+                    git_odb_exists_ext(odb, &m->root, GIT_ODB_LOOKUP_NO_REFRESH);
+        git_odb_free(odb);
+        if (there) {
+            git_oid_cpy(root, &m->root);
+            repo->root_memo_hits++;
+        }
+        return there;
+    }
+    return 0;
+}
+
+static void root_memo_put(gitrepo *repo, const git_oid *key, const git_oid *root)
+{
+    gitrepo_root_memo *m = &repo->root_memo[repo->root_memo_next++ % GITREPO_ROOT_MEMOS];
+    git_oid_cpy(&m->key, key);
+    git_oid_cpy(&m->root, root);
+    m->used = 1;
+}
+
+/* The root tree of a draft commit on `parent` whose package `full` holds
+ * spec's files: the package tree is built (reusing the old one's blobs) and
+ * spliced into the parent's root, unless the memo already has that root. */
+static int draft_root(gitrepo *repo, const gitrepo_draft_spec *spec, const char *full,
+                      const char *parent, git_oid *root)
+{
+    git_tree *base = NULL;
+    git_oid pkg_tree, key;
+    int rc = commit_tree(repo, parent, &base);
+    git_tree *old_pkg = NULL; /* the package before: its unchanged files are reused */
+    git_tree_entry *old_entry = NULL;
+    if (rc == 0 && base && git_tree_entry_bypath(&old_entry, base, full) == 0 &&
+        git_tree_entry_type(old_entry) == GIT_OBJECT_TREE)
+        git_tree_lookup(&old_pkg, gitrepo_objects(repo), git_tree_entry_id(old_entry));
+    git_tree_entry_free(old_entry);
+    if (rc == 0)
+        rc = gitrepo_tree_from_files(gitrepo_objects(repo), old_pkg, spec->resources, spec->binary,
+                                     &pkg_tree);
+    git_tree_free(old_pkg);
+    if (rc == 0) {
+        root_memo_key(parent, full, &pkg_tree, &key);
+        if (!root_memo_find(repo, &key, root)) {
+            rc = gitrepo_tree_replace(gitrepo_objects(repo), base, full, &pkg_tree, root);
+            if (rc == 0)
+                root_memo_put(repo, &key, root);
+        }
+    }
+    git_tree_free(base);
+    return rc;
+}
+
+/* Checks a write's package, workspace and files, and fills the package's
+ * full path and its draft branch. */
+static int draft_check(gitrepo *repo, const gitrepo_draft_spec *spec, char full[PATH_LEN],
+                       char ref[REF_MAX])
+{
     if (gitrepo_name_validate(repo->name, spec->package, spec->workspace) != 0)
         return -1;
     if (!json_is_object(spec->resources) || !json_object_get(spec->resources, "Kptfile"))
         return porch_error_set(400, "package must contain Kptfile at root");
-    /* No fetch first: the mirror is as of our last push or fetch, and the
-     * push's compare-and-swap refuses (409, then fetches) when the remote moved. */
+    gitrepo_full_path(repo, spec->package, full, PATH_LEN);
+    snprintf(ref, REF_MAX, "refs/heads/drafts/%s/%s", full, spec->workspace);
+    return 0;
+}
+
+int gitrepo_stage_draft(gitrepo *repo, const gitrepo_draft_spec *spec)
+{
+    char full[PATH_LEN], ref[REF_MAX], cur[GITREPO_SHA_HEX];
+    if (draft_check(repo, spec, full, ref) != 0)
+        return -1;
+    if (!spec->expect || !*spec->expect)
+        return porch_error_set(400, "staging needs the draft's current commit (expect)");
+    remote_ref_value(repo, ref, cur);
+    if (strcmp(cur, spec->expect) != 0)
+        return porch_error_set(409, "draft %s/%s is at %.12s, not %.12s: nothing staged",
+                               spec->package, spec->workspace, cur[0] ? cur : "(absent)",
+                               spec->expect);
+    git_oid root;
+    int rc = draft_root(repo, spec, full, cur, &root);
+    git_tree *t = NULL; /* parsed once now: the listing after the write finds it cached */
+    if (rc == 0 && git_tree_lookup(&t, gitrepo_objects(repo), &root) == 0)
+        git_tree_free(t);
+    return rc;
+}
+
+int gitrepo_write_draft(gitrepo *repo, const gitrepo_draft_spec *spec, char sha[GITREPO_SHA_HEX])
+{
+    sha[0] = 0;
     int rc;
     char full[PATH_LEN], ref[REF_MAX], cur[GITREPO_SHA_HEX], parent[GITREPO_SHA_HEX];
-    gitrepo_full_path(repo, spec->package, full, sizeof full);
-    snprintf(ref, sizeof ref, "refs/heads/drafts/%s/%s", full, spec->workspace);
+    if (draft_check(repo, spec, full, ref) != 0)
+        return -1;
+    /* No fetch first: the mirror is as of our last push or fetch, and the
+     * push's compare-and-swap refuses (409, then fetches) when the remote moved. */
     remote_ref_value(repo, ref, cur);
     int creating = !spec->expect || !*spec->expect;
     if (creating && spec->propose)
@@ -131,24 +229,12 @@ int gitrepo_write_draft(gitrepo *repo, const gitrepo_draft_spec *spec, char sha[
     }
     struct timespec t_start, t_tree, t_commit;
     clock_gettime(CLOCK_MONOTONIC, &t_start);
-    git_tree *base = NULL;
-    git_oid pkg_tree, root, parent_oid;
-    rc = commit_tree(repo, parent, &base);
-    git_tree *old_pkg = NULL; /* the package before: its unchanged files are reused */
-    git_tree_entry *old_entry = NULL;
-    if (rc == 0 && base && git_tree_entry_bypath(&old_entry, base, full) == 0 &&
-        git_tree_entry_type(old_entry) == GIT_OBJECT_TREE)
-        git_tree_lookup(&old_pkg, gitrepo_objects(repo), git_tree_entry_id(old_entry));
-    git_tree_entry_free(old_entry);
-    if (rc == 0)
-        rc = gitrepo_tree_from_files(gitrepo_objects(repo), old_pkg, spec->resources,
-                                     spec->binary, &pkg_tree);
-    git_tree_free(old_pkg);
-    if (rc == 0)
-        rc = gitrepo_tree_replace(gitrepo_objects(repo), base, full, &pkg_tree, &root);
-    git_tree_free(base);
+    git_oid root, parent_oid;
+    unsigned long hits = repo->root_memo_hits;
+    rc = draft_root(repo, spec, full, parent, &root);
     if (rc != 0)
         return rc;
+    int staged = repo->root_memo_hits != hits;
     clock_gettime(CLOCK_MONOTONIC, &t_tree);
     char buf[256];
     char *msg = gitrepo_commit_message(first_line_for(spec, buf, sizeof buf), 1, full,
@@ -170,7 +256,8 @@ int gitrepo_write_draft(gitrepo *repo, const gitrepo_draft_spec *spec, char sha[
     rc = gitrepo_push(repo, ups, spec->propose ? 2 : 1);
     if (rc == 0)
         snprintf(sha, GITREPO_SHA_HEX, "%s", newsha);
-    log_debug("draft written", "tree_ms", json_real(ms_between(&t_start, &t_tree)), "commit_ms",
+    log_debug("draft written", "staged", json_boolean(staged), "tree_ms",
+              json_real(ms_between(&t_start, &t_tree)), "commit_ms",
               json_real(ms_between(&t_tree, &t_commit)), "push_ms", log_ms_since(&t_commit));
     return rc;
 }

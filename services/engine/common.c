@@ -62,8 +62,10 @@ int engine_lock(engine *eng, const char *key, const char *what)
     for (int i = 0; i < ENGINE_MAX_LOCKS; i++) {
         if (eng->locks[i] && strcmp(eng->locks[i], key) == 0) {
             pthread_mutex_unlock(&eng->locks_mutex);
-            return porch_error_set(409, "Operation cannot be fulfilled on %s: another request is "
-                                        "already in progress on %s", what, key);
+            return porch_error_set(409,
+                                   "Operation cannot be fulfilled on %s: another request is "
+                                   "already in progress on %s",
+                                   what, key);
         }
         if (!eng->locks[i] && free_slot < 0)
             free_slot = i;
@@ -91,7 +93,8 @@ void engine_unlock(engine *eng, const char *key)
 int engine_get_revision(engine_call *c, const char *ns, const char *name, json_t **pr)
 {
     json_t *args = json_pack("{s:s, s:s, s:s}", "kind", ENGINE_KIND_REVISION, "namespace", ns,
-                             "name", name), *res = NULL;
+                             "name", name),
+           *res = NULL;
     int rc = engine_cache(c, "cache.get", args, &res);
     json_decref(args);
     if (rc < 0) {
@@ -125,7 +128,8 @@ int engine_sync_package(engine_call *c, const char *ns, const char *repo, const 
     json_t *item;
     json_array_foreach(json_object_get(res, "items"), i, item)
     {
-        const char *n = json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
+        const char *n =
+            json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
         if (n && strcmp(n, name) == 0) {
             *out = json_incref(item);
             break;
@@ -141,6 +145,16 @@ const char *engine_revision_commit(json_t *pr)
         json_object_get(json_object_get(json_object_get(pr, "status"), "selfLock"), "git"),
         "commit"));
     return sha ? sha : "";
+}
+
+json_t *engine_stage_at(const char *ns, const char *repo, json_t *pr, const char *commit)
+{
+    const char *pkg = engine_str(pr, "spec", "packageName");
+    const char *ws = engine_str(pr, "spec", "workspaceName");
+    if (!ns || !repo || !pkg || !ws || !commit || !*commit)
+        return NULL;
+    return json_pack("{s:s, s:s, s:s, s:s, s:s}", "namespace", ns, "repository", repo,
+                     "packageName", pkg, "workspaceName", ws, "expect", commit);
 }
 
 json_t *engine_author(engine_call *c)

@@ -19,7 +19,7 @@ typedef struct engine {
     svc_context svc;
     bus_client *cache;
     bus_client *git;
-    char work_dir[4096];            /* per-request package directories (--work-dir) */
+    char work_dir[4096]; /* per-request package directories (--work-dir) */
     pthread_mutex_t locks_mutex;
     char *locks[ENGINE_MAX_LOCKS];  /* keys of objects being changed right now */
     engine_contents *contents;      /* package files by commit (--content-cache-mb) */
@@ -91,9 +91,15 @@ int engine_render_files(engine *eng, json_t **resources, json_t **status);
 int engine_renders_start(engine *eng, size_t max_bytes, int ahead);
 void engine_renders_stop(engine *eng);
 /* Queues a render of `resources` (borrowed; copied) for the cache; a newer
- * request replaces one not yet started. No-op when rendering ahead is off. */
-void engine_render_ahead(engine *eng, json_t *resources);
-/* The render cache's counters for health: foundDone, rendered, renderedAhead, entries, bytes. */
+ * request replaces one not yet started. No-op when rendering ahead is off.
+ * `stage_at` (borrowed, may be NULL): {namespace, repository, packageName,
+ * workspaceName, expect: the Draft's commit} — the render is then handed to
+ * the git adapter to stage the trees of the Draft's next commit. */
+void engine_render_ahead(engine *eng, json_t *resources, json_t *stage_at);
+/* Where a Draft's render ahead is staged (engine_render_ahead's stage_at; new reference). */
+json_t *engine_stage_at(const char *ns, const char *repo, json_t *pr, const char *commit);
+/* The render cache's counters for health: foundDone, rendered, renderedAhead,
+ * staged, entries, bytes. */
 json_t *engine_renders_stats(engine *eng);
 /* Syncs package `pkg` of repository `repo` into the cache after a write (with
  * the write's listing, when it brought one) and returns revision `name` as

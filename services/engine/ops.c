@@ -142,14 +142,19 @@ static int update_draft(engine_call *c, const char *ns, const char *repo, json_t
         json_object_set(args, "listPackage", json_object_get(old_spec, "packageName"));
         /* a propose commits and moves in one push, as Porch's draft close does */
         *moved = !strcmp(to, "Proposed");
+        if (!*moved) /* its propose re-renders: start while the write runs */
+            engine_render_ahead(c->eng, resources, NULL);
         if (*moved)
             json_object_set_new(args, "lifecycle", json_string("Proposed"));
         rc = engine_write_draft(c, ns, repo, args, &res);
         const char *sha = json_string_value(json_object_get(res, "resourceVersion"));
         if (rc == 0 && sha)
             snprintf(commit, commit_len, "%s", sha);
-        if (rc == 0 && !*moved)
-            engine_render_ahead(c->eng, resources);
+        if (rc == 0 && !*moved) { /* and stage that render on the new commit */
+            json_t *at = engine_stage_at(ns, repo, old, commit);
+            engine_render_ahead(c->eng, resources, at);
+            json_decref(at);
+        }
         json_decref(args);
         json_decref(res);
     }
@@ -452,8 +457,9 @@ static int handle_create(const bus_request *req, json_t **result, json_t **detai
     if (rc == 0)
         rc = finish_write(&c, ns, repo, pkg, engine_str(written, "name", NULL),
                           json_object_get(obj, "metadata"), NULL, &stored);
-    if (rc == 0) /* a new Draft is likely proposed next, which re-renders */
-        engine_render_ahead(c.eng, resources);
+    if (rc == 0) /* a new Draft is likely proposed next, which re-renders; it is
+                  * usually edited first, so its trees are not staged yet */
+        engine_render_ahead(c.eng, resources, NULL);
     engine_unlock(c.eng, key);
     engine_call_end(&c);
     json_decref(written);

@@ -3,9 +3,10 @@
  * written Draft while the engine would otherwise be idle. A propose
  * re-renders its Draft (spec §3.7) and newest kpt rewrites the render record
  * each time, so that render cannot be skipped; done ahead, the propose finds
- * its result. Renders in the engine run built-in functions only (no exec),
- * so a render is a pure function of its files and a cached result is what a
- * fresh one would give; failures are never cached. */
+ * its result, and the git adapter has its trees written already (staged).
+ * Renders in the engine run built-in functions only (no exec), so a render
+ * is a pure function of its files and a cached result is what a fresh one
+ * would give; failures are never cached. */
 #include "engine.h"
 #include "error/error.h"
 #include "log/log.h"
@@ -27,10 +28,11 @@ typedef struct engine_renders {
     int started;
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    json_t *next;     /* the file set queued to render ahead (owned) */
-    char running[65]; /* digest of the one being rendered ahead, "" when none */
+    json_t *next;       /* the file set queued to render ahead (owned) */
+    json_t *next_stage; /* where its render is staged (owned; NULL: not staged) */
+    char running[65];   /* digest of the one being rendered ahead, "" when none */
     int stop;
-    unsigned long found, rendered, ahead_done; /* counters, under mu */
+    unsigned long found, rendered, ahead_done, staged; /* counters, under mu */
 } engine_renders;
 
 static void count(engine_renders *r, unsigned long *counter)
@@ -110,6 +112,47 @@ int engine_render(engine *eng, json_t **resources, json_t **status)
     return rc;
 }
 
+/* Has the git adapter write the trees of the Draft's next commit — the
+ * render of its files — so the propose's write finds them (git-adapter
+ * stage_draft). A failure only means the propose builds them itself. */
+static void stage(engine *eng, json_t *where, json_t *rendered)
+{
+    json_t *args = json_deep_copy(where), *res = NULL;
+    json_object_set(args, "resources", rendered);
+    bus_call_opts opts = {.rid = "render-ahead", .deadline_ms = 10000};
+    if (bus_client_call(eng->git, "git-adapter.stage_draft", args, &opts, &res, NULL) == 0)
+        count(eng->renders, &eng->renders->staged);
+    else
+        porch_error_clear();
+    json_decref(args);
+    json_decref(res);
+}
+
+/* Renders `files` (owned) into the cache unless it is there already. */
+static void render_into_cache(engine *eng, json_t *files, const char *key)
+{
+    engine_renders *r = eng->renders;
+    json_t *status = NULL;
+    pthread_mutex_lock(&r->mu);
+    int done = lru_has(r->done, key);
+    if (!done)
+        snprintf(r->running, sizeof r->running, "%s", key);
+    pthread_mutex_unlock(&r->mu);
+    if (!done) {
+        if (engine_render_files(eng, &files, &status) == 0)
+            store(r, key, files, status);
+        else
+            porch_error_clear(); /* the request that needs it will fail on its own */
+        pthread_mutex_lock(&r->mu);
+        r->ahead_done++;
+        r->running[0] = '\0';
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->mu);
+    }
+    json_decref(files);
+    json_decref(status);
+}
+
 static void *ahead_main(void *arg)
 {
     engine *eng = arg;
@@ -123,25 +166,22 @@ static void *ahead_main(void *arg)
             pthread_cond_wait(&r->cond, &r->mu);
         if (r->stop)
             break;
-        json_t *files = r->next, *status = NULL;
-        r->next = NULL;
-        char key[65];
-        if (digest(files, key) != 0 || lru_has(r->done, key)) {
-            json_decref(files);
-            continue;
-        }
-        snprintf(r->running, sizeof r->running, "%s", key);
+        json_t *files = r->next, *where = r->next_stage;
+        r->next = r->next_stage = NULL;
         pthread_mutex_unlock(&r->mu);
-        if (engine_render_files(eng, &files, &status) == 0)
-            store(r, key, files, status);
-        else
-            porch_error_clear(); /* the request that needs it will fail on its own */
-        json_decref(files);
-        json_decref(status);
+        char key[65];
+        if (digest(files, key) == 0) {
+            render_into_cache(eng, files, key);
+            json_t *rendered = NULL, *status = NULL;
+            if (where && lookup(r, key, &rendered, &status))
+                stage(eng, where, rendered);
+            json_decref(rendered);
+            json_decref(status);
+        } else {
+            json_decref(files);
+        }
+        json_decref(where);
         pthread_mutex_lock(&r->mu);
-        r->ahead_done++;
-        r->running[0] = '\0';
-        pthread_cond_broadcast(&r->cond);
     }
     pthread_mutex_unlock(&r->mu);
     return NULL;
@@ -180,6 +220,7 @@ void engine_renders_stop(engine *eng)
     if (r->started)
         pthread_join(r->thread, NULL);
     json_decref(r->next);
+    json_decref(r->next_stage);
     lru_free(r->done);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cond);
@@ -196,14 +237,15 @@ json_t *engine_renders_stats(engine *eng)
     lru_usage(r->done, &entries, &bytes);
     pthread_mutex_lock(&r->mu);
     json_t *out =
-        json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "foundDone", (json_int_t)r->found, "rendered",
-                  (json_int_t)r->rendered, "renderedAhead", (json_int_t)r->ahead_done, "entries",
-                  (json_int_t)entries, "bytes", (json_int_t)bytes, "ahead", r->ahead);
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "foundDone", (json_int_t)r->found,
+                  "rendered", (json_int_t)r->rendered, "renderedAhead", (json_int_t)r->ahead_done,
+                  "staged", (json_int_t)r->staged, "entries", (json_int_t)entries, "bytes",
+                  (json_int_t)bytes, "ahead", r->ahead);
     pthread_mutex_unlock(&r->mu);
     return out;
 }
 
-void engine_render_ahead(engine *eng, json_t *resources)
+void engine_render_ahead(engine *eng, json_t *resources, json_t *stage_at)
 {
     engine_renders *r = eng->renders;
     if (!r || !r->ahead || !json_is_object(resources))
@@ -211,7 +253,9 @@ void engine_render_ahead(engine *eng, json_t *resources)
     json_t *copy = json_deep_copy(resources);
     pthread_mutex_lock(&r->mu);
     json_decref(r->next);
+    json_decref(r->next_stage);
     r->next = copy;
+    r->next_stage = json_incref(stage_at);
     pthread_cond_signal(&r->cond);
     pthread_mutex_unlock(&r->mu);
 }

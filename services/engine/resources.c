@@ -189,6 +189,7 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
     if (rc == 0 && !json_is_string(json_object_get(resources, "Kptfile")))
         rc = porch_error_set(400, "package must contain Kptfile at root");
     int pushed_despite = 0;
+    char written[48] = ""; /* the new draft commit (40 hex digits) */
     char render_error[PORCH_ERROR_MESSAGE_MAX] = "";
     if (rc == 0 && engine_render(c.eng, &resources, &render_status) < 0) {
         snprintf(render_error, sizeof render_error, "%s", porch_error_last()->message);
@@ -201,6 +202,8 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
                                       "succeeds) and retry. Details: %s", render_error);
     }
     const char *repo = pr ? engine_str(pr, "spec", "repository") : NULL;
+    if (rc == 0 && !pushed_despite) /* its propose re-renders: start while the write runs */
+        engine_render_ahead(c.eng, resources, NULL);
     if (rc == 0) {
         json_t *args = json_pack("{s:O, s:O, s:O, s:{s:s}, s:s, s:s, s:o}", "packageName",
                                  json_object_get(json_object_get(pr, "spec"), "packageName"),
@@ -212,14 +215,19 @@ static int handle_update(const bus_request *req, json_t **result, json_t **detai
         json_object_set_new(args, "item", json_false());
         json_object_set(args, "listPackage", json_object_get(json_object_get(pr, "spec"), "packageName"));
         rc = engine_write_draft(&c, ns, repo, args, &res);
+        snprintf(written, sizeof written, "%s",
+                 engine_or_empty(engine_str(res, "resourceVersion", NULL)));
         json_decref(args);
         json_decref(res);
     }
     if (rc == 0)
         rc = engine_sync_package(&c, ns, repo, engine_str(pr, "spec", "packageName"), name,
                                  &stored);
-    if (rc == 0 && !pushed_despite) /* the Draft's propose will re-render it */
-        engine_render_ahead(c.eng, resources);
+    if (rc == 0 && !pushed_despite) { /* and stage that render on the new commit */
+        json_t *at = engine_stage_at(ns, repo, pr, written);
+        engine_render_ahead(c.eng, resources, at);
+        json_decref(at);
+    }
     engine_unlock(c.eng, key);
     engine_call_end(&c);
     if (rc == 0 && pushed_despite)

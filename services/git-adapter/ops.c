@@ -345,9 +345,9 @@ static void attach_listing(const bus_request *req, ga_repo *r, json_t *result)
     json_object_set_new(result, "listed", json_pack("{s:o}", "items", items));
 }
 
-static int op_write_draft(const bus_request *req, json_t **result, json_t **details, void *ud)
+/* Decodes a write's draft from args (borrowed from them); 400 names what is wrong. */
+static int draft_spec_of(const bus_request *req, gitrepo_draft_spec *spec)
 {
-    ga_table *t = ud;
     const char *pkg, *ws;
     if (need_str(req->args, "packageName", &pkg) != 0 ||
         need_str(req->args, "workspaceName", &ws) != 0)
@@ -355,15 +355,12 @@ static int op_write_draft(const bus_request *req, json_t **result, json_t **deta
     json_t *resources = json_object_get(req->args, "resources");
     if (!json_is_object(resources))
         return porch_error_set(400, "args.resources is required (path → file content)");
-    ga_repo *r;
-    if (acquire(t, req->args, 0, &r) != 0)
-        return -1;
     const char *lifecycle = arg_str(req->args, "lifecycle");
     if (lifecycle && strcmp(lifecycle, "Draft") != 0 && strcmp(lifecycle, "Proposed") != 0)
         return porch_error_set(400, "args.lifecycle must be Draft or Proposed, not \"%s\"",
                                lifecycle);
     json_t *task = json_object_get(req->args, "task");
-    gitrepo_draft_spec spec = {
+    *spec = (gitrepo_draft_spec){
         .package = pkg,
         .workspace = ws,
         .resources = resources,
@@ -374,11 +371,22 @@ static int op_write_draft(const bus_request *req, json_t **result, json_t **deta
         .propose = lifecycle && !strcmp(lifecycle, "Proposed"),
         .author = author_of(req),
     };
+    return 0;
+}
+
+static int op_write_draft(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    ga_table *t = ud;
+    gitrepo_draft_spec spec;
+    ga_repo *r;
+    if (draft_spec_of(req, &spec) != 0 || acquire(t, req->args, 0, &r) != 0)
+        return -1;
     char sha[GITREPO_SHA_HEX], name[GITREPO_NAME_MAX];
     int rc = gitrepo_write_draft(r->repo, &spec, sha);
     json_t *item = NULL;
     if (rc == 0)
-        rc = gitrepo_name_compose(arg_str(req->args, "repository"), pkg, ws, name, sizeof name);
+        rc = gitrepo_name_compose(arg_str(req->args, "repository"), spec.package, spec.workspace,
+                                  name, sizeof name);
     if (rc == 0 && want_item(req))
         rc = gitrepo_find(r->repo, name, &item);
     if (rc == 0)
@@ -390,6 +398,22 @@ static int op_write_draft(const bus_request *req, json_t **result, json_t **deta
     if (rc == 0)
         attach_listing(req, r, *result);
     log_debug("listed", "ms", log_ms_since(&t0));
+    release(t, r);
+    return rc;
+}
+
+/* The trees a write_draft of args would commit, written ahead (no commit, no
+ * push): args as write_draft's, `expect` required. */
+static int op_stage_draft(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    ga_table *t = ud;
+    gitrepo_draft_spec spec;
+    ga_repo *r;
+    if (draft_spec_of(req, &spec) != 0 || acquire(t, req->args, 0, &r) != 0)
+        return -1;
+    int rc = gitrepo_stage_draft(r->repo, &spec);
+    if (rc == 0)
+        *result = json_pack("{s:b}", "staged", 1);
     release(t, r);
     return rc;
 }
@@ -406,10 +430,9 @@ static int op_set_lifecycle(const bus_request *req, json_t **result, json_t **de
         return -1;
     gitrepo_author au = author_of(req);
     json_t *item = NULL;
-    int rc = gitrepo_set_lifecycle(r->repo, name, lifecycle,
-                                   (int)json_integer_value(json_object_get(req->args, "revision")),
-                                   arg_str(req->args, "expect"), &au,
-                                   want_item(req) ? &item : NULL);
+    int rc = gitrepo_set_lifecycle(
+        r->repo, name, lifecycle, (int)json_integer_value(json_object_get(req->args, "revision")),
+        arg_str(req->args, "expect"), &au, want_item(req) ? &item : NULL);
     if (rc == 0)
         *result = item ? json_pack("{s:o}", "item", item) : json_object();
     if (rc == 0)
@@ -449,6 +472,7 @@ int ga_ops_register(bus_server *srv, ga_table *t)
         {"list", op_list},
         {"read", op_read},
         {"write_draft", op_write_draft},
+        {"stage_draft", op_stage_draft},
         {"set_lifecycle", op_set_lifecycle},
         {"delete", op_delete},
     };

@@ -344,6 +344,76 @@ static void write_and_propose_in_one_push(void **state)
     close_env(&e);
 }
 
+/* A propose after a render done ahead: the staged trees are what the write
+ * commits (and only when its files are the staged ones); staging moves no ref. */
+static void a_staged_write_commits_the_staged_root(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    json_t *res = files(), *rendered = files(), *other = files();
+    json_object_set_new(rendered, "README.md", json_string("# pkg1, rendered ahead\n"));
+    json_object_set_new(other, "README.md", json_string("# pkg1, edited meanwhile\n"));
+    char first[GITREPO_SHA_HEX], ws2[GITREPO_SHA_HEX], sha[GITREPO_SHA_HEX], got[GITREPO_SHA_HEX];
+    gitrepo_draft_spec spec = {.package = "pkg1", .workspace = "ws1", .resources = res};
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, first), 0);
+    spec.workspace = "ws2";
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, ws2), 0);
+
+    gitrepo_draft_spec stage = {.package = "pkg1", .workspace = "ws1", .resources = rendered};
+    assert_int_equal(gitrepo_stage_draft(e.repo, &stage), -1); /* no expect */
+    assert_int_equal(porch_error_last()->code, 400);
+    stage.expect = ws2; /* another draft's commit */
+    assert_int_equal(gitrepo_stage_draft(e.repo, &stage), -1);
+    assert_int_equal(porch_error_last()->code, 409);
+    stage.expect = first;
+    stage.resources = json_object(); /* no Kptfile */
+    assert_int_equal(gitrepo_stage_draft(e.repo, &stage), -1);
+    assert_int_equal(porch_error_last()->code, 400);
+    json_decref(stage.resources);
+    stage.resources = rendered;
+    assert_int_equal(gitrepo_stage_draft(e.repo, &stage), 0);
+    stage.workspace = "ws2";
+    stage.expect = ws2;
+    assert_int_equal(gitrepo_stage_draft(e.repo, &stage), 0);
+    remote_ref(&e, "refs/heads/drafts/pkg1/ws1", got);
+    assert_string_equal(got, first);
+    remote_ref(&e, "refs/heads/proposed/pkg1/ws1", got);
+    assert_string_equal(got, "");
+
+    /* ws1 proposes the staged files: the staged root is committed */
+    unsigned long hits = e.repo->root_memo_hits;
+    spec = (gitrepo_draft_spec){.package = "pkg1",
+                                .workspace = "ws1",
+                                .resources = rendered,
+                                .expect = first,
+                                .propose = 1,
+                                .message = "Rendering package"};
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, sha), 0);
+    assert_int_equal(e.repo->root_memo_hits, hits + 1);
+    json_t *read = NULL, *bin = NULL;
+    assert_int_equal(gitrepo_read_files(e.repo, sha, "pkg1", &read, &bin), 0);
+    assert_true(json_equal(read, rendered));
+    json_decref(read);
+    json_decref(bin);
+    /* ws2 commits other files than it staged: built afresh, nothing stale */
+    spec.workspace = "ws2";
+    spec.expect = ws2;
+    spec.resources = other;
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, sha), 0);
+    assert_int_equal(e.repo->root_memo_hits, hits + 1);
+    assert_int_equal(gitrepo_read_files(e.repo, sha, "pkg1", &read, &bin), 0);
+    assert_true(json_equal(read, other));
+    json_decref(read);
+    json_decref(bin);
+    remote_ref(&e, "refs/heads/proposed/pkg1/ws2", got);
+    assert_string_equal(got, sha);
+    json_decref(res);
+    json_decref(rendered);
+    json_decref(other);
+    close_env(&e);
+}
+
 static void check_sees_the_remote_branch_without_fetching(void **state)
 {
     env e;
@@ -600,6 +670,7 @@ int main(void)
         cmocka_unit_test(object_dirs_are_made_at_the_first_write_only),
         cmocka_unit_test(propose_publish_delete),
         cmocka_unit_test(write_and_propose_in_one_push),
+        cmocka_unit_test(a_staged_write_commits_the_staged_root),
         cmocka_unit_test(check_sees_the_remote_branch_without_fetching),
         cmocka_unit_test(push_checks_old_values),
         cmocka_unit_test(racing_publishers_one_wins),
