@@ -138,6 +138,11 @@ int gitrepo_loose_put_stored(git_repository *git, const void *data, size_t len, 
  * gitrepo_zlib_stored_size(n) bytes; returns the bytes written. */
 size_t gitrepo_zlib_stored_size(size_t n);
 size_t gitrepo_zlib_stored(const unsigned char *in, size_t n, unsigned char *out);
+/* A commit object's content as git writes it (tree, parents, author,
+ * committer, blank line, message): malloc'd into *out (write.c). */
+int gitrepo_commit_buffer(const git_oid *tree, const git_oid *parents, size_t nparents,
+                          const git_signature *author, const git_signature *committer,
+                          const char *message, char **out, size_t *out_len);
 /* Builds a tree from a file set (resources: path → text, binary: path → base64).
  * A file whose content is already at its path in `old` (the package's tree
  * before; may be NULL) reuses that blob: nothing is written for it. */

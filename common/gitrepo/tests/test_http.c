@@ -191,6 +191,8 @@ static void writes_push_over_http(void **state)
                                 {"refs/heads/main", "1111111111111111111111111111111111111111",
                                  "c7edca419782f88646f9572b0a829d686b2d91bd"}};
     assert_int_equal(gitrepo_push(repo, two, 2), -1);
+    if (porch_error_last()->code != 409) /* say what the push answered instead */
+        fprintf(stderr, "atomic push: %d %s\n", porch_error_last()->code, porch_error_last()->message);
     assert_int_equal(porch_error_last()->code, 409);
     assert_int_equal(git_repository_open(&r, srv.bare), 0);
     assert_int_not_equal(git_reference_name_to_id(&gone, r, "refs/heads/other"), 0);

@@ -1,7 +1,9 @@
-/* Loose objects written with stored deflate blocks (loose.c): every size
- * around the 65,535-byte block limit reads back byte for byte through
- * libgit2 and through git itself (cat-file, fsck --strict), has the id git
- * gives the same content, and an object already there is left as it was. */
+/* Objects we write without libgit2's writer: loose objects with stored
+ * deflate blocks (loose.c) — every size around the 65,535-byte block limit
+ * reads back byte for byte through libgit2 and git itself (cat-file, fsck
+ * --strict), with the id git gives the same content, and an object already
+ * there is left as it was — and commit objects (write.c), byte for byte
+ * what libgit2 builds from the same tree, parents and signatures. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,12 +111,63 @@ static void the_stream_is_zlib_with_stored_blocks(void **state)
     assert_memory_equal(out, want, sizeof want);
 }
 
+static void commit_buffer_is_what_libgit2_builds(void **state)
+{
+    git_treebuilder *tb = NULL;
+    git_oid tree_id, parent_id, blob_id;
+    assert_int_equal(git_blob_create_from_buffer(&blob_id, repo, "x\n", 2), 0);
+    assert_int_equal(git_treebuilder_new(&tb, repo, NULL), 0);
+    assert_int_equal(git_treebuilder_insert(NULL, tb, "x", &blob_id, GIT_FILEMODE_BLOB), 0);
+    assert_int_equal(git_treebuilder_write(&tree_id, tb), 0);
+    git_treebuilder_free(tb);
+    git_tree *tree = NULL;
+    assert_int_equal(git_tree_lookup(&tree, repo, &tree_id), 0);
+    const int offsets[] = {0, 330, -420, -30};
+    for (size_t k = 0; k < sizeof offsets / sizeof *offsets; k++) {
+        git_signature *a = NULL, *c = NULL;
+        assert_int_equal(git_signature_new(&a, "Jane Doe", "jane@example.com", 1796190000 + (git_time_t)k,
+                                           offsets[k]), 0);
+        assert_int_equal(git_signature_new(&c, "Package Orchestration Service", "porch@kpt.dev",
+                                           1796190100, 0), 0);
+        const char *msg = "Rendering package\n\n\nkpt:{\"package\":\"p\",\"revision\":\"0\"}\n";
+        git_commit *parent = NULL;
+        const git_commit *parents[1] = {NULL};
+        size_t np = 0;
+        if (k > 0) {
+            assert_int_equal(git_commit_lookup(&parent, repo, &parent_id), 0);
+            parents[0] = parent;
+            np = 1;
+        }
+        git_buf want = {0};
+        assert_int_equal(git_commit_create_buffer(&want, repo, a, c, NULL, msg, tree, np, parents), 0);
+        char *got = NULL;
+        size_t len = 0;
+        assert_int_equal(gitrepo_commit_buffer(&tree_id, np ? &parent_id : NULL, np, a, c, msg, &got, &len), 0);
+        assert_int_equal(len, want.size);
+        assert_memory_equal(got, want.ptr, len);
+        assert_int_equal(git_odb_hash(&parent_id, got, len, GIT_OBJECT_COMMIT), 0);
+        git_oid written;
+        assert_int_equal(gitrepo_loose_put_stored(repo, got, len, GIT_OBJECT_COMMIT, &written), 0);
+        assert_true(git_oid_equal(&written, &parent_id));
+        free(got);
+        git_buf_dispose(&want);
+        git_commit_free(parent);
+        git_signature_free(a);
+        git_signature_free(c);
+    }
+    git_tree_free(tree);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "git -C %s fsck --strict %s >/dev/null 2>&1", dir, git_oid_tostr_s(&parent_id));
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_stream_is_zlib_with_stored_blocks),
         cmocka_unit_test(stored_blobs_of_every_size_read_back),
         cmocka_unit_test(an_existing_object_is_not_rewritten),
+        cmocka_unit_test(commit_buffer_is_what_libgit2_builds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
