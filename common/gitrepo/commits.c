@@ -239,10 +239,10 @@ void gitrepo_task_index_update(gitrepo *repo)
         repo->task_index = json_object();
         repo->task_index_rescan = 1;
     }
-    const char *digest = gitrepo_refs_digest(repo);
-    if (strcmp(digest, repo->task_index_digest) == 0)
-        return; /* no ref moved since the last update */
-    memcpy(repo->task_index_digest, digest, sizeof repo->task_index_digest);
+    /* refs change only by a re-read (rescan) or our own pushes (listed in
+     * task_index_new): nothing else can have brought new commits */
+    if (!repo->task_index_rescan && repo->task_index_nnew == 0)
+        return;
     size_t cap = 256;
     git_oid *stack = malloc(cap * sizeof *stack);
     if (repo->task_index_rescan) {

@@ -60,7 +60,6 @@ struct gitrepo {
     gitrepo_refs refs;             /* the mirror's refs, loaded on first use */
     git_repository *remote_git;    /* local remotes: kept open between pushes */
     json_t *task_index;            /* "<package>\n<workspace>" of every task annotation seen */
-    char task_index_digest[65];    /* the refs digest the index was last brought up to */
     git_oid *task_index_new;       /* ref targets set since (by our pushes), to index next */
     size_t task_index_nnew, task_index_capnew;
     int task_index_rescan; /* the refs were re-read: look at every target */

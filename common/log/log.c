@@ -78,7 +78,7 @@ static void format_timestamp(char *buf, size_t len)
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, len - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+    snprintf(buf + n, len - n, ".%06ldZ", (long)tv.tv_usec);
 }
 
 void log_event(log_level level, const char *msg, ...)

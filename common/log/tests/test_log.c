@@ -43,7 +43,7 @@ static void line_has_standard_fields(void **state)
     assert_string_equal(json_string_value(json_object_get(ev, "who")), "me");
     const char *ts = json_string_value(json_object_get(ev, "ts"));
     assert_non_null(ts);
-    assert_int_equal(strlen(ts), strlen("2026-01-01T00:00:00.000Z"));
+    assert_int_equal(strlen(ts), strlen("2026-01-01T00:00:00.000000Z"));
     assert_int_equal(text[strlen(text) - 1], '\n');
     int lines = 0;
     for (const char *p = text; *p; p++)
