@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int utf8_valid(const unsigned char *s, size_t n)
 {
@@ -167,47 +168,106 @@ static int cmp_ent(const void *a, const void *b)
     return strcmp(((const file_ent *)a)->path, ((const file_ent *)b)->path);
 }
 
+/* Git's order of tree entries: by name, a directory's name read as if it
+ * ended in '/'. */
+static int entry_cmp(const char *a, size_t alen, int adir, const char *b, size_t blen, int bdir)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = memcmp(a, b, n);
+    if (c)
+        return c;
+    unsigned ca = n < alen ? (unsigned char)a[n] : adir ? '/' : 0;
+    unsigned cb = n < blen ? (unsigned char)b[n] : bdir ? '/' : 0;
+    return ca < cb ? -1 : ca > cb ? 1 : 0;
+}
+
+/* One entry of a tree being built. */
+typedef struct tree_ent {
+    const char *name;
+    size_t len;
+    int dir;
+    git_oid id;
+} tree_ent;
+
+static int cmp_tree_ent(const void *a, const void *b)
+{
+    const tree_ent *x = a, *y = b;
+    return entry_cmp(x->name, x->len, x->dir, y->name, y->len, y->dir);
+}
+
+/* What git refuses as a tree entry name (libgit2's tree builder did too). */
+static int bad_entry_name(const char *name, size_t len)
+{
+    return len == 0 || memchr(name, '/', len) || (len == 1 && name[0] == '.') ||
+           (len == 2 && !memcmp(name, "..", 2)) || (len == 4 && !strncasecmp(name, ".git", 4));
+}
+
+/* Serialises entries (sorted here into git's order) as a tree object and
+ * writes it like the root trees. Two entries of one name — a file "a" beside
+ * files under "a/" — are refused: git cannot hold both. */
+static int write_tree(git_repository *git, tree_ent *te, size_t n, const char *where, git_oid *out)
+{
+    if (n > 1)
+        qsort(te, n, sizeof *te, cmp_tree_ent);
+    size_t size = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && te[i].len == te[i - 1].len && !memcmp(te[i].name, te[i - 1].name, te[i].len))
+            return porch_error_set(400, "bad file path %s%.*s: both a file and a directory", where,
+                                   (int)te[i].len, te[i].name);
+        size += 7 + te[i].len + 1 + GIT_OID_RAWSZ;
+    }
+    char *buf = malloc(size ? size : 1), *w = buf;
+    if (!buf)
+        return porch_error_set(500, "out of memory building a tree");
+    for (size_t i = 0; i < n; i++) {
+        const char *mode = te[i].dir ? "40000 " : "100644 ";
+        size_t ml = strlen(mode);
+        memcpy(w, mode, ml);
+        memcpy(w + ml, te[i].name, te[i].len);
+        w += ml + te[i].len;
+        *w++ = '\0';
+        memcpy(w, te[i].id.id, GIT_OID_RAWSZ);
+        w += GIT_OID_RAWSZ;
+    }
+    int rc = gitrepo_loose_put_stored(git, buf, (size_t)(w - buf), GIT_OBJECT_TREE, out);
+    free(buf);
+    return rc;
+}
+
 /* Builds the tree for ents[0..n) which all start with `prefix` (length plen). */
 static int build_level(git_repository *git, file_ent *ents, size_t n, size_t plen, git_oid *out)
 {
-    git_treebuilder *tb = NULL;
-    if (git_treebuilder_new(&tb, git, NULL) != 0)
-        return gitrepo_git_error(500, "cannot build a tree");
+    tree_ent *te = calloc(n ? n : 1, sizeof *te);
+    if (!te)
+        return porch_error_set(500, "out of memory building a tree");
+    size_t nte = 0;
     int rc = 0;
     size_t i = 0;
     while (i < n && rc == 0) {
         const char *rest = ents[i].path + plen;
         const char *slash = strchr(rest, '/');
-        if (!slash) {
-            if (!*rest)
-                rc = porch_error_set(400, "bad file path %s", ents[i].path);
-            else if (git_treebuilder_insert(NULL, tb, rest, &ents[i].blob, GIT_FILEMODE_BLOB) != 0)
-                rc = porch_error_set(400, "bad file path %s: %s", ents[i].path,
-                                     git_error_last() ? git_error_last()->message : "");
-            i++;
-            continue;
-        }
-        size_t dlen = (size_t)(slash - rest);
-        if (dlen == 0) {
-            rc = porch_error_set(400, "bad file path %s: empty directory name", ents[i].path);
+        size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
+        if (bad_entry_name(rest, len)) {
+            rc = porch_error_set(400, "bad file path %s", ents[i].path);
             break;
         }
-        size_t j = i;
-        while (j < n && strncmp(ents[j].path + plen, rest, dlen + 1) == 0)
-            j++;
-        git_oid sub;
-        rc = build_level(git, ents + i, j - i, plen + dlen + 1, &sub);
-        if (rc == 0) {
-            char dname[1024];
-            snprintf(dname, sizeof dname, "%.*s", (int)dlen, rest);
-            if (git_treebuilder_insert(NULL, tb, dname, &sub, GIT_FILEMODE_TREE) != 0)
-                rc = porch_error_set(400, "bad directory %s in %s", dname, ents[i].path);
+        te[nte] = (tree_ent){rest, len, slash != NULL, {{0}}};
+        if (!slash) {
+            te[nte++].id = ents[i++].blob;
+            continue;
         }
+        size_t j = i;
+        while (j < n && strncmp(ents[j].path + plen, rest, len + 1) == 0)
+            j++;
+        rc = build_level(git, ents + i, j - i, plen + len + 1, &te[nte++].id);
         i = j;
     }
-    if (rc == 0 && git_treebuilder_write(out, tb) != 0)
-        rc = gitrepo_git_error(500, "cannot write a tree");
-    git_treebuilder_free(tb);
+    if (rc == 0) {
+        char where[1024];
+        snprintf(where, sizeof where, "%.*s", (int)plen, n ? ents[0].path : "");
+        rc = write_tree(git, te, nte, where, out);
+    }
+    free(te);
     return rc;
 }
 
@@ -296,19 +356,6 @@ int gitrepo_tree_from_files(git_repository *git, const git_tree *old, json_t *re
         rc = build_level(git, ents, n, 0, out);
     free(ents);
     return rc;
-}
-
-/* Git's order of tree entries: by name, a directory's name read as if it
- * ended in '/'. */
-static int entry_cmp(const char *a, size_t alen, int adir, const char *b, size_t blen, int bdir)
-{
-    size_t n = alen < blen ? alen : blen;
-    int c = memcmp(a, b, n);
-    if (c)
-        return c;
-    unsigned ca = n < alen ? (unsigned char)a[n] : adir ? '/' : 0;
-    unsigned cb = n < blen ? (unsigned char)b[n] : bdir ? '/' : 0;
-    return ca < cb ? -1 : ca > cb ? 1 : 0;
 }
 
 /* Writes `base` with its entry `name` set to directory `child` (NULL:

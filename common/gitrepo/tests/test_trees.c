@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../internal.h"
+#include "error/error.h"
 
 static git_repository *repo;
 static char dir[64];
@@ -203,12 +204,46 @@ static void zero_padded_directories_keep_their_place(void **state)
     git_tree_free(pkg_t);
 }
 
+/* A file set's tree, serialised here: the same id as libgit2's builder
+ * gives for names in tricky git order, nested; names git cannot hold are 400. */
+static void file_set_trees_are_what_the_builder_writes(void **state)
+{
+    const char *const names[] = {"a-b", "a.b", "a0", "a/", "b", "Kptfile", "zz/", NULL};
+    git_tree *want = tree_of(names);
+    json_t *files = json_object();
+    for (int i = 0; names[i]; i++) {
+        size_t n = strlen(names[i]);
+        char path[64];
+        if (names[i][n - 1] == '/')
+            snprintf(path, sizeof path, "%sf", names[i]);
+        else
+            snprintf(path, sizeof path, "%s", names[i]);
+        json_object_set_new(files, path, json_string(names[i]));
+    }
+    git_oid got;
+    assert_int_equal(gitrepo_tree_from_files(repo, NULL, files, NULL, &got), 0);
+    assert_true(git_oid_equal(&got, git_tree_id(want)));
+    git_tree_free(want);
+    json_decref(files);
+    const char *const bad[][2] = {{"a", "a/b"}, {".git/config", NULL}, {"x/../y", NULL},
+                                  {"a//b", NULL}, {"./a", NULL}, {"sub/.GIT/x", NULL}};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        files = json_object();
+        for (int j = 0; j < 2 && bad[k][j]; j++)
+            json_object_set_new(files, bad[k][j], json_string("x"));
+        assert_int_equal(gitrepo_tree_from_files(repo, NULL, files, NULL, &got), -1);
+        assert_int_equal(porch_error_last()->code, 400);
+        json_decref(files);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(same_as_the_builder_in_git_order, setup, teardown),
         cmocka_unit_test_setup_teardown(nested_paths_and_emptied_directories, setup, teardown),
         cmocka_unit_test_setup_teardown(zero_padded_directories_keep_their_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(file_set_trees_are_what_the_builder_writes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
