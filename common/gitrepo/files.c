@@ -170,7 +170,7 @@ static int cmp_ent(const void *a, const void *b)
 
 /* Git's order of tree entries: by name, a directory's name read as if it
  * ended in '/'. */
-static int entry_cmp(const char *a, size_t alen, int adir, const char *b, size_t blen, int bdir)
+int gitrepo_entry_cmp(const char *a, size_t alen, int adir, const char *b, size_t blen, int bdir)
 {
     size_t n = alen < blen ? alen : blen;
     int c = memcmp(a, b, n);
@@ -192,7 +192,7 @@ typedef struct tree_ent {
 static int cmp_tree_ent(const void *a, const void *b)
 {
     const tree_ent *x = a, *y = b;
-    return entry_cmp(x->name, x->len, x->dir, y->name, y->len, y->dir);
+    return gitrepo_entry_cmp(x->name, x->len, x->dir, y->name, y->len, y->dir);
 }
 
 /* What git refuses as a tree entry name (libgit2's tree builder did too). */
@@ -356,113 +356,6 @@ int gitrepo_tree_from_files(git_repository *git, const git_tree *old, json_t *re
         rc = build_level(git, ents, n, 0, out);
     free(ents);
     return rc;
-}
-
-/* Writes `base` with its entry `name` set to directory `child` (NULL:
- * removed), splicing the raw tree object instead of rebuilding it entry by
- * entry (a root of thousands of packages is rewritten on every commit).
- * *empty tells whether the result has no entries. */
-static int splice_tree(git_repository *git, const git_tree *base, const char *name,
-                       const git_oid *child, git_oid *out, int *empty)
-{
-    git_odb *odb = NULL;
-    git_odb_object *raw = NULL;
-    if (git_repository_odb(&odb, git) != 0)
-        return gitrepo_git_error(500, "cannot open the object database");
-    const char *data = "";
-    size_t size = 0;
-    if (base && git_odb_read(&raw, odb, git_tree_id(base)) != 0) {
-        git_odb_free(odb);
-        return gitrepo_git_error(500, "cannot read a tree");
-    }
-    if (raw) {
-        data = git_odb_object_data(raw);
-        size = git_odb_object_size(raw);
-    }
-    size_t nlen = strlen(name), elen = 6 + nlen + 1 + GIT_OID_RAWSZ;
-    char *buf = malloc(size + elen), *w = buf;
-    int rc = buf ? 0 : porch_error_set(500, "out of memory");
-    int placed = child == NULL, entries = 0;
-    size_t i = 0;
-    while (rc == 0 && i < size) {
-        const char *sp = memchr(data + i, ' ', size - i);
-        const char *nul = sp ? memchr(sp + 1, '\0', size - (size_t)(sp + 1 - data)) : NULL;
-        if (!nul || (size_t)(nul + 1 - data) + GIT_OID_RAWSZ > size) {
-            rc = porch_error_set(500, "malformed tree object %s", git_oid_tostr_s(git_tree_id(base)));
-            break;
-        }
-        const char *ename = sp + 1;
-        size_t enlen = (size_t)(nul - ename), total = (size_t)(nul + 1 - (data + i)) + GIT_OID_RAWSZ;
-        size_t mlen = (size_t)(sp - (data + i));
-        int edir = (mlen == 5 && !memcmp(data + i, "40000", 5)) ||
-                   (mlen == 6 && !memcmp(data + i, "040000", 6)); /* old tools zero-padded */
-        if (enlen == nlen && !memcmp(ename, name, nlen)) { /* replaced or removed */
-            i += total;
-            continue;
-        }
-        if (!placed && entry_cmp(name, nlen, 1, ename, enlen, edir) < 0) {
-            w += sprintf(w, "40000 %s", name) + 1;
-            memcpy(w, child->id, GIT_OID_RAWSZ);
-            w += GIT_OID_RAWSZ;
-            placed = 1;
-            entries++;
-        }
-        memcpy(w, data + i, total);
-        w += total;
-        i += total;
-        entries++;
-    }
-    if (rc == 0 && !placed) {
-        w += sprintf(w, "40000 %s", name) + 1;
-        memcpy(w, child->id, GIT_OID_RAWSZ);
-        w += GIT_OID_RAWSZ;
-        entries++;
-    }
-    if (rc == 0)
-        rc = gitrepo_loose_put_stored(git, buf, (size_t)(w - buf), GIT_OBJECT_TREE, out);
-    *empty = entries == 0;
-    free(buf);
-    git_odb_object_free(raw);
-    git_odb_free(odb);
-    return rc;
-}
-
-static int replace_in(git_repository *git, const git_tree *base, const char *path,
-                      const git_oid *new_tree, git_oid *out, int *empty)
-{
-    const char *slash = strchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : strlen(path);
-    char name[1024];
-    if (n == 0 || n >= sizeof name)
-        return porch_error_set(400, "bad package path \"%s\"", path);
-    snprintf(name, sizeof name, "%.*s", (int)n, path);
-    git_oid child;
-    const git_oid *child_p = new_tree;
-    if (slash) {
-        const git_tree_entry *e = base ? git_tree_entry_byname(base, name) : NULL;
-        git_tree *sub = NULL;
-        if (e && git_tree_entry_type(e) == GIT_OBJECT_TREE)
-            git_tree_lookup(&sub, git, git_tree_entry_id(e));
-        if (!sub && !new_tree && base) { /* nothing to remove */
-            git_oid_cpy(out, git_tree_id(base));
-            *empty = git_tree_entrycount(base) == 0;
-            return 0;
-        }
-        int emptied = 0;
-        int rc = replace_in(git, sub, slash + 1, new_tree, &child, &emptied);
-        git_tree_free(sub);
-        if (rc != 0)
-            return rc;
-        child_p = emptied ? NULL : &child; /* don't keep an emptied directory */
-    }
-    return splice_tree(git, base, name, child_p, out, empty);
-}
-
-int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *path,
-                         const git_oid *new_tree, git_oid *out)
-{
-    int empty = 0;
-    return replace_in(git, base, path, new_tree, out, &empty);
 }
 
 int gitrepo_read_revision(gitrepo *repo, const char *name, json_t **item, json_t **resources,

@@ -23,6 +23,19 @@ typedef struct gitrepo_commit_info {
 
 typedef struct gitrepo_commit_cache gitrepo_commit_cache;
 
+/* Root trees kept raw in memory, the last few a repository wrote (splice.c). */
+typedef struct gitrepo_raw_tree {
+    git_oid id;
+    char *data; /* malloc'd; NULL: empty slot */
+    size_t size;
+} gitrepo_raw_tree;
+#define GITREPO_RAW_TREES 4
+typedef struct gitrepo_raw_cache {
+    gitrepo_raw_tree slot[GITREPO_RAW_TREES];
+    unsigned next;
+} gitrepo_raw_cache;
+void gitrepo_raw_cache_clear(gitrepo_raw_cache *c);
+
 /* A draft root tree remembered by what it was built from (write.c). */
 typedef struct gitrepo_root_memo {
     git_oid key;  /* hash of the parent commit, the package path and the package tree */
@@ -67,6 +80,7 @@ struct gitrepo {
     gitrepo_root_memo root_memo[GITREPO_ROOT_MEMOS]; /* recent draft roots (a ring) */
     unsigned root_memo_next;
     unsigned long root_memo_hits; /* writes whose root tree was found staged */
+    gitrepo_raw_cache roots;      /* root trees written last, raw */
     int borrows_objects;          /* local remote linked through objects/info/alternates:
                                      refs live in memory only, objects in the remote */
 };
@@ -121,7 +135,17 @@ void gitrepo_local_ref(const char *remote_ref, char *buf, size_t len);
 int gitrepo_git_error(int code, const char *what);
 /* Full package path: "<dir>/<package>" or "<package>". */
 void gitrepo_full_path(const gitrepo *repo, const char *package, char *buf, size_t len);
-/* Replaces (or with new_tree NULL removes) the directory `path` in tree `base` (may be NULL). */
+/* Git's order of tree entries: by name, a directory's read as if it ended in '/' (files.c). */
+int gitrepo_entry_cmp(const char *a, size_t alen, int adir, const char *b, size_t blen, int bdir);
+/* Replaces (or with new_tree NULL removes) the directory `path` in tree
+ * `base` (may be NULL) by splicing raw trees (splice.c); `cache` (may be
+ * NULL) supplies and keeps root trees' bytes. */
+int gitrepo_tree_replace_at(git_repository *git, gitrepo_raw_cache *cache, const git_oid *base,
+                            const char *path, const git_oid *new_tree, git_oid *out);
+/* The directory `path` of tree `root`: 1 with *out, 0 when absent (or a file), -1 on error. */
+int gitrepo_tree_find(git_repository *git, gitrepo_raw_cache *cache, const git_oid *root,
+                      const char *path, git_oid *out);
+/* gitrepo_tree_replace_at without a cache, from a parsed base. */
 int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *path,
                          const git_oid *new_tree, git_oid *out);
 /* Writes an object into odb: a new one straight to its loose backend (no

@@ -575,6 +575,7 @@ void gitrepo_free(gitrepo *repo)
     if (!repo)
         return;
     gitrepo_commit_cache_free(repo->commits);
+    gitrepo_raw_cache_clear(&repo->roots);
     gitrepo_refs_clear(&repo->refs);
     json_decref(repo->task_index);
     free(repo->task_index_new);

@@ -109,12 +109,18 @@ static void remote_ref_value(gitrepo *repo, const char *remote_ref, char sha[GIT
         git_oid_tostr(sha, GITREPO_SHA_HEX, oid);
 }
 
-static int commit_tree(gitrepo *repo, const char *sha, git_tree **out)
+/* The root tree id of commit `sha` (the commit is read; its tree is not). */
+static int commit_root(gitrepo *repo, const char *sha, git_oid *root)
 {
     git_oid oid;
+    git_commit *c = NULL;
     if (git_oid_fromstr(&oid, sha) != 0)
         return porch_error_set(400, "bad commit id %s", sha);
-    return gitrepo_commit_subtree(gitrepo_objects(repo), &oid, "", out);
+    if (git_commit_lookup(&c, gitrepo_objects(repo), &oid) != 0)
+        return porch_error_set(404, "commit %s not found in the mirror", sha);
+    git_oid_cpy(root, git_commit_tree_id(c));
+    git_commit_free(c);
+    return 0;
 }
 
 static char *first_line_for(const gitrepo_draft_spec *spec, char *buf, size_t len)
@@ -172,15 +178,17 @@ static void root_memo_put(gitrepo *repo, const git_oid *key, const git_oid *root
 static int draft_root(gitrepo *repo, const gitrepo_draft_spec *spec, const char *full,
                       const char *parent, git_oid *root)
 {
-    git_tree *base = NULL;
-    git_oid pkg_tree, key;
-    int rc = commit_tree(repo, parent, &base);
+    git_repository *git = gitrepo_objects(repo);
+    git_oid base, pkg_tree, key, old_id;
     git_tree *old_pkg = NULL; /* the package before: its unchanged files are reused */
-    git_tree_entry *old_entry = NULL;
-    if (rc == 0 && base && git_tree_entry_bypath(&old_entry, base, full) == 0 &&
-        git_tree_entry_type(old_entry) == GIT_OBJECT_TREE)
-        git_tree_lookup(&old_pkg, gitrepo_objects(repo), git_tree_entry_id(old_entry));
-    git_tree_entry_free(old_entry);
+    int rc = commit_root(repo, parent, &base);
+    if (rc == 0) {
+        int found = gitrepo_tree_find(git, &repo->roots, &base, full, &old_id);
+        if (found < 0)
+            rc = -1;
+        else if (found)
+            git_tree_lookup(&old_pkg, git, &old_id);
+    }
     if (rc == 0)
         rc = gitrepo_tree_from_files(gitrepo_objects(repo), old_pkg, spec->resources, spec->binary,
                                      &pkg_tree);
@@ -188,12 +196,11 @@ static int draft_root(gitrepo *repo, const gitrepo_draft_spec *spec, const char 
     if (rc == 0) {
         root_memo_key(parent, full, &pkg_tree, &key);
         if (!root_memo_find(repo, &key, root)) {
-            rc = gitrepo_tree_replace(gitrepo_objects(repo), base, full, &pkg_tree, root);
+            rc = gitrepo_tree_replace_at(git, &repo->roots, &base, full, &pkg_tree, root);
             if (rc == 0)
                 root_memo_put(repo, &key, root);
         }
     }
-    git_tree_free(base);
     return rc;
 }
 
@@ -394,18 +401,22 @@ static int publish(gitrepo *repo, const target *t, int revision, const gitrepo_a
     snprintf(branch_ref, sizeof branch_ref, "refs/heads/%s", repo->branch);
     snprintf(tag_ref, sizeof tag_ref, "refs/tags/%s/v%d", t->full, n);
     snprintf(proposed_ref, sizeof proposed_ref, "refs/heads/proposed/%s/%s", t->full, t->workspace);
-    git_oid draft_oid, parents[2], root;
-    git_tree *pkg = NULL, *base = NULL;
-    git_oid_fromstr(&draft_oid, t->sha);
+    git_repository *git = gitrepo_objects(repo);
+    git_oid parents[2], root, draft_root_id, pkg, base;
     git_oid_fromstr(&parents[0], head);
-    parents[1] = draft_oid;
-    int rc = gitrepo_commit_subtree(gitrepo_objects(repo), &draft_oid, t->full, &pkg);
+    git_oid_fromstr(&parents[1], t->sha);
+    int rc = commit_root(repo, t->sha, &draft_root_id);
+    if (rc == 0) {
+        int found = gitrepo_tree_find(git, &repo->roots, &draft_root_id, t->full, &pkg);
+        if (found == 0)
+            rc = porch_error_set(404, "directory %s not found in commit %.12s", t->full, t->sha);
+        else if (found < 0)
+            rc = -1;
+    }
     if (rc == 0)
-        rc = commit_tree(repo, head, &base);
+        rc = commit_root(repo, head, &base);
     if (rc == 0)
-        rc = gitrepo_tree_replace(gitrepo_objects(repo), base, t->full, git_tree_id(pkg), &root);
-    git_tree_free(pkg);
-    git_tree_free(base);
+        rc = gitrepo_tree_replace_at(git, &repo->roots, &base, t->full, &pkg, &root);
     if (rc != 0)
         return rc;
     char first[REF_MAX + 64], rev[16], sha[GITREPO_SHA_HEX];
@@ -476,18 +487,16 @@ static int delete_from_branch(gitrepo *repo, const target *t, const gitrepo_auth
     sha[0] = 0;
     if (!head[0])
         return 0;
-    git_tree *base = NULL, *pkg = NULL;
-    git_oid head_oid, root;
+    git_repository *git = gitrepo_objects(repo);
+    git_oid head_oid, root, base, pkg;
     git_oid_fromstr(&head_oid, head);
-    if (gitrepo_commit_subtree(gitrepo_objects(repo), &head_oid, t->full, &pkg) != 0) {
+    int rc = commit_root(repo, head, &base);
+    int found = rc == 0 ? gitrepo_tree_find(git, &repo->roots, &base, t->full, &pkg) : -1;
+    if (found <= 0) {
         porch_error_clear();
         return 0; /* absent: skip the commit */
     }
-    git_tree_free(pkg);
-    int rc = commit_tree(repo, head, &base);
-    if (rc == 0)
-        rc = gitrepo_tree_replace(gitrepo_objects(repo), base, t->full, NULL, &root);
-    git_tree_free(base);
+    rc = gitrepo_tree_replace_at(git, &repo->roots, &base, t->full, NULL, &root);
     char msg[REF_MAX + 16];
     snprintf(msg, sizeof msg, "Delete %s", t->full);
     if (rc == 0)

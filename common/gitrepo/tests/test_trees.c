@@ -204,6 +204,37 @@ static void zero_padded_directories_keep_their_place(void **state)
     git_tree_free(pkg_t);
 }
 
+/* Roots kept raw between writes give the same trees as reading them back,
+ * and finding a package scans them: nested, absent, or a file of that name. */
+static void a_raw_root_cache_changes_nothing(void **state)
+{
+    git_tree *pkg_t = tree_of((const char *const[]){"Kptfile", NULL});
+    git_tree *base = tree_of((const char *const[]){"a-b", "a0/", "b", "z/", NULL});
+    const git_oid *pkg = git_tree_id(pkg_t);
+    gitrepo_raw_cache cache = {0};
+    git_oid with[4], without[4], prev_with = *git_tree_id(base), prev_without = prev_with;
+    const char *const paths[] = {"a/b/c", "a/b/d", "x", "a/b/c"};
+    for (int i = 0; i < 4; i++) {
+        const git_oid *child = i == 3 ? NULL : pkg; /* the last one removes */
+        assert_int_equal(gitrepo_tree_replace_at(repo, &cache, &prev_with, paths[i], child, &with[i]), 0);
+        assert_int_equal(gitrepo_tree_replace_at(repo, NULL, &prev_without, paths[i], child, &without[i]), 0);
+        assert_true(git_oid_equal(&with[i], &without[i]));
+        prev_with = with[i];
+        prev_without = without[i];
+    }
+    git_oid found;
+    assert_int_equal(gitrepo_tree_find(repo, &cache, &with[2], "a/b/d", &found), 1);
+    assert_true(git_oid_equal(&found, pkg));
+    assert_int_equal(gitrepo_tree_find(repo, &cache, &with[2], "x", &found), 1);
+    assert_int_equal(gitrepo_tree_find(repo, &cache, &with[2], "a/b/q", &found), 0);
+    assert_int_equal(gitrepo_tree_find(repo, &cache, &with[2], "b", &found), 0); /* a file */
+    assert_int_equal(gitrepo_tree_find(repo, &cache, &with[2], "b/x", &found), 0);
+    assert_int_equal(gitrepo_tree_find(repo, NULL, &with[2], "a/b/d", &found), 1);
+    gitrepo_raw_cache_clear(&cache);
+    git_tree_free(base);
+    git_tree_free(pkg_t);
+}
+
 /* A file set's tree, serialised here: the same id as libgit2's builder
  * gives for names in tricky git order, nested; names git cannot hold are 400. */
 static void file_set_trees_are_what_the_builder_writes(void **state)
@@ -244,6 +275,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(nested_paths_and_emptied_directories, setup, teardown),
         cmocka_unit_test_setup_teardown(zero_padded_directories_keep_their_place, setup, teardown),
         cmocka_unit_test_setup_teardown(file_set_trees_are_what_the_builder_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_raw_root_cache_changes_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
