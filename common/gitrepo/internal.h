@@ -126,6 +126,13 @@ typedef struct gitrepo_refupdate {
     const char *new_;
 } gitrepo_refupdate;
 
+/* 0 when ref update u may apply to a ref whose value is `current` ("" absent), else 409. */
+int gitrepo_check_old(const gitrepo_refupdate *u, const char *current);
+/* A local remote's ref updates, written as git's files backend does (refwrite.c):
+ * *handled 0 means declined (a packed ref to delete, a symbolic ref, an odd
+ * name) and nothing was changed — use libgit2's transaction. */
+int gitrepo_refs_write_local(git_repository *remote, const gitrepo_refupdate *ups, size_t n,
+                             int *handled);
 /* Pushes all updates in one go, each checked against its `old` value; 409 on a mismatch. */
 int gitrepo_push(gitrepo *repo, const gitrepo_refupdate *updates, size_t n);
 

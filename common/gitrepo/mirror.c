@@ -674,7 +674,7 @@ static int copy_reachable(git_repository *srcrepo, git_odb *dst, const git_oid *
     return rc;
 }
 
-static int check_old(const gitrepo_refupdate *u, const char *current)
+int gitrepo_check_old(const gitrepo_refupdate *u, const char *current)
 {
     if (u->old && strcmp(u->old, "*") == 0)
         return 0;
@@ -706,9 +706,15 @@ static int push_local(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
         if (git_oid_fromstr(&oid, ups[i].new_) != 0 || copy_reachable(repo->git, dst, &oid) != 0)
             rc = gitrepo_git_error(500, "cannot copy objects to the remote");
     }
-    if (rc == 0 && git_transaction_new(&tx, remote) != 0)
+    int handled = 0;
+    size_t changes = 0;
+    if (rc == 0) {
+        rc = gitrepo_refs_write_local(remote, ups, n, &handled);
+        changes = handled && rc == 0 ? n : 0;
+    }
+    if (rc == 0 && !handled && git_transaction_new(&tx, remote) != 0)
         rc = gitrepo_git_error(500, "cannot start a ref transaction");
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0; rc == 0 && !handled && i < n; i++) {
         int lr = git_transaction_lock_ref(tx, ups[i].ref);
         if (lr == GIT_ELOCKED || lr == GIT_EMODIFIED)
             rc = porch_error_set(409, "%s is being updated by another writer; retry", ups[i].ref);
@@ -716,15 +722,14 @@ static int push_local(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
             rc = gitrepo_git_error(500, "cannot lock a remote ref");
     }
     git_signature *sig = NULL;
-    if (rc == 0)
+    if (rc == 0 && !handled)
         git_signature_now(&sig, GITREPO_PORCH_NAME, GITREPO_PORCH_EMAIL);
-    size_t changes = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0; rc == 0 && !handled && i < n; i++) {
         git_oid cur;
         char cursha[GITREPO_SHA_HEX] = "";
         if (git_reference_name_to_id(&cur, remote, ups[i].ref) == 0)
             git_oid_tostr(cursha, sizeof cursha, &cur);
-        rc = check_old(&ups[i], cursha);
+        rc = gitrepo_check_old(&ups[i], cursha);
         if (rc != 0)
             break;
         if (ups[i].new_) {
@@ -739,7 +744,7 @@ static int push_local(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
         if (rc != 0)
             rc = gitrepo_git_error(500, "cannot stage a ref update");
     }
-    if (rc == 0 && changes > 0 && git_transaction_commit(tx) != 0)
+    if (rc == 0 && !handled && changes > 0 && git_transaction_commit(tx) != 0)
         rc = gitrepo_git_error(500, "cannot update the remote refs");
     /* what git gc's pack-refs does, every PACK_REFS_EVERY of our updates:
      * libgit2 removes a loose ref only while holding its lock and unchanged */
@@ -793,7 +798,7 @@ static int push_remote(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
         for (size_t h = 0; h < nheads; h++)
             if (strcmp(heads[h]->name, ups[i].ref) == 0)
                 git_oid_tostr(cur, sizeof cur, &heads[h]->oid);
-        rc = check_old(&ups[i], cur);
+        rc = gitrepo_check_old(&ups[i], cur);
     }
     char **specs = calloc(n, sizeof *specs);
     char **tmprefs = calloc(n, sizeof *tmprefs);

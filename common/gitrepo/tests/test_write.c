@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../internal.h"
 #include "error/error.h"
@@ -456,6 +457,70 @@ static void push_checks_old_values(void **state)
     close_env(&e);
 }
 
+/* Ref updates of a local remote, written as git's files backend does: a ref
+ * another writer holds locked is a 409 that changes nothing; packed refs are
+ * read (moved with a loose value, deleted through libgit2, which rewrites
+ * packed-refs); an empty directory where the ref goes is replaced; git sees
+ * exactly the refs we wrote, and fsck --strict stays clean. */
+static void local_ref_updates_follow_the_files_backend(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    char head[GITREPO_SHA_HEX], got[GITREPO_SHA_HEX], path[1024], cmd[1200];
+    gitrepo_branch_head(e.repo, head);
+    snprintf(cmd, sizeof cmd, "git -C %s pack-refs --all", e.remote);
+    assert_int_equal(system(cmd), 0);
+    /* someone else holds refs/heads/x: both updates refused, neither applied */
+    snprintf(path, sizeof path, "%s/refs/heads/x.lock", e.remote);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    gitrepo_refupdate two[2] = {{"refs/heads/a", NULL, head}, {"refs/heads/x", NULL, head}};
+    assert_int_equal(gitrepo_push(e.repo, two, 2), -1);
+    assert_int_equal(porch_error_last()->code, 409);
+    assert_non_null(strstr(porch_error_last()->message, "another writer"));
+    remote_ref(&e, "refs/heads/a", got);
+    assert_string_equal(got, "");
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0); /* their lock is theirs */
+    unlink(path);
+    /* main lives in packed-refs only: checked against it, moved by a loose ref */
+    char moved[GITREPO_SHA_HEX];
+    gitrepo_refupdate mk = {"refs/heads/drafts/p/w", NULL, head};
+    assert_int_equal(gitrepo_push(e.repo, &mk, 1), 0);
+    snprintf(moved, sizeof moved, "%s", head);
+    gitrepo_refupdate stale = {"refs/heads/main", "1111111111111111111111111111111111111111", head};
+    assert_int_equal(gitrepo_push(e.repo, &stale, 1), -1);
+    assert_int_equal(porch_error_last()->code, 409);
+    /* delete the draft (loose): its directories stay, git no longer sees it */
+    gitrepo_refupdate del = {"refs/heads/drafts/p/w", moved, NULL};
+    assert_int_equal(gitrepo_push(e.repo, &del, 1), 0);
+    remote_ref(&e, "refs/heads/drafts/p/w", got);
+    assert_string_equal(got, "");
+    snprintf(path, sizeof path, "%s/refs/heads/drafts/p", e.remote);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    /* an empty directory where a ref now goes */
+    snprintf(path, sizeof path, "%s/refs/heads/drafts/p/w2", e.remote);
+    assert_int_equal(mkdir(path, 0755), 0);
+    gitrepo_refupdate onto = {"refs/heads/drafts/p/w2", NULL, head};
+    assert_int_equal(gitrepo_push(e.repo, &onto, 1), 0);
+    remote_ref(&e, "refs/heads/drafts/p/w2", got);
+    assert_string_equal(got, head);
+    /* a packed ref deleted: packed-refs rewritten without it */
+    snprintf(cmd, sizeof cmd, "git -C %s pack-refs --all", e.remote);
+    assert_int_equal(system(cmd), 0);
+    gitrepo_refupdate del2 = {"refs/heads/drafts/p/w2", head, NULL};
+    assert_int_equal(gitrepo_push(e.repo, &del2, 1), 0);
+    remote_ref(&e, "refs/heads/drafts/p/w2", got);
+    assert_string_equal(got, "");
+    snprintf(cmd, sizeof cmd, "test \"$(git -C %s for-each-ref --format='%%(refname)' refs/heads/)\" = refs/heads/main && git -C %s fsck --strict >/dev/null 2>&1",
+             e.remote, e.remote);
+    assert_int_equal(system(cmd), 0);
+    close_env(&e);
+}
+
 static void racing_publishers_one_wins(void **state)
 {
     env e;
@@ -673,6 +738,7 @@ int main(void)
         cmocka_unit_test(a_staged_write_commits_the_staged_root),
         cmocka_unit_test(check_sees_the_remote_branch_without_fetching),
         cmocka_unit_test(push_checks_old_values),
+        cmocka_unit_test(local_ref_updates_follow_the_files_backend),
         cmocka_unit_test(racing_publishers_one_wins),
         cmocka_unit_test(concurrent_publishers_of_different_packages_all_land),
         cmocka_unit_test(a_push_by_someone_else_is_refused_then_seen),
