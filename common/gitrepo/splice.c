@@ -115,7 +115,7 @@ static int raw_find_dir(const raw_view *v, const git_oid *tree, const char *name
                         git_oid *id)
 {
     size_t i = 0;
-    raw_entry e;
+    raw_entry e = {0};
     while (i < v->size) {
         if (raw_next(v->data, v->size, &i, &e, tree) != 0)
             return -1;
@@ -170,7 +170,7 @@ static int splice_tree(git_repository *git, gitrepo_raw_cache *c, const git_oid 
     size_t i = 0;
     while (rc == 0 && i < v.size) {
         size_t at = i;
-        raw_entry e;
+        raw_entry e = {0};
         if ((rc = raw_next(v.data, v.size, &i, &e, base)) != 0)
             break;
         if (e.len == nlen && !memcmp(e.name, name, nlen)) /* replaced or removed */
