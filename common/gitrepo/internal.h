@@ -36,6 +36,16 @@ typedef struct gitrepo_raw_cache {
 } gitrepo_raw_cache;
 void gitrepo_raw_cache_clear(gitrepo_raw_cache *c);
 
+/* A local remote's packed-refs as last read, with the stat that says it is current (refwrite.c). */
+typedef struct gitrepo_packed_cache {
+    char *data;
+    size_t len;
+    unsigned long long dev, ino;
+    long long size, mtime_sec;
+    long mtime_nsec;
+} gitrepo_packed_cache;
+void gitrepo_packed_cache_clear(gitrepo_packed_cache *pc);
+
 /* A draft root tree remembered by what it was built from (write.c). */
 typedef struct gitrepo_root_memo {
     git_oid key;  /* hash of the parent commit, the package path and the package tree */
@@ -81,6 +91,7 @@ struct gitrepo {
     unsigned root_memo_next;
     unsigned long root_memo_hits; /* writes whose root tree was found staged */
     gitrepo_raw_cache roots;      /* root trees written last, raw */
+    gitrepo_packed_cache remote_packed; /* local remotes: their packed-refs */
     int borrows_objects;          /* local remote linked through objects/info/alternates:
                                      refs live in memory only, objects in the remote */
 };
@@ -131,8 +142,8 @@ int gitrepo_check_old(const gitrepo_refupdate *u, const char *current);
 /* A local remote's ref updates, written as git's files backend does (refwrite.c):
  * *handled 0 means declined (a packed ref to delete, a symbolic ref, an odd
  * name) and nothing was changed — use libgit2's transaction. */
-int gitrepo_refs_write_local(git_repository *remote, const gitrepo_refupdate *ups, size_t n,
-                             int *handled);
+int gitrepo_refs_write_local(git_repository *remote, gitrepo_packed_cache *packed,
+                             const gitrepo_refupdate *ups, size_t n, int *handled);
 /* Pushes all updates in one go, each checked against its `old` value; 409 on a mismatch. */
 int gitrepo_push(gitrepo *repo, const gitrepo_refupdate *updates, size_t n);
 

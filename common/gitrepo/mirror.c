@@ -576,6 +576,7 @@ void gitrepo_free(gitrepo *repo)
         return;
     gitrepo_commit_cache_free(repo->commits);
     gitrepo_raw_cache_clear(&repo->roots);
+    gitrepo_packed_cache_clear(&repo->remote_packed);
     gitrepo_refs_clear(&repo->refs);
     json_decref(repo->task_index);
     free(repo->task_index_new);
@@ -709,7 +710,7 @@ static int push_local(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
     int handled = 0;
     size_t changes = 0;
     if (rc == 0) {
-        rc = gitrepo_refs_write_local(remote, ups, n, &handled);
+        rc = gitrepo_refs_write_local(remote, &repo->remote_packed, ups, n, &handled);
         changes = handled && rc == 0 ? n : 0;
     }
     if (rc == 0 && !handled && git_transaction_new(&tx, remote) != 0)

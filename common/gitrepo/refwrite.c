@@ -62,17 +62,30 @@ static void packed_value(const char *buf, size_t len, const char *ref, char out[
     }
 }
 
-static char *read_packed_refs(const char *gitdir, size_t *len)
+/* packed-refs as it is now: the cached copy while the file's identity and
+ * time stamp are unchanged (git replaces it by renaming a new file in), else
+ * read again; NULL when there is none. Borrowed until the next call. */
+static const char *packed_refs(const char *gitdir, gitrepo_packed_cache *pc, size_t *len)
 {
     char path[PATH_MAX_LEN];
     snprintf(path, sizeof path, "%spacked-refs", gitdir);
+    struct stat st;
     *len = 0;
+    if (stat(path, &st) != 0)
+        return NULL;
+    if (pc->data && pc->dev == st.st_dev && pc->ino == st.st_ino &&
+        pc->size == (long long)st.st_size && pc->mtime_sec == (long long)st.st_mtim.tv_sec &&
+        pc->mtime_nsec == (long)st.st_mtim.tv_nsec) {
+        *len = pc->len;
+        return pc->data;
+    }
+    free(pc->data);
+    pc->data = NULL;
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
-    size_t cap = 1 << 16, n = 0;
+    size_t cap = (size_t)st.st_size + 1, n = 0, got;
     char *buf = malloc(cap);
-    size_t got;
     while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
         n += got;
         if (n == cap) {
@@ -83,8 +96,23 @@ static char *read_packed_refs(const char *gitdir, size_t *len)
         }
     }
     fclose(f);
+    if (!buf)
+        return NULL;
+    pc->data = buf;
+    pc->len = n;
+    pc->dev = st.st_dev;
+    pc->ino = st.st_ino;
+    pc->size = (long long)st.st_size;
+    pc->mtime_sec = (long long)st.st_mtim.tv_sec;
+    pc->mtime_nsec = (long)st.st_mtim.tv_nsec;
     *len = n;
     return buf;
+}
+
+void gitrepo_packed_cache_clear(gitrepo_packed_cache *pc)
+{
+    free(pc->data);
+    memset(pc, 0, sizeof *pc);
 }
 
 /* The loose value of the ref at path: 1 with hex, 0 absent, -1 unusual (symbolic, garbage). */
@@ -167,8 +195,8 @@ static int apply_one(ref_lock *l)
     return 0;
 }
 
-int gitrepo_refs_write_local(git_repository *remote, const gitrepo_refupdate *ups, size_t n,
-                             int *handled)
+int gitrepo_refs_write_local(git_repository *remote, gitrepo_packed_cache *pc,
+                             const gitrepo_refupdate *ups, size_t n, int *handled)
 {
     *handled = 0;
     const char *gitdir = git_repository_commondir(remote);
@@ -195,7 +223,7 @@ int gitrepo_refs_write_local(git_repository *remote, const gitrepo_refupdate *up
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = lock_one(&l[i]);
     size_t plen = 0;
-    char *packed = NULL;
+    const char *packed = NULL;
     int packed_read = 0, decline = 0;
     for (size_t i = 0; i < n && rc == 0 && !decline; i++) {
         char cur[GITREPO_SHA_HEX], in_packed[GITREPO_SHA_HEX] = "";
@@ -206,7 +234,7 @@ int gitrepo_refs_write_local(git_repository *remote, const gitrepo_refupdate *up
         }
         if (!loose || !l[i].up->new_) {
             if (!packed_read) {
-                packed = read_packed_refs(gitdir, &plen);
+                packed = packed_refs(gitdir, pc, &plen);
                 packed_read = 1;
             }
             if (packed)
@@ -217,7 +245,6 @@ int gitrepo_refs_write_local(git_repository *remote, const gitrepo_refupdate *up
         else
             rc = gitrepo_check_old(l[i].up, loose ? cur : in_packed);
     }
-    free(packed);
     if (decline || rc != 0) {
         unlock_all(l, n);
         free(l);
