@@ -80,6 +80,7 @@ struct gitrepo {
     int packed_once;               /* the mirror's refs were packed by this handle */
     unsigned loose_mirror;         /* loose refs written to the mirror since the last pack */
     unsigned loose_remote;         /* ... and to a local remote */
+    unsigned remote_deletes;       /* ref deletions in a local remote since its last prune */
     gitrepo_refs refs;             /* the mirror's refs, loaded on first use */
     git_repository *remote_git;    /* local remotes: kept open between pushes */
     json_t *task_index;            /* "<package>\n<workspace>" of every task annotation seen */

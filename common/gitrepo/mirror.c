@@ -131,8 +131,8 @@ static int is_mirrored(const char *name)
     return strncmp(name, "refs/heads/", 11) == 0 || strncmp(name, "refs/tags/", 10) == 0;
 }
 
-/* Removes the empty directories below `dir` (left by packed loose refs) so ref
- * iteration does not walk them; `dir` itself stays. Mirror-only. */
+/* Removes the empty directories below `dir` (left by packed or deleted loose
+ * refs) so ref iteration does not walk them; `dir` itself stays. */
 static void prune_empty_dirs(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -158,6 +158,8 @@ static void prune_empty_dirs(const char *dir)
  * the whole packed-refs file (one per propose, approve or delete until they are
  * gone). Git's own gc leaves refs loose for much longer than this. */
 #define REMOTE_PACK_REFS_EVERY 1024
+/* Ref deletions in a local remote between prunes of the directories they empty. */
+#define REMOTE_PRUNE_EVERY 256
 
 /* Keeps the mirror's refs in one packed-refs file (listings then read one file
  * instead of a loose file per tag): once per handle and after every
@@ -747,6 +749,21 @@ static int push_local(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
     }
     if (rc == 0 && !handled && changes > 0 && git_transaction_commit(tx) != 0)
         rc = gitrepo_git_error(500, "cannot update the remote refs");
+    /* the directories our deletions emptied, every REMOTE_PRUNE_EVERY of them
+     * (after each one, as libgit2 and git do, an rmdir and the next draft's
+     * mkdir cost more than the rest of a propose's push) */
+    for (size_t i = 0; rc == 0 && handled && i < n; i++)
+        repo->remote_deletes += ups[i].new_ == NULL;
+    if (rc == 0 && repo->remote_deletes >= REMOTE_PRUNE_EVERY) {
+        static const char *const spaces[] = {"refs/heads/drafts", "refs/heads/proposed",
+                                             "refs/heads/deletionProposed"};
+        for (size_t k = 0; k < 3; k++) {
+            char dir[4096];
+            snprintf(dir, sizeof dir, "%s%s", git_repository_commondir(remote), spaces[k]);
+            prune_empty_dirs(dir);
+        }
+        repo->remote_deletes = 0;
+    }
     /* what git gc's pack-refs does, every PACK_REFS_EVERY of our updates:
      * libgit2 removes a loose ref only while holding its lock and unchanged */
     repo->loose_remote += (unsigned)changes;

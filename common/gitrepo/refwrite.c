@@ -2,10 +2,10 @@
  * every ref locked with <ref>.lock (created exclusively, so git, libgit2 and
  * other adapters racing on it are refused), every old value checked, then
  * each new value renamed into place or the loose ref removed. Unlike
- * libgit2's transaction it does not prune the directories a deletion
- * empties: the next draft of the package needs them again, and a directory
- * made and removed costs more than the rest of the update on ext4 (git
- * ignores empty directories under refs/). Deleting a ref that is also in
+ * libgit2's transaction it does not prune the directories a deletion empties
+ * right away (the caller does, every few hundred deletions): the next draft
+ * of the package needs them again, and a directory made and removed costs
+ * more than the rest of the update on ext4. Deleting a ref that is also in
  * packed-refs, or anything unusual (a symbolic ref), is left to libgit2. */
 #include "internal.h"
 
@@ -157,7 +157,8 @@ static int lock_one(ref_lock *l)
     char lock[PATH_MAX_LEN + 8];
     snprintf(lock, sizeof lock, "%s.lock", l->path);
     l->fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (l->fd < 0 && errno == ENOENT) {
+    /* a directory may vanish between our mkdir and open (a concurrent prune) */
+    for (int tries = 0; l->fd < 0 && errno == ENOENT && tries < 3; tries++) {
         make_parents(lock);
         l->fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     }

@@ -521,6 +521,30 @@ static void local_ref_updates_follow_the_files_backend(void **state)
     close_env(&e);
 }
 
+/* Directories that deletions empty are pruned in batches (every 256
+ * deletions), not after each one: a ref iteration must not walk thousands of
+ * them, and a propose must not pay an rmdir and the next draft a mkdir. */
+static void emptied_ref_directories_are_pruned_in_batches(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    char head[GITREPO_SHA_HEX], ref[128], cmd[1200];
+    gitrepo_branch_head(e.repo, head);
+    for (int i = 0; i < 300; i++) {
+        snprintf(ref, sizeof ref, "refs/heads/drafts/p%03d/w", i);
+        gitrepo_refupdate mk = {ref, NULL, head}, del = {ref, head, NULL};
+        assert_int_equal(gitrepo_push(e.repo, &mk, 1), 0);
+        assert_int_equal(gitrepo_push(e.repo, &del, 1), 0);
+    }
+    snprintf(cmd, sizeof cmd, "test $(find %s/refs/heads/drafts -mindepth 1 -type d | wc -l) -eq 44",
+             e.remote);
+    assert_int_equal(system(cmd), 0); /* the 256 first were pruned, the last 44 wait */
+    snprintf(cmd, sizeof cmd, "test -z \"$(git -C %s for-each-ref refs/heads/drafts)\"", e.remote);
+    assert_int_equal(system(cmd), 0);
+    close_env(&e);
+}
+
 static void racing_publishers_one_wins(void **state)
 {
     env e;
@@ -739,6 +763,7 @@ int main(void)
         cmocka_unit_test(check_sees_the_remote_branch_without_fetching),
         cmocka_unit_test(push_checks_old_values),
         cmocka_unit_test(local_ref_updates_follow_the_files_backend),
+        cmocka_unit_test(emptied_ref_directories_are_pruned_in_batches),
         cmocka_unit_test(racing_publishers_one_wins),
         cmocka_unit_test(concurrent_publishers_of_different_packages_all_land),
         cmocka_unit_test(a_push_by_someone_else_is_refused_then_seen),
