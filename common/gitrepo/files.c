@@ -309,17 +309,69 @@ static int put_blob(git_repository *git, const git_tree *old, const char *path, 
     return rc == 0 ? 0 : gitrepo_git_error(500, "cannot write a blob");
 }
 
+/* The old package's files that are not UTF-8 text and not in resources:
+ * with no binary set given, they stay (the engine's file sets and the
+ * resources API carry text only, so they could never be sent back). */
+typedef struct kept_ctx {
+    git_repository *git;
+    json_t *resources;
+    file_ent *v;
+    size_t n, cap;
+    int rc;
+} kept_ctx;
+
+static int kept_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+    kept_ctx *k = payload;
+    if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+        return 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s%s", root, git_tree_entry_name(e));
+    if (json_object_get(k->resources, path))
+        return 0;
+    git_blob *blob = NULL;
+    if (git_blob_lookup(&blob, k->git, git_tree_entry_id(e)) != 0) {
+        k->rc = gitrepo_git_error(500, "cannot read a package file");
+        return -1;
+    }
+    int text = utf8_valid(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
+    git_blob_free(blob);
+    if (text)
+        return 0; /* a text file the new set leaves out is deleted */
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 4;
+        file_ent *v = realloc(k->v, cap * sizeof *v);
+        if (!v) {
+            k->rc = porch_error_set(500, "out of memory");
+            return -1;
+        }
+        k->v = v;
+        k->cap = cap;
+    }
+    k->v[k->n].path = strdup(path);
+    git_oid_cpy(&k->v[k->n].blob, git_tree_entry_id(e));
+    k->n++;
+    return 0;
+}
+
 int gitrepo_tree_from_files(git_repository *git, const git_tree *old, json_t *resources,
                             json_t *binary, git_oid *out)
 {
-    size_t total = json_object_size(resources) + (binary ? json_object_size(binary) : 0);
+    kept_ctx kept = {git, resources, NULL, 0, 0, 0};
+    if (!binary && old && git_tree_walk(old, GIT_TREEWALK_PRE, kept_cb, &kept) != 0 && !kept.rc)
+        kept.rc = gitrepo_git_error(500, "cannot walk the package's tree");
+    size_t total = json_object_size(resources) + (binary ? json_object_size(binary) : 0) + kept.n;
     file_ent *ents = calloc(total + 1, sizeof *ents);
     size_t n = 0;
-    int rc = 0;
+    int rc = kept.rc;
+    for (size_t i = 0; rc == 0 && i < kept.n; i++)
+        ents[n++] = kept.v[i];
     const char *key;
     json_t *val;
     json_object_foreach(resources, key, val)
     {
+        if (rc != 0)
+            break;
         if (!json_is_string(val)) {
             rc = porch_error_set(400, "resources[%s] must be a string", key);
             break;
@@ -355,6 +407,9 @@ int gitrepo_tree_from_files(git_repository *git, const git_tree *old, json_t *re
     if (rc == 0)
         rc = build_level(git, ents, n, 0, out);
     free(ents);
+    for (size_t i = 0; i < kept.n; i++)
+        free((char *)kept.v[i].path);
+    free(kept.v);
     return rc;
 }
 

@@ -140,7 +140,8 @@ typedef struct gitrepo_draft_spec {
     const char *package; /* packageName, relative to the directory */
     const char *workspace;
     json_t *resources;   /* borrowed: complete new file set, path → text */
-    json_t *binary;      /* borrowed, may be NULL: path → base64 */
+    json_t *binary;      /* borrowed, may be NULL: path → base64; NULL keeps the package's
+                          * non-UTF-8 files not named in resources (text-only file sets) */
     json_t *task;        /* borrowed, may be NULL: the task annotated on the commit */
     const char *message; /* first line; NULL: from the task type (§6.5) */
     const char *expect;  /* current draft commit, or NULL/"" to create a new draft */

@@ -187,7 +187,9 @@ int gitrepo_commit_buffer(const git_oid *tree, const git_oid *parents, size_t np
                           const char *message, char **out, size_t *out_len);
 /* Builds a tree from a file set (resources: path → text, binary: path → base64).
  * A file whose content is already at its path in `old` (the package's tree
- * before; may be NULL) reuses that blob: nothing is written for it. */
+ * before; may be NULL) reuses that blob: nothing is written for it. With
+ * binary NULL, old's non-UTF-8 files that resources does not name are kept
+ * (text-only file sets cannot carry them); with binary given, only its files. */
 int gitrepo_tree_from_files(git_repository *git, const git_tree *old, json_t *resources,
                             json_t *binary, git_oid *out);
 /* The tree of directory `path` in commit `commit` (new object), or 404. */

@@ -158,7 +158,8 @@ static void draft_commit_is_written_like_porch(void **state)
     assert_non_null(strstr(msg, "Rendering package\n\n\nkpt:"));
     free(msg);
     assert_int_equal(gitrepo_read_files(e.repo, sha, "pkg1", &got, &gotbin), 0);
-    assert_int_equal(json_object_size(gotbin), 0); /* the file set is complete: blob gone */
+    /* a text-only file set keeps the binary file (text_only_updates_keep_binary_files) */
+    assert_string_equal(json_string_value(json_object_get(gotbin, "bin/blob.dat")), "AP/+gA==");
     json_decref(got);
     json_decref(gotbin);
     /* tasks still say init */
@@ -545,6 +546,44 @@ static void emptied_ref_directories_are_pruned_in_batches(void **state)
     close_env(&e);
 }
 
+/* A Draft update from a text-only file set (the engine's, the resources API's)
+ * keeps the package's binary files; a text file it leaves out is deleted; an
+ * explicit binary set replaces them. */
+static void text_only_updates_keep_binary_files(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    json_t *res = files();
+    json_t *bin = json_pack("{s:s}", "bin/blob.dat", "AP/+gA==");
+    char first[GITREPO_SHA_HEX], second[GITREPO_SHA_HEX], third[GITREPO_SHA_HEX];
+    gitrepo_draft_spec spec = {.package = "pkg1", .workspace = "ws1", .resources = res,
+                               .binary = bin};
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, first), 0);
+    json_object_del(res, "README.md");
+    spec = (gitrepo_draft_spec){.package = "pkg1", .workspace = "ws1", .resources = res,
+                                .expect = first};
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, second), 0);
+    json_t *got = NULL, *gotbin = NULL;
+    assert_int_equal(gitrepo_read_files(e.repo, second, "pkg1", &got, &gotbin), 0);
+    assert_true(json_equal(got, res)); /* README.md gone */
+    assert_string_equal(json_string_value(json_object_get(gotbin, "bin/blob.dat")), "AP/+gA==");
+    json_decref(got);
+    json_decref(gotbin);
+    json_t *none = json_object();
+    spec.expect = second;
+    spec.binary = none;
+    assert_int_equal(gitrepo_write_draft(e.repo, &spec, third), 0);
+    assert_int_equal(gitrepo_read_files(e.repo, third, "pkg1", &got, &gotbin), 0);
+    assert_int_equal(json_object_size(gotbin), 0);
+    json_decref(got);
+    json_decref(gotbin);
+    json_decref(none);
+    json_decref(res);
+    json_decref(bin);
+    close_env(&e);
+}
+
 static void racing_publishers_one_wins(void **state)
 {
     env e;
@@ -759,6 +798,7 @@ int main(void)
         cmocka_unit_test(object_dirs_are_made_at_the_first_write_only),
         cmocka_unit_test(propose_publish_delete),
         cmocka_unit_test(write_and_propose_in_one_push),
+        cmocka_unit_test(text_only_updates_keep_binary_files),
         cmocka_unit_test(a_staged_write_commits_the_staged_root),
         cmocka_unit_test(check_sees_the_remote_branch_without_fetching),
         cmocka_unit_test(push_checks_old_values),
