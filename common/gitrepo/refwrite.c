@@ -24,6 +24,7 @@
 typedef struct ref_lock {
     const gitrepo_refupdate *up;
     char path[PATH_MAX_LEN];
+    size_t gitdir_len; /* path = git dir + ref name */
     int fd; /* the lock file's descriptor, -1 once closed */
     int locked;
 } ref_lock;
@@ -33,10 +34,10 @@ static int cmp_lock(const void *a, const void *b)
     return strcmp(((const ref_lock *)a)->up->ref, ((const ref_lock *)b)->up->ref);
 }
 
-/* mkdir -p of the directories above `path` (under the git dir). */
-static void make_parents(char *path)
+/* mkdir -p of the directories above `path`, from `from` on (the part after the git dir). */
+static void make_parents(char *path, size_t from)
 {
-    for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+    for (char *p = strchr(path + from, '/'); p; p = strchr(p + 1, '/')) {
         *p = '\0';
         mkdir(path, 0777); /* EEXIST is the common answer */
         *p = '/';
@@ -159,7 +160,7 @@ static int lock_one(ref_lock *l)
     l->fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     /* a directory may vanish between our mkdir and open (a concurrent prune) */
     for (int tries = 0; l->fd < 0 && errno == ENOENT && tries < 3; tries++) {
-        make_parents(lock);
+        make_parents(lock, l->gitdir_len + 5); /* refs/ exists */
         l->fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     }
     if (l->fd >= 0) {
@@ -218,6 +219,7 @@ int gitrepo_refs_write_local(git_repository *remote, gitrepo_packed_cache *pc,
         l[i].up = &ups[i];
         l[i].fd = -1;
         snprintf(l[i].path, sizeof l[i].path, "%s%s", gitdir, ups[i].ref);
+        l[i].gitdir_len = strlen(gitdir);
     }
     qsort(l, n, sizeof *l, cmp_lock); /* one order for every writer */
     int rc = 0;
