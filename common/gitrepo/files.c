@@ -4,7 +4,6 @@
  * root tree (the package) while sharing every other subtree unchanged. */
 #include "internal.h"
 
-#include <git2/sys/odb_backend.h>
 
 #include "error/error.h"
 
@@ -229,7 +228,7 @@ static int write_tree(git_repository *git, tree_ent *te, size_t n, const char *w
         memcpy(w, te[i].id.id, GIT_OID_RAWSZ);
         w += GIT_OID_RAWSZ;
     }
-    int rc = gitrepo_loose_put_stored(git, buf, (size_t)(w - buf), GIT_OBJECT_TREE, out);
+    int rc = gitrepo_object_put(git, buf, (size_t)(w - buf), GIT_OBJECT_TREE, 1, out);
     free(buf);
     return rc;
 }
@@ -271,21 +270,6 @@ static int build_level(git_repository *git, file_ent *ents, size_t n, size_t ple
     return rc;
 }
 
-int gitrepo_odb_put(git_odb *odb, const void *data, size_t len, git_object_t type, git_oid *out)
-{
-    if (git_odb_hash(out, data, len, type) != 0)
-        return -1;
-    /* present (or maybe in a pack not yet seen): libgit2's write, which
-     * freshens it for git gc; absent: straight to the loose backend */
-    if (!git_odb_exists_ext(odb, out, GIT_ODB_LOOKUP_NO_REFRESH))
-        for (size_t i = 0; i < git_odb_num_backends(odb); i++) {
-            git_odb_backend *b = NULL;
-            if (git_odb_get_backend(&b, odb, i) == 0 && b->write)
-                return b->write(b, out, data, len, type) == 0 ? 0 : -1;
-        }
-    return git_odb_write(out, odb, data, len, type);
-}
-
 /* The blob for data at `path`: old's when it already holds exactly these
  * bytes there (a blob reachable from a ref needs no write, nor libgit2's
  * freshening of it), else a newly written one. */
@@ -302,11 +286,7 @@ static int put_blob(git_repository *git, const git_tree *old, const char *path, 
         if (same)
             return 0;
     }
-    git_odb *odb = NULL;
-    int rc = git_repository_odb(&odb, git) == 0 ? gitrepo_odb_put(odb, data, len, GIT_OBJECT_BLOB, out)
-                                                : -1;
-    git_odb_free(odb);
-    return rc == 0 ? 0 : gitrepo_git_error(500, "cannot write a blob");
+    return gitrepo_object_put(git, data, len, GIT_OBJECT_BLOB, 0, out);
 }
 
 /* The old package's files that are not UTF-8 text and not in resources:

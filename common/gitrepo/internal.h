@@ -164,18 +164,14 @@ int gitrepo_tree_replace_at(git_repository *git, gitrepo_raw_cache *cache, const
 /* The directory `path` of tree `root`: 1 with *out, 0 when absent (or a file), -1 on error. */
 int gitrepo_tree_find(git_repository *git, gitrepo_raw_cache *cache, const git_oid *root,
                       const char *path, git_oid *out);
-/* gitrepo_tree_replace_at without a cache, from a parsed base. */
-int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *path,
-                         const git_oid *new_tree, git_oid *out);
-/* Writes an object into odb: a new one straight to its loose backend (no
- * refresh of the pack list on the way, which git_odb_write does for every
- * object it does not find), an existing one through git_odb_write. */
-int gitrepo_odb_put(git_odb *odb, const void *data, size_t len, git_object_t type, git_oid *out);
-/* Writes an object as a loose file whose zlib stream holds stored
- * (uncompressed) blocks: for big trees of ids that deflate barely shrinks
- * (loose.c). An existing object is only freshened, through libgit2. */
-int gitrepo_loose_put_stored(git_repository *git, const void *data, size_t len, git_object_t type,
-                             git_oid *out);
+/* Writes an object (out: its id) unless it is there already, which is then
+ * only freshened (libgit2's write, for git gc). A new one goes straight to a
+ * loose file, without the rescan of the pack directory git_odb_write makes
+ * for every object it does not find: with `stored`, as a zlib stream of
+ * stored (uncompressed) blocks — for trees of ids that deflate barely
+ * shrinks, and commits — else through libgit2's loose backend (loose.c). */
+int gitrepo_object_put(git_repository *git, const void *data, size_t len, git_object_t type,
+                       int stored, git_oid *out);
 /* A zlib stream of stored deflate blocks for in[0..n): out must hold
  * gitrepo_zlib_stored_size(n) bytes; returns the bytes written. */
 size_t gitrepo_zlib_stored_size(size_t n);

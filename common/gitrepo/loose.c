@@ -6,6 +6,8 @@
  * core.looseCompression=0 writes), and git gc packs them as usual. */
 #include "internal.h"
 
+#include <git2/sys/odb_backend.h>
+
 #include "error/error.h"
 
 #include <errno.h>
@@ -66,21 +68,10 @@ size_t gitrepo_zlib_stored(const unsigned char *in, size_t n, unsigned char *out
     return (size_t)(w - out);
 }
 
-int gitrepo_loose_put_stored(git_repository *git, const void *data, size_t len, git_object_t type,
-                             git_oid *out)
+/* Writes a new object's loose file with stored deflate blocks (out: its id). */
+static int write_stored(git_repository *git, const void *data, size_t len, git_object_t type,
+                        const git_oid *out)
 {
-    if (git_odb_hash(out, data, len, type) != 0)
-        return gitrepo_git_error(500, "cannot hash an object");
-    git_odb *odb = NULL;
-    if (git_repository_odb(&odb, git) != 0)
-        return gitrepo_git_error(500, "cannot open the object database");
-    int there = git_odb_exists_ext(odb, out, GIT_ODB_LOOKUP_NO_REFRESH);
-    if (there) { /* libgit2's write freshens it for git gc */
-        int rc = git_odb_write(out, odb, data, len, type);
-        git_odb_free(odb);
-        return rc == 0 ? 0 : gitrepo_git_error(500, "cannot write an object");
-    }
-    git_odb_free(odb);
     char header[64];
     int hlen = snprintf(header, sizeof header, "%s %zu", git_object_type2string(type), len) + 1;
     size_t raw_len = (size_t)hlen + len;
@@ -127,4 +118,31 @@ int gitrepo_loose_put_stored(git_repository *git, const void *data, size_t len, 
     }
     free(z);
     return rc;
+}
+
+int gitrepo_object_put(git_repository *git, const void *data, size_t len, git_object_t type,
+                       int stored, git_oid *out)
+{
+    if (git_odb_hash(out, data, len, type) != 0)
+        return gitrepo_git_error(500, "cannot hash an object");
+    git_odb *odb = NULL;
+    if (git_repository_odb(&odb, git) != 0)
+        return gitrepo_git_error(500, "cannot open the object database");
+    int rc = -1;
+    if (git_odb_exists_ext(odb, out, GIT_ODB_LOOKUP_NO_REFRESH)) {
+        rc = git_odb_write(out, odb, data, len, type); /* freshens it for git gc */
+    } else if (stored) {
+        git_odb_free(odb);
+        return write_stored(git, data, len, type, out);
+    } else { /* the loose backend itself: git_odb_write rescans the packs for a new object */
+        for (size_t i = 0; rc != 0 && i < git_odb_num_backends(odb); i++) {
+            git_odb_backend *b = NULL;
+            if (git_odb_get_backend(&b, odb, i) == 0 && b->write)
+                rc = b->write(b, out, data, len, type) == 0 ? 0 : -1;
+        }
+        if (rc != 0) /* no loose backend that writes: libgit2's own way */
+            rc = git_odb_write(out, odb, data, len, type);
+    }
+    git_odb_free(odb);
+    return rc == 0 ? 0 : gitrepo_git_error(500, "cannot write an object");
 }

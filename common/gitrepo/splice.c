@@ -193,7 +193,7 @@ static int splice_tree(git_repository *git, gitrepo_raw_cache *c, const git_oid 
         entries++;
     }
     if (rc == 0)
-        rc = gitrepo_loose_put_stored(git, buf, (size_t)(w - buf), GIT_OBJECT_TREE, out);
+        rc = gitrepo_object_put(git, buf, (size_t)(w - buf), GIT_OBJECT_TREE, 1, out);
     if (rc == 0)
         raw_cache_put(c, out, buf, (size_t)(w - buf));
     *empty = entries == 0;
@@ -222,18 +222,15 @@ static int replace_in(git_repository *git, gitrepo_raw_cache *c, const git_oid *
             if (raw_read(git, c, base, &v) != 0)
                 return -1;
             found = raw_find_dir(&v, base, name, n, &sub);
+            int base_empty = v.size == 0;
             git_odb_object_free(v.hold);
             if (found < 0)
                 return -1;
-        }
-        if (!found && !new_tree && base) { /* nothing to remove */
-            git_oid_cpy(out, base);
-            raw_view v;
-            if (raw_read(git, c, base, &v) != 0)
-                return -1;
-            *empty = v.size == 0;
-            git_odb_object_free(v.hold);
-            return 0;
+            if (!found && !new_tree) { /* nothing to remove */
+                git_oid_cpy(out, base);
+                *empty = base_empty;
+                return 0;
+            }
         }
         int emptied = 0;
         int rc = replace_in(git, NULL, found ? &sub : NULL, slash + 1, new_tree, &child, &emptied);
@@ -249,11 +246,4 @@ int gitrepo_tree_replace_at(git_repository *git, gitrepo_raw_cache *c, const git
 {
     int empty = 0;
     return replace_in(git, c, base, path, new_tree, out, &empty);
-}
-
-int gitrepo_tree_replace(git_repository *git, const git_tree *base, const char *path,
-                         const git_oid *new_tree, git_oid *out)
-{
-    return gitrepo_tree_replace_at(git, NULL, base ? git_tree_id(base) : NULL, path, new_tree,
-                                   out);
 }

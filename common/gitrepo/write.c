@@ -84,7 +84,7 @@ static int create_commit(gitrepo *repo, const git_oid *tree_id, const git_oid *p
     if (rc == 0)
         rc = gitrepo_commit_buffer(tree_id, parents, nparents, asig, csig, message, &buf, &len);
     if (rc == 0)
-        rc = gitrepo_loose_put_stored(gitrepo_objects(repo), buf, len, GIT_OBJECT_COMMIT, &id);
+        rc = gitrepo_object_put(gitrepo_objects(repo), buf, len, GIT_OBJECT_COMMIT, 1, &id);
     if (rc == 0)
         git_oid_tostr(sha, GITREPO_SHA_HEX, &id);
     free(buf);

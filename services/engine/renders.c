@@ -128,21 +128,27 @@ static void stage(engine *eng, json_t *where, json_t *rendered)
     json_decref(res);
 }
 
-/* Renders `files` (owned) into the cache unless it is there already. */
-static void render_into_cache(engine *eng, json_t *files, const char *key)
+/* Renders `files` (owned) into the cache unless it is there already; with
+ * `want`, answers with the render (new reference; NULL when it failed). */
+static json_t *render_into_cache(engine *eng, json_t *files, const char *key, int want)
 {
     engine_renders *r = eng->renders;
-    json_t *status = NULL;
+    json_t *status = NULL, *out = NULL;
     pthread_mutex_lock(&r->mu);
     int done = lru_has(r->done, key);
     if (!done)
         snprintf(r->running, sizeof r->running, "%s", key);
     pthread_mutex_unlock(&r->mu);
-    if (!done) {
-        if (engine_render_files(eng, &files, &status) == 0)
+    if (done) {
+        if (want && !lookup(r, key, &out, &status))
+            out = NULL;
+    } else {
+        if (engine_render_files(eng, &files, &status) == 0) {
             store(r, key, files, status);
-        else
+            out = want ? json_incref(files) : NULL;
+        } else {
             porch_error_clear(); /* the request that needs it will fail on its own */
+        }
         pthread_mutex_lock(&r->mu);
         r->ahead_done++;
         r->running[0] = '\0';
@@ -151,6 +157,7 @@ static void render_into_cache(engine *eng, json_t *files, const char *key)
     }
     json_decref(files);
     json_decref(status);
+    return out;
 }
 
 static void *ahead_main(void *arg)
@@ -171,12 +178,10 @@ static void *ahead_main(void *arg)
         pthread_mutex_unlock(&r->mu);
         char key[65];
         if (digest(files, key) == 0) {
-            render_into_cache(eng, files, key);
-            json_t *rendered = NULL, *status = NULL;
-            if (where && lookup(r, key, &rendered, &status))
+            json_t *rendered = render_into_cache(eng, files, key, where != NULL);
+            if (rendered)
                 stage(eng, where, rendered);
             json_decref(rendered);
-            json_decref(status);
         } else {
             json_decref(files);
         }

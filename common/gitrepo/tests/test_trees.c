@@ -1,4 +1,4 @@
-/* gitrepo_tree_replace splices raw tree objects; these tests hold it to what
+/* gitrepo_tree_replace_at splices raw tree objects; these tests hold it to what
  * libgit2's tree builder writes for the same change (byte-identical trees,
  * so the same ids), across git's entry order (a directory sorts as if its
  * name ended in '/'), insertion, replacement, removal, nested paths and the
@@ -108,13 +108,13 @@ static void same_as_the_builder_in_git_order(void **state)
         if (strchr(name, '/'))
             continue; /* only plain names at one level */
         git_oid got, want = expected(base, name, pkg);
-        assert_int_equal(gitrepo_tree_replace(repo, base, name, pkg, &got), 0);
+        assert_int_equal(gitrepo_tree_replace_at(repo, NULL, git_tree_id(base), name, pkg, &got), 0);
         char g[GIT_OID_HEXSZ + 1], w[GIT_OID_HEXSZ + 1];
         if (!git_oid_equal(&got, &want))
             fail_msg("set %s: %s, the builder wrote %s", name, git_oid_tostr(g, sizeof g, &got),
                      git_oid_tostr(w, sizeof w, &want));
         want = expected(base, name, NULL);
-        assert_int_equal(gitrepo_tree_replace(repo, base, name, NULL, &got), 0);
+        assert_int_equal(gitrepo_tree_replace_at(repo, NULL, git_tree_id(base), name, NULL, &got), 0);
         if (!git_oid_equal(&got, &want))
             fail_msg("remove %s: %s, the builder wrote %s", name,
                      git_oid_tostr(g, sizeof g, &got), git_oid_tostr(w, sizeof w, &want));
@@ -142,32 +142,32 @@ static void nested_paths_and_emptied_directories(void **state)
     const git_oid *pkg = git_tree_id(pkg_t);
     git_oid zero = {{0}}, r1, r2, r3, r4;
     /* from nothing: a/b/c */
-    assert_int_equal(gitrepo_tree_replace(repo, NULL, "a/b/c", pkg, &r1), 0);
+    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, NULL, "a/b/c", pkg, &r1), 0);
     git_oid got = entry_at(r1, "a/b/c");
     assert_true(git_oid_equal(&got, pkg));
     /* a sibling a/b/d, then a/x */
     git_tree *t1 = NULL, *t2 = NULL, *t3 = NULL;
     assert_int_equal(git_tree_lookup(&t1, repo, &r1), 0);
-    assert_int_equal(gitrepo_tree_replace(repo, t1, "a/b/d", pkg, &r2), 0);
+    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, git_tree_id(t1), "a/b/d", pkg, &r2), 0);
     got = entry_at(r2, "a/b/c");
     assert_true(git_oid_equal(&got, pkg));
     got = entry_at(r2, "a/b/d");
     assert_true(git_oid_equal(&got, pkg));
     /* removing a/b/c keeps a/b (d is there); removing a/b/d then drops a/b and a */
     assert_int_equal(git_tree_lookup(&t2, repo, &r2), 0);
-    assert_int_equal(gitrepo_tree_replace(repo, t2, "a/b/c", NULL, &r3), 0);
+    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, git_tree_id(t2), "a/b/c", NULL, &r3), 0);
     got = entry_at(r3, "a/b/c");
     assert_true(git_oid_equal(&got, &zero));
     got = entry_at(r3, "a/b/d");
     assert_true(git_oid_equal(&got, pkg));
     assert_int_equal(git_tree_lookup(&t3, repo, &r3), 0);
-    assert_int_equal(gitrepo_tree_replace(repo, t3, "a/b/d", NULL, &r4), 0);
+    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, git_tree_id(t3), "a/b/d", NULL, &r4), 0);
     git_tree *t4 = NULL;
     assert_int_equal(git_tree_lookup(&t4, repo, &r4), 0);
     assert_int_equal(git_tree_entrycount(t4), 0);
     /* removing what is not there leaves the tree as it was */
     git_oid r5;
-    assert_int_equal(gitrepo_tree_replace(repo, t2, "q/r", NULL, &r5), 0);
+    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, git_tree_id(t2), "q/r", NULL, &r5), 0);
     assert_true(git_oid_equal(&r5, &r2));
     git_tree_free(t1);
     git_tree_free(t2);
@@ -194,7 +194,7 @@ static void zero_padded_directories_keep_their_place(void **state)
     git_tree *base = NULL, *t = NULL;
     assert_int_equal(git_tree_lookup(&base, repo, &base_id), 0);
     /* "ab-x" < "ab/" (a directory) although "ab-x" > "ab" (a file) */
-    assert_int_equal(gitrepo_tree_replace(repo, base, "ab-x", pkg, &out), 0);
+    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, git_tree_id(base), "ab-x", pkg, &out), 0);
     assert_int_equal(git_tree_lookup(&t, repo, &out), 0);
     assert_int_equal(git_tree_entrycount(t), 2);
     assert_string_equal(git_tree_entry_name(git_tree_entry_byindex(t, 0)), "ab-x");
