@@ -77,7 +77,7 @@ const gitrepo_commit_info *gitrepo_commit_get(gitrepo *repo, const git_oid *id)
                 return c->slots[s];
     }
     git_commit *commit = NULL;
-    if (git_commit_lookup(&commit, repo->git, id) != 0)
+    if (git_commit_lookup(&commit, gitrepo_reader(repo), id) != 0)
         return NULL;
     gitrepo_commit_info *ci = calloc(1, sizeof *ci);
     ci->id = *id;
@@ -208,7 +208,7 @@ static void index_from(gitrepo *repo, git_oid start, git_oid **stack, size_t *ca
         return;
     if (!tip) { /* an annotated tag: its commit */
         git_object *obj = NULL, *peeled = NULL;
-        if (git_object_lookup(&obj, repo->git, &start, GIT_OBJECT_ANY) == 0 &&
+        if (git_object_lookup(&obj, gitrepo_reader(repo), &start, GIT_OBJECT_ANY) == 0 &&
             git_object_type(obj) == GIT_OBJECT_TAG &&
             git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) == 0)
             start = *git_object_id(peeled);

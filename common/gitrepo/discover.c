@@ -99,7 +99,7 @@ static int package_kptfile(gitrepo *repo, const git_oid *commit, const char *pat
                            git_oid *kptfile)
 {
     git_tree *t = NULL;
-    if (gitrepo_commit_subtree(repo->git, commit, path, &t) != 0) {
+    if (gitrepo_commit_subtree(gitrepo_reader(repo), commit, path, &t) != 0) {
         porch_error_clear();
         return 0;
     }
@@ -246,7 +246,7 @@ static void discover_tree(list_ctx *ctx, const git_tree *t, const char *path, gi
         if (git_tree_entry_type(e) != GIT_OBJECT_TREE)
             continue;
         git_tree *sub = NULL;
-        if (git_tree_lookup(&sub, ctx->repo->git, git_tree_entry_id(e)) != 0)
+        if (git_tree_lookup(&sub, gitrepo_reader(ctx->repo), git_tree_entry_id(e)) != 0)
             continue;
         char child[2048];
         if (*path)
@@ -282,7 +282,7 @@ static void index_branch_history(list_ctx *ctx, const git_oid *head)
 static void discover_branch(list_ctx *ctx, const git_oid *head_oid)
 {
     git_commit *head = NULL;
-    if (git_commit_lookup(&head, ctx->repo->git, head_oid) != 0)
+    if (git_commit_lookup(&head, gitrepo_reader(ctx->repo), head_oid) != 0)
         return;
     git_tree *t = NULL;
     git_oid kptfile;
@@ -291,7 +291,8 @@ static void discover_branch(list_ctx *ctx, const git_oid *head_oid)
             index_branch_history(ctx, head_oid);
             add_placeholder(ctx, ctx->only, &kptfile, head);
         }
-    } else if (gitrepo_commit_subtree(ctx->repo->git, head_oid, ctx->repo->dir, &t) == 0) {
+    } else if (gitrepo_commit_subtree(gitrepo_reader(ctx->repo), head_oid, ctx->repo->dir,
+                                      &t) == 0) {
         index_branch_history(ctx, head_oid);
         discover_tree(ctx, t, ctx->repo->dir, head);
         git_tree_free(t);
@@ -316,7 +317,7 @@ static void discover_tag(list_ctx *ctx, const char *refname, const git_oid *targ
         (ctx->only && strcmp(ctx->only, path) != 0))
         return;
     git_object *tagged = NULL, *obj = NULL;
-    if (git_object_lookup(&tagged, ctx->repo->git, target, GIT_OBJECT_ANY) != 0) {
+    if (git_object_lookup(&tagged, gitrepo_reader(ctx->repo), target, GIT_OBJECT_ANY) != 0) {
         log_warn("tag points at a missing object; skipped", "tag", json_string(name));
         return;
     }

@@ -135,10 +135,10 @@ int gitrepo_read_files(gitrepo *repo, const char *sha, const char *path, json_t 
     if (!sha || git_oid_fromstr(&oid, sha) != 0)
         return porch_error_set(400, "bad commit id %s", sha ? sha : "(none)");
     git_tree *tree = NULL;
-    int rc = gitrepo_commit_subtree(repo->git, &oid, path, &tree);
+    int rc = gitrepo_commit_subtree(gitrepo_reader(repo), &oid, path, &tree);
     if (rc != 0)
         return rc;
-    walk_ctx w = {repo->git, json_object(), json_object(), 0};
+    walk_ctx w = {gitrepo_reader(repo), json_object(), json_object(), 0};
     if (git_tree_walk(tree, GIT_TREEWALK_PRE, walk_cb, &w) != 0 && w.rc == 0)
         w.rc = gitrepo_git_error(500, "cannot walk the package tree");
     git_tree_free(tree);

@@ -72,6 +72,7 @@ struct gitrepo {
     char *name, *namespace_, *url, *branch, *dir; /* dir: directory without '/' at ends */
     char *username, *password, *bearer;
     char *mirror_path;
+    char *trash_dir; /* local remotes: deleted refs go here first (trash.c) */
     char *remote_path; /* local remotes only: the path libgit2 opens directly */
     int deployment;
     int create_branch;
@@ -106,6 +107,11 @@ int gitrepo_refs_read(gitrepo *repo, git_repository *src, int from_remote);
 /* Where new objects go: the local remote itself when the mirror borrows its
  * objects (a push then has nothing to copy), else the mirror. */
 git_repository *gitrepo_objects(gitrepo *repo);
+/* The handle reads go through: the local remote's own when its objects are
+ * borrowed and it is open (the handle writes use, so what a write or a
+ * staging just parsed is in the same object cache), else the mirror's. No
+ * side effects: it opens nothing and leaves the error slot alone. */
+git_repository *gitrepo_reader(gitrepo *repo);
 void gitrepo_refs_clear(gitrepo_refs *refs);
 /* The target of a mirror ref (borrowed until the next change), or NULL. */
 const git_oid *gitrepo_refs_get(gitrepo *repo, const char *name);
@@ -144,7 +150,16 @@ int gitrepo_check_old(const gitrepo_refupdate *u, const char *current);
  * *handled 0 means declined (a packed ref to delete, a symbolic ref, an odd
  * name) and nothing was changed — use libgit2's transaction. */
 int gitrepo_refs_write_local(git_repository *remote, gitrepo_packed_cache *packed,
-                             const gitrepo_refupdate *ups, size_t n, int *handled);
+                             const char *trash_dir, const gitrepo_refupdate *ups, size_t n,
+                             int *handled);
+/* Deferred unlinks (trash.c). Moves `path` into trash_dir, to be unlinked by
+ * a background thread: 0 when moved, -1 when not (no thread, another file
+ * system, a full queue) and the caller removes it itself. */
+int gitrepo_trash_move(const char *trash_dir, const char *path);
+/* Waits until every moved file has been unlinked (tests; also at exit). */
+void gitrepo_trash_flush(void);
+/* Removes what a crashed process left in trash_dir. */
+void gitrepo_trash_sweep(const char *trash_dir);
 /* Pushes all updates in one go, each checked against its `old` value; 409 on a mismatch. */
 int gitrepo_push(gitrepo *repo, const gitrepo_refupdate *updates, size_t n);
 

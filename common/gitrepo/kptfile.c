@@ -31,7 +31,7 @@ static const krm_node *child(const krm_node *map, const char *key)
 int gitrepo_kptfile_fields(gitrepo *repo, const git_oid *kptfile, json_t *spec, json_t *status)
 {
     git_blob *blob = NULL;
-    if (git_blob_lookup(&blob, repo->git, kptfile) != 0)
+    if (git_blob_lookup(&blob, gitrepo_reader(repo), kptfile) != 0)
         return porch_error_set(404, "cannot read the Kptfile blob %s", git_oid_tostr_s(kptfile));
     int rc;
     krm_stream *s = NULL;

@@ -350,6 +350,11 @@ git_repository *gitrepo_objects(gitrepo *repo)
     return repo->git;
 }
 
+git_repository *gitrepo_reader(gitrepo *repo)
+{
+    return repo->borrows_objects && repo->remote_git ? repo->remote_git : repo->git;
+}
+
 int gitrepo_fetch(gitrepo *repo)
 {
     /* a local remote whose objects we borrow: fetching is re-reading its refs */
@@ -550,6 +555,12 @@ int gitrepo_open(const gitrepo_config *cfg, gitrepo **out)
     }
     if (rc == 0)
         rc = open_mirror(repo);
+    if (rc == 0 && repo->remote_path) {
+        size_t n = strlen(repo->mirror_path) + 16;
+        repo->trash_dir = malloc(n);
+        snprintf(repo->trash_dir, n, "%s/porch-trash", repo->mirror_path);
+        gitrepo_trash_sweep(repo->trash_dir);
+    }
     if (rc == 0)
         rc = gitrepo_fetch(repo);
     if (rc == 0) {
@@ -593,6 +604,7 @@ void gitrepo_free(gitrepo *repo)
     free(repo->password);
     free(repo->bearer);
     free(repo->mirror_path);
+    free(repo->trash_dir);
     free(repo->remote_path);
     free(repo);
 }
@@ -712,7 +724,8 @@ static int push_local(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
     int handled = 0;
     size_t changes = 0;
     if (rc == 0) {
-        rc = gitrepo_refs_write_local(remote, &repo->remote_packed, ups, n, &handled);
+        rc = gitrepo_refs_write_local(remote, &repo->remote_packed, repo->trash_dir, ups, n,
+                                      &handled);
         changes = handled && rc == 0 ? n : 0;
     }
     if (rc == 0 && !handled && git_transaction_new(&tx, remote) != 0)

@@ -5,8 +5,10 @@
  * libgit2's transaction it does not prune the directories a deletion empties
  * right away (the caller does, every few hundred deletions): the next draft
  * of the package needs them again, and a directory made and removed costs
- * more than the rest of the update on ext4. Deleting a ref that is also in
- * packed-refs, or anything unusual (a symbolic ref), is left to libgit2. */
+ * more than the rest of the update on ext4. A deleted ref's file is moved to
+ * the trash and unlinked off the caller's path (trash.c). Deleting a ref that
+ * is also in packed-refs, or anything unusual (a symbolic ref), is left to
+ * libgit2. */
 #include "internal.h"
 
 #include "error/error.h"
@@ -174,12 +176,13 @@ static int lock_one(ref_lock *l)
     return porch_error_set(500, "cannot lock %s: %s", l->up->ref, strerror(errno));
 }
 
-static int apply_one(ref_lock *l)
+static int apply_one(ref_lock *l, const char *trash_dir)
 {
     char lock[PATH_MAX_LEN + 8];
     snprintf(lock, sizeof lock, "%s.lock", l->path);
-    if (!l->up->new_) { /* delete: the loose ref goes, then its lock */
-        if (unlink(l->path) != 0 && errno != ENOENT)
+    if (!l->up->new_) { /* delete: the loose ref goes (to the trash), then its lock */
+        if (gitrepo_trash_move(trash_dir, l->path) != 0 && unlink(l->path) != 0 &&
+            errno != ENOENT)
             return porch_error_set(500, "cannot delete %s: %s", l->up->ref, strerror(errno));
         return 0;
     }
@@ -198,7 +201,8 @@ static int apply_one(ref_lock *l)
 }
 
 int gitrepo_refs_write_local(git_repository *remote, gitrepo_packed_cache *pc,
-                             const gitrepo_refupdate *ups, size_t n, int *handled)
+                             const char *trash_dir, const gitrepo_refupdate *ups, size_t n,
+                             int *handled)
 {
     *handled = 0;
     const char *gitdir = git_repository_commondir(remote);
@@ -257,7 +261,7 @@ int gitrepo_refs_write_local(git_repository *remote, gitrepo_packed_cache *pc,
     }
     *handled = 1;
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = apply_one(&l[i]);
+        rc = apply_one(&l[i], trash_dir);
     unlock_all(l, n);
     free(l);
     return rc;

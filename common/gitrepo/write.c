@@ -218,6 +218,27 @@ static int draft_check(gitrepo *repo, const gitrepo_draft_spec *spec, char full[
     return 0;
 }
 
+/* Parses what the listing after the propose will read of a staged root —
+ * the root, the package's tree and its Kptfile — into the reader's object
+ * cache now, off the propose's path. Failures only mean a colder listing. */
+static void prime_listing(gitrepo *repo, const git_oid *root_id, const char *full)
+{
+    git_repository *git = gitrepo_reader(repo);
+    git_tree *root = NULL, *pkg = NULL;
+    git_tree_entry *e = NULL;
+    git_blob *kptfile = NULL;
+    if (git_tree_lookup(&root, git, root_id) == 0 && git_tree_entry_bypath(&e, root, full) == 0 &&
+        git_tree_lookup(&pkg, git, git_tree_entry_id(e)) == 0) {
+        const git_tree_entry *k = git_tree_entry_byname(pkg, "Kptfile");
+        if (k && git_blob_lookup(&kptfile, git, git_tree_entry_id(k)) == 0)
+            git_blob_free(kptfile);
+    }
+    git_tree_free(pkg);
+    git_tree_entry_free(e);
+    git_tree_free(root);
+    git_error_clear();
+}
+
 int gitrepo_stage_draft(gitrepo *repo, const gitrepo_draft_spec *spec)
 {
     char full[PATH_LEN], ref[REF_MAX], cur[GITREPO_SHA_HEX];
@@ -232,9 +253,8 @@ int gitrepo_stage_draft(gitrepo *repo, const gitrepo_draft_spec *spec)
                                spec->expect);
     git_oid root;
     int rc = draft_root(repo, spec, full, cur, &root);
-    git_tree *t = NULL; /* parsed once now: the listing after the write finds it cached */
-    if (rc == 0 && git_tree_lookup(&t, gitrepo_objects(repo), &root) == 0)
-        git_tree_free(t);
+    if (rc == 0)
+        prime_listing(repo, &root, full);
     return rc;
 }
 

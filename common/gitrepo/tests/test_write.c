@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../internal.h"
@@ -522,6 +523,77 @@ static void local_ref_updates_follow_the_files_backend(void **state)
     close_env(&e);
 }
 
+/* Number of entries in a directory (-1 when it cannot be read). */
+static int dir_entries(const char *dir)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "test -d %s && exit $(ls -A %s | wc -l)", dir, dir);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A deleted loose ref is moved to the mirror's trash (git no longer sees it
+ * at once) and unlinked there by a background thread; what a crash left in
+ * the trash is swept at the next open; a trash on another file system than
+ * the remote means a plain unlink. */
+static void deleted_refs_go_through_the_trash(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    char head[GITREPO_SHA_HEX], got[GITREPO_SHA_HEX], path[1024];
+    gitrepo_branch_head(e.repo, head);
+    assert_non_null(e.repo->trash_dir);
+    for (int i = 0; i < 20; i++) {
+        char ref[128];
+        snprintf(ref, sizeof ref, "refs/heads/drafts/t%d/w", i);
+        gitrepo_refupdate mk = {ref, NULL, head}, del = {ref, head, NULL};
+        assert_int_equal(gitrepo_push(e.repo, &mk, 1), 0);
+        assert_int_equal(gitrepo_push(e.repo, &del, 1), 0);
+        remote_ref(&e, ref, got);
+        assert_string_equal(got, "");
+        snprintf(path, sizeof path, "%s/%s", e.remote, ref);
+        assert_int_not_equal(access(path, F_OK), 0);
+        snprintf(path, sizeof path, "%s/%s.lock", e.remote, ref);
+        assert_int_not_equal(access(path, F_OK), 0);
+    }
+    gitrepo_trash_flush();
+    assert_int_equal(dir_entries(e.repo->trash_dir), 0);
+    /* a leftover (a crash between the move and the unlink) goes at the next open */
+    snprintf(path, sizeof path, "%s/123-abc-1", e.repo->trash_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(head, f);
+    fclose(f);
+    char cache[600];
+    snprintf(cache, sizeof cache, "%s/cache", e.tmp);
+    gitrepo_free(e.repo);
+    gitrepo_config cfg = {.name = "r", .namespace_ = "ns", .url = e.remote, .cache_dir = cache};
+    assert_int_equal(gitrepo_open(&cfg, &e.repo), 0);
+    assert_int_equal(dir_entries(e.repo->trash_dir), 0);
+    gitrepo_free(e.repo);
+    /* the mirror (and its trash) on another file system: deletions still land */
+    char shm[] = "/dev/shm/porch-trash-test.XXXXXX";
+    if (mkdtemp(shm)) {
+        gitrepo_config other = {.name = "r", .namespace_ = "ns", .url = e.remote, .cache_dir = shm};
+        assert_int_equal(gitrepo_open(&other, &e.repo), 0);
+        gitrepo_refupdate mk = {"refs/heads/drafts/x/w", NULL, head};
+        gitrepo_refupdate del = {"refs/heads/drafts/x/w", head, NULL};
+        assert_int_equal(gitrepo_push(e.repo, &mk, 1), 0);
+        assert_int_equal(gitrepo_push(e.repo, &del, 1), 0);
+        remote_ref(&e, "refs/heads/drafts/x/w", got);
+        assert_string_equal(got, "");
+        gitrepo_trash_flush();
+        assert_true(dir_entries(e.repo->trash_dir) <= 0);
+        gitrepo_free(e.repo);
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", shm);
+        assert_int_equal(system(cmd), 0);
+    }
+    e.repo = NULL;
+    close_env(&e);
+}
+
 /* Directories that deletions empty are pruned in batches (every 256
  * deletions), not after each one: a ref iteration must not walk thousands of
  * them, and a propose must not pay an rmdir and the next draft a mkdir. */
@@ -803,6 +875,7 @@ int main(void)
         cmocka_unit_test(check_sees_the_remote_branch_without_fetching),
         cmocka_unit_test(push_checks_old_values),
         cmocka_unit_test(local_ref_updates_follow_the_files_backend),
+        cmocka_unit_test(deleted_refs_go_through_the_trash),
         cmocka_unit_test(emptied_ref_directories_are_pruned_in_batches),
         cmocka_unit_test(racing_publishers_one_wins),
         cmocka_unit_test(concurrent_publishers_of_different_packages_all_land),
