@@ -204,7 +204,8 @@ static int bad_entry_name(const char *name, size_t len)
 /* Serialises entries (sorted here into git's order) as a tree object and
  * writes it like the root trees. Two entries of one name — a file "a" beside
  * files under "a/" — are refused: git cannot hold both. */
-static int write_tree(git_repository *git, tree_ent *te, size_t n, const char *where, git_oid *out)
+static int write_tree(git_repository *git, gitrepo_spares *spares, tree_ent *te, size_t n,
+                      const char *where, git_oid *out)
 {
     if (n > 1)
         qsort(te, n, sizeof *te, cmp_tree_ent);
@@ -228,13 +229,14 @@ static int write_tree(git_repository *git, tree_ent *te, size_t n, const char *w
         memcpy(w, te[i].id.id, GIT_OID_RAWSZ);
         w += GIT_OID_RAWSZ;
     }
-    int rc = gitrepo_object_put(git, buf, (size_t)(w - buf), GIT_OBJECT_TREE, 1, out);
+    int rc = gitrepo_object_put(git, spares, buf, (size_t)(w - buf), GIT_OBJECT_TREE, 1, out);
     free(buf);
     return rc;
 }
 
 /* Builds the tree for ents[0..n) which all start with `prefix` (length plen). */
-static int build_level(git_repository *git, file_ent *ents, size_t n, size_t plen, git_oid *out)
+static int build_level(git_repository *git, gitrepo_spares *spares, file_ent *ents, size_t n,
+                       size_t plen, git_oid *out)
 {
     tree_ent *te = calloc(n ? n : 1, sizeof *te);
     if (!te)
@@ -258,13 +260,13 @@ static int build_level(git_repository *git, file_ent *ents, size_t n, size_t ple
         size_t j = i;
         while (j < n && strncmp(ents[j].path + plen, rest, len + 1) == 0)
             j++;
-        rc = build_level(git, ents + i, j - i, plen + len + 1, &te[nte++].id);
+        rc = build_level(git, spares, ents + i, j - i, plen + len + 1, &te[nte++].id);
         i = j;
     }
     if (rc == 0) {
         char where[1024];
         snprintf(where, sizeof where, "%.*s", (int)plen, n ? ents[0].path : "");
-        rc = write_tree(git, te, nte, where, out);
+        rc = write_tree(git, spares, te, nte, where, out);
     }
     free(te);
     return rc;
@@ -273,8 +275,8 @@ static int build_level(git_repository *git, file_ent *ents, size_t n, size_t ple
 /* The blob for data at `path`: old's when it already holds exactly these
  * bytes there (a blob reachable from a ref needs no write, nor libgit2's
  * freshening of it), else a newly written one. */
-static int put_blob(git_repository *git, const git_tree *old, const char *path, const void *data,
-                    size_t len, git_oid *out)
+static int put_blob(git_repository *git, gitrepo_spares *spares, const git_tree *old,
+                    const char *path, const void *data, size_t len, git_oid *out)
 {
     git_tree_entry *e = NULL;
     if (old && git_odb_hash(out, data, len, GIT_OBJECT_BLOB) == 0 &&
@@ -286,7 +288,7 @@ static int put_blob(git_repository *git, const git_tree *old, const char *path, 
         if (same)
             return 0;
     }
-    return gitrepo_object_put(git, data, len, GIT_OBJECT_BLOB, 0, out);
+    return gitrepo_object_put(git, spares, data, len, GIT_OBJECT_BLOB, 0, out);
 }
 
 /* The old package's files that are not UTF-8 text and not in resources:
@@ -334,8 +336,8 @@ static int kept_cb(const char *root, const git_tree_entry *e, void *payload)
     return 0;
 }
 
-int gitrepo_tree_from_files(git_repository *git, const git_tree *old, json_t *resources,
-                            json_t *binary, git_oid *out)
+int gitrepo_tree_from_files(git_repository *git, gitrepo_spares *spares, const git_tree *old,
+                            json_t *resources, json_t *binary, git_oid *out)
 {
     kept_ctx kept = {git, resources, NULL, 0, 0, 0};
     if (!binary && old && git_tree_walk(old, GIT_TREEWALK_PRE, kept_cb, &kept) != 0 && !kept.rc)
@@ -357,7 +359,7 @@ int gitrepo_tree_from_files(git_repository *git, const git_tree *old, json_t *re
             break;
         }
         ents[n].path = key;
-        rc = put_blob(git, old, key, json_string_value(val), json_string_length(val),
+        rc = put_blob(git, spares, old, key, json_string_value(val), json_string_length(val),
                       &ents[n].blob);
         n++;
     }
@@ -372,7 +374,7 @@ int gitrepo_tree_from_files(git_repository *git, const git_tree *old, json_t *re
                 break;
             }
             ents[n].path = key;
-            rc = put_blob(git, old, key, data, len, &ents[n].blob);
+            rc = put_blob(git, spares, old, key, data, len, &ents[n].blob);
             free(data);
             n++;
         }
@@ -385,7 +387,7 @@ int gitrepo_tree_from_files(git_repository *git, const git_tree *old, json_t *re
                 rc = porch_error_set(400, "bad file path %s", ents[i].path);
     }
     if (rc == 0)
-        rc = build_level(git, ents, n, 0, out);
+        rc = build_level(git, spares, ents, n, 0, out);
     free(ents);
     for (size_t i = 0; i < kept.n; i++)
         free((char *)kept.v[i].path);

@@ -62,6 +62,17 @@ char *gitrepo_commit_message(const char *first_line, int draft, const char *pack
 
 /* ---- repositories (mirror.c) ---- */
 
+/* One background thread doing a process's file-system chores for its
+ * repositories (chores.c): spare files made ahead of writes, dropped ref
+ * files unlinked behind them. Optional: without it writes do both inline.
+ * Free it after every repository that uses it. */
+typedef struct gitrepo_chores gitrepo_chores;
+typedef struct gitrepo_spares gitrepo_spares;
+int gitrepo_chores_new(gitrepo_chores **out);
+void gitrepo_chores_free(gitrepo_chores *c);
+/* Waits until nothing is queued and every pool of spares is full (tests). */
+void gitrepo_chores_flush(gitrepo_chores *c);
+
 typedef struct gitrepo_config {
     const char *name; /* Repository object name (first part of object names) */
     const char *namespace_;
@@ -74,6 +85,7 @@ typedef struct gitrepo_config {
     const char *password;
     const char *bearer_token; /* sent as "Authorization: Bearer …" */
     const char *cache_dir;    /* mirrors live in <cache_dir>/<dirname(url)> */
+    gitrepo_chores *chores;   /* borrowed; NULL: file-system chores inline */
 } gitrepo_config;
 
 typedef struct gitrepo gitrepo;

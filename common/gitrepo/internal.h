@@ -72,7 +72,9 @@ struct gitrepo {
     char *name, *namespace_, *url, *branch, *dir; /* dir: directory without '/' at ends */
     char *username, *password, *bearer;
     char *mirror_path;
-    char *trash_dir; /* local remotes: deleted refs go here first (trash.c) */
+    char *trash_dir;         /* local remotes: dropped ref files go here (chores.c) */
+    gitrepo_chores *chores;  /* borrowed from the config; may be NULL */
+    gitrepo_spares *spares;  /* local remotes on the mirror's file system */
     char *remote_path; /* local remotes only: the path libgit2 opens directly */
     int deployment;
     int create_branch;
@@ -138,6 +140,13 @@ int gitrepo_task_index_has(gitrepo *repo, const char *full_path, const char *ws)
 
 /* One ref update of a push: `old` NULL = must not exist, "*" = don't check;
  * `new_` NULL = delete. Ref names are the remote's full names. */
+/* What a write uses to keep inode work off its path (chores.c); any may be NULL. */
+typedef struct gitrepo_fs_aid {
+    gitrepo_chores *chores;
+    gitrepo_spares *spares;
+    const char *trash_dir;
+} gitrepo_fs_aid;
+
 typedef struct gitrepo_refupdate {
     const char *ref;
     const char *old;
@@ -150,16 +159,29 @@ int gitrepo_check_old(const gitrepo_refupdate *u, const char *current);
  * *handled 0 means declined (a packed ref to delete, a symbolic ref, an odd
  * name) and nothing was changed — use libgit2's transaction. */
 int gitrepo_refs_write_local(git_repository *remote, gitrepo_packed_cache *packed,
-                             const char *trash_dir, const gitrepo_refupdate *ups, size_t n,
+                             const gitrepo_fs_aid *aid, const gitrepo_refupdate *ups, size_t n,
                              int *handled);
-/* Deferred unlinks (trash.c). Moves `path` into trash_dir, to be unlinked by
- * a background thread: 0 when moved, -1 when not (no thread, another file
- * system, a full queue) and the caller removes it itself. */
-int gitrepo_trash_move(const char *trash_dir, const char *path);
-/* Waits until every moved file has been unlinked (tests; also at exit). */
-void gitrepo_trash_flush(void);
-/* Removes what a crashed process left in trash_dir. */
-void gitrepo_trash_sweep(const char *trash_dir);
+
+/* Background file-system chores (chores.c; gitrepo_chores_new/_free/_flush
+ * are public). discard moves `path` into trash_dir, keep links it there (so
+ * a rename over it frees no inode); either way the trash copy is unlinked
+ * by the chores thread. 0 done, -1 not done (no chores, another file
+ * system, a full queue): the caller unlinks, or renames over, itself. */
+int gitrepo_chores_discard(gitrepo_chores *c, const char *trash_dir, const char *path);
+int gitrepo_chores_keep(gitrepo_chores *c, const char *trash_dir, const char *path);
+/* Unlinks every file in dir (what a crashed process left). */
+void gitrepo_chores_sweep(const char *dir);
+/* A pool of spare empty files (mode 0644), in a directory of its own under
+ * parent, kept filled by the chores thread; NULL when parent is not on
+ * target_dir's file system. Pools of dead processes are swept. */
+gitrepo_spares *gitrepo_spares_new(gitrepo_chores *c, const char *parent, const char *target_dir);
+void gitrepo_spares_free(gitrepo_spares *s);
+/* A spare's path (now the caller's to rename or link away): 0, or -1 when
+ * none is ready (s may be NULL). untake hands back one taken but unused. */
+int gitrepo_spares_take(gitrepo_spares *s, char *path, size_t len, unsigned long *serial);
+void gitrepo_spares_untake(gitrepo_spares *s, unsigned long serial);
+/* Adopts an empty file (a ref lock no longer needed) as a spare. */
+void gitrepo_spares_give(gitrepo_spares *s, const char *path);
 /* Pushes all updates in one go, each checked against its `old` value; 409 on a mismatch. */
 int gitrepo_push(gitrepo *repo, const gitrepo_refupdate *updates, size_t n);
 
@@ -174,8 +196,9 @@ int gitrepo_entry_cmp(const char *a, size_t alen, int adir, const char *b, size_
 /* Replaces (or with new_tree NULL removes) the directory `path` in tree
  * `base` (may be NULL) by splicing raw trees (splice.c); `cache` (may be
  * NULL) supplies and keeps root trees' bytes. */
-int gitrepo_tree_replace_at(git_repository *git, gitrepo_raw_cache *cache, const git_oid *base,
-                            const char *path, const git_oid *new_tree, git_oid *out);
+int gitrepo_tree_replace_at(git_repository *git, gitrepo_spares *spares, gitrepo_raw_cache *cache,
+                            const git_oid *base, const char *path, const git_oid *new_tree,
+                            git_oid *out);
 /* The directory `path` of tree `root`: 1 with *out, 0 when absent (or a file), -1 on error. */
 int gitrepo_tree_find(git_repository *git, gitrepo_raw_cache *cache, const git_oid *root,
                       const char *path, git_oid *out);
@@ -185,8 +208,8 @@ int gitrepo_tree_find(git_repository *git, gitrepo_raw_cache *cache, const git_o
  * for every object it does not find: with `stored`, as a zlib stream of
  * stored (uncompressed) blocks — for trees of ids that deflate barely
  * shrinks, and commits — else through libgit2's loose backend (loose.c). */
-int gitrepo_object_put(git_repository *git, const void *data, size_t len, git_object_t type,
-                       int stored, git_oid *out);
+int gitrepo_object_put(git_repository *git, gitrepo_spares *spares, const void *data,
+                       size_t len, git_object_t type, int stored, git_oid *out);
 /* A zlib stream of stored deflate blocks for in[0..n): out must hold
  * gitrepo_zlib_stored_size(n) bytes; returns the bytes written. */
 size_t gitrepo_zlib_stored_size(size_t n);
@@ -201,8 +224,8 @@ int gitrepo_commit_buffer(const git_oid *tree, const git_oid *parents, size_t np
  * before; may be NULL) reuses that blob: nothing is written for it. With
  * binary NULL, old's non-UTF-8 files that resources does not name are kept
  * (text-only file sets cannot carry them); with binary given, only its files. */
-int gitrepo_tree_from_files(git_repository *git, const git_tree *old, json_t *resources,
-                            json_t *binary, git_oid *out);
+int gitrepo_tree_from_files(git_repository *git, gitrepo_spares *spares, const git_tree *old,
+                            json_t *resources, json_t *binary, git_oid *out);
 /* The tree of directory `path` in commit `commit` (new object), or 404. */
 /* Fills spec.packageMetadata/readinessGates and status.conditions/upstreamLock
  * from a package's Kptfile, given by its blob id (kptfile.c). */

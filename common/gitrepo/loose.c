@@ -3,7 +3,9 @@
  * that do not compress — is rewritten by every commit; deflating it cost
  * more than the rest of the write (≈0.35 ms for 1,000 packages, for a third
  * off its size). Git reads stored blocks like any other (they are what
- * core.looseCompression=0 writes), and git gc packs them as usual. */
+ * core.looseCompression=0 writes), and git gc packs them as usual. With
+ * spare files at hand (chores.c) small blobs are written so too, into a
+ * spare: no inode is made on the write's path. */
 #include "internal.h"
 
 #include <git2/sys/odb_backend.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #define STORED_BLOCK_MAX 65535u
+#define STORED_BLOB_MAX (64u << 10) /* larger blobs: deflated, through libgit2 */
 
 static uint32_t adler32(uint32_t adler, const unsigned char *p, size_t n)
 {
@@ -68,9 +71,42 @@ size_t gitrepo_zlib_stored(const unsigned char *in, size_t n, unsigned char *out
     return (size_t)(w - out);
 }
 
+/* The file a new loose object is written into before its rename: a spare
+ * (no inode made on the write's path) or a new temporary file in dir. */
+static int object_file(gitrepo_spares *spares, const char *dir, const char *hex, char *tmp,
+                       size_t len)
+{
+    unsigned long serial;
+    if (gitrepo_spares_take(spares, tmp, len, &serial) == 0) {
+        int fd = open(tmp, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+    }
+    /* per thread: two writers of one object (two handles on one remote) never share it */
+    snprintf(tmp, len, "%s/tmp_obj_%ld_%s", dir, (long)syscall(SYS_gettid), hex + 2);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (fd < 0 && errno == ENOENT && mkdir(dir, 0755) == 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    return fd;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(fd, p + done, n - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        done += (size_t)w;
+    }
+    return 0;
+}
+
 /* Writes a new object's loose file with stored deflate blocks (out: its id). */
-static int write_stored(git_repository *git, const void *data, size_t len, git_object_t type,
-                        const git_oid *out)
+static int write_stored(git_repository *git, gitrepo_spares *spares, const void *data, size_t len,
+                        git_object_t type, const git_oid *out)
 {
     char header[64];
     int hlen = snprintf(header, sizeof header, "%s %zu", git_object_type2string(type), len) + 1;
@@ -90,29 +126,19 @@ static int write_stored(git_repository *git, const void *data, size_t len, git_o
     const char *common = git_repository_commondir(git);
     snprintf(dir, sizeof dir, "%sobjects/%.2s", common, hex);
     snprintf(final, sizeof final, "%s/%s", dir, hex + 2);
-    /* per thread: two writers of one object (two handles on one remote) never share it */
-    snprintf(tmp, sizeof tmp, "%s/tmp_obj_%ld_%s", dir, (long)syscall(SYS_gettid), hex + 2);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-    if (fd < 0 && errno == ENOENT && mkdir(dir, 0755) == 0)
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    int fd = object_file(spares, dir, hex, tmp, sizeof tmp);
     int rc = 0;
     if (fd < 0) {
         rc = porch_error_set(500, "cannot create object file %s: %s", tmp, strerror(errno));
     } else {
-        size_t done = 0;
-        while (done < zlen) {
-            ssize_t n = write(fd, z + done, zlen - done);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            done += (size_t)n;
-        }
-        if (close(fd) != 0 || done != zlen)
+        int bad = write_all(fd, z, zlen) != 0 || fchmod(fd, 0444) != 0;
+        if (close(fd) != 0 || bad)
             rc = porch_error_set(500, "cannot write object file %s", tmp);
         /* the same name always holds the same bytes: replacing a racing writer's file is safe */
-        if (rc == 0 && rename(tmp, final) != 0)
-            rc = porch_error_set(500, "cannot move object file into %s: %s", final, strerror(errno));
+        if (rc == 0 && rename(tmp, final) != 0 &&
+            !(errno == ENOENT && mkdir(dir, 0755) == 0 && rename(tmp, final) == 0))
+            rc = porch_error_set(500, "cannot move object file into %s: %s", final,
+                                 strerror(errno));
         if (rc != 0)
             unlink(tmp);
     }
@@ -120,8 +146,8 @@ static int write_stored(git_repository *git, const void *data, size_t len, git_o
     return rc;
 }
 
-int gitrepo_object_put(git_repository *git, const void *data, size_t len, git_object_t type,
-                       int stored, git_oid *out)
+int gitrepo_object_put(git_repository *git, gitrepo_spares *spares, const void *data,
+                       size_t len, git_object_t type, int stored, git_oid *out)
 {
     if (git_odb_hash(out, data, len, type) != 0)
         return gitrepo_git_error(500, "cannot hash an object");
@@ -131,9 +157,9 @@ int gitrepo_object_put(git_repository *git, const void *data, size_t len, git_ob
     int rc = -1;
     if (git_odb_exists_ext(odb, out, GIT_ODB_LOOKUP_NO_REFRESH)) {
         rc = git_odb_write(out, odb, data, len, type); /* freshens it for git gc */
-    } else if (stored) {
+    } else if (stored || (spares && len <= STORED_BLOB_MAX)) {
         git_odb_free(odb);
-        return write_stored(git, data, len, type, out);
+        return write_stored(git, spares, data, len, type, out);
     } else { /* the loose backend itself: git_odb_write rescans the packs for a new object */
         for (size_t i = 0; rc != 0 && i < git_odb_num_backends(odb); i++) {
             git_odb_backend *b = NULL;

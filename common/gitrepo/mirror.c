@@ -520,6 +520,24 @@ int gitrepo_library_init(unsigned cache_mb)
     return 0;
 }
 
+/* A local remote's trash and spare files, in the mirror (chores.c). */
+static void open_chores(gitrepo *repo, gitrepo_chores *chores)
+{
+    size_t n = strlen(repo->mirror_path) + 16;
+    char *spares = malloc(n);
+    repo->trash_dir = malloc(n);
+    if (!spares || !repo->trash_dir) {
+        free(spares);
+        return;
+    }
+    repo->chores = chores;
+    snprintf(repo->trash_dir, n, "%s/porch-trash", repo->mirror_path);
+    gitrepo_chores_sweep(repo->trash_dir);
+    snprintf(spares, n, "%s/porch-spare", repo->mirror_path);
+    repo->spares = gitrepo_spares_new(chores, spares, repo->remote_path);
+    free(spares);
+}
+
 int gitrepo_open(const gitrepo_config *cfg, gitrepo **out)
 {
     *out = NULL;
@@ -555,12 +573,8 @@ int gitrepo_open(const gitrepo_config *cfg, gitrepo **out)
     }
     if (rc == 0)
         rc = open_mirror(repo);
-    if (rc == 0 && repo->remote_path) {
-        size_t n = strlen(repo->mirror_path) + 16;
-        repo->trash_dir = malloc(n);
-        snprintf(repo->trash_dir, n, "%s/porch-trash", repo->mirror_path);
-        gitrepo_trash_sweep(repo->trash_dir);
-    }
+    if (rc == 0 && repo->remote_path && cfg->chores)
+        open_chores(repo, cfg->chores);
     if (rc == 0)
         rc = gitrepo_fetch(repo);
     if (rc == 0) {
@@ -604,6 +618,7 @@ void gitrepo_free(gitrepo *repo)
     free(repo->password);
     free(repo->bearer);
     free(repo->mirror_path);
+    gitrepo_spares_free(repo->spares);
     free(repo->trash_dir);
     free(repo->remote_path);
     free(repo);
@@ -724,8 +739,8 @@ static int push_local(gitrepo *repo, const gitrepo_refupdate *ups, size_t n)
     int handled = 0;
     size_t changes = 0;
     if (rc == 0) {
-        rc = gitrepo_refs_write_local(remote, &repo->remote_packed, repo->trash_dir, ups, n,
-                                      &handled);
+        gitrepo_fs_aid aid = {repo->chores, repo->spares, repo->trash_dir};
+        rc = gitrepo_refs_write_local(remote, &repo->remote_packed, &aid, ups, n, &handled);
         changes = handled && rc == 0 ? n : 0;
     }
     if (rc == 0 && !handled && git_transaction_new(&tx, remote) != 0)

@@ -5,10 +5,11 @@
  * libgit2's transaction it does not prune the directories a deletion empties
  * right away (the caller does, every few hundred deletions): the next draft
  * of the package needs them again, and a directory made and removed costs
- * more than the rest of the update on ext4. A deleted ref's file is moved to
- * the trash and unlinked off the caller's path (trash.c). Deleting a ref that
- * is also in packed-refs, or anything unusual (a symbolic ref), is left to
- * libgit2. */
+ * more than the rest of the update on ext4. For the same file system's sake a
+ * lock is a spare file linked into place, a deletion's empty lock becomes a
+ * spare again, and a replaced or deleted ref file goes to the trash
+ * (chores.c). Deleting a ref that is also in packed-refs, or anything unusual
+ * (a symbolic ref), is left to libgit2. */
 #include "internal.h"
 
 #include "error/error.h"
@@ -27,8 +28,10 @@ typedef struct ref_lock {
     const gitrepo_refupdate *up;
     char path[PATH_MAX_LEN];
     size_t gitdir_len; /* path = git dir + ref name */
-    int fd; /* the lock file's descriptor, -1 once closed */
+    int fd;            /* the lock file's descriptor, -1 once closed or not opened */
     int locked;
+    int written; /* the lock holds a new value: not empty any more */
+    int had_loose; /* the ref had a loose file before */
 } ref_lock;
 
 static int cmp_lock(const void *a, const void *b)
@@ -140,7 +143,7 @@ static int loose_value(const char *path, char out[GITREPO_SHA_HEX])
     return 1;
 }
 
-static void unlock_all(ref_lock *l, size_t n)
+static void unlock_all(ref_lock *l, size_t n, const gitrepo_fs_aid *aid)
 {
     for (size_t i = 0; i < n; i++) {
         if (l[i].fd >= 0)
@@ -149,23 +152,50 @@ static void unlock_all(ref_lock *l, size_t n)
         if (l[i].locked) {
             char lock[PATH_MAX_LEN + 8];
             snprintf(lock, sizeof lock, "%s.lock", l[i].path);
-            unlink(lock);
+            if (aid->spares && !l[i].written)
+                gitrepo_spares_give(aid->spares, lock); /* empty: a spare again */
+            else
+                unlink(lock);
             l[i].locked = 0;
         }
     }
 }
 
-static int lock_one(ref_lock *l)
+/* Creates the lock file: a spare linked into place (link(2) refuses an
+ * existing name as O_EXCL does), else a new file. */
+static int create_lock(ref_lock *l, const char *lock, const gitrepo_fs_aid *aid)
+{
+    char spare[PATH_MAX_LEN];
+    unsigned long serial;
+    if (gitrepo_spares_take(aid->spares, spare, sizeof spare, &serial) != 0) {
+        l->fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        return l->fd >= 0 ? 0 : -1;
+    }
+    if (link(spare, lock) == 0) {
+        unlink(spare);
+        return 0;
+    }
+    int err = errno;
+    if (err == EEXIST || access(spare, F_OK) == 0) { /* the lock's problem, not the spare's */
+        gitrepo_spares_untake(aid->spares, serial);
+        errno = err;
+        return -1;
+    }
+    l->fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666); /* the spare vanished */
+    return l->fd >= 0 ? 0 : -1;
+}
+
+static int lock_one(ref_lock *l, const gitrepo_fs_aid *aid)
 {
     char lock[PATH_MAX_LEN + 8];
     snprintf(lock, sizeof lock, "%s.lock", l->path);
-    l->fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    int rc = create_lock(l, lock, aid);
     /* a directory may vanish between our mkdir and open (a concurrent prune) */
-    for (int tries = 0; l->fd < 0 && errno == ENOENT && tries < 3; tries++) {
+    for (int tries = 0; rc != 0 && errno == ENOENT && tries < 3; tries++) {
         make_parents(lock, l->gitdir_len + 5); /* refs/ exists */
-        l->fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        rc = create_lock(l, lock, aid);
     }
-    if (l->fd >= 0) {
+    if (rc == 0) {
         l->locked = 1;
         return 0;
     }
@@ -176,23 +206,28 @@ static int lock_one(ref_lock *l)
     return porch_error_set(500, "cannot lock %s: %s", l->up->ref, strerror(errno));
 }
 
-static int apply_one(ref_lock *l, const char *trash_dir)
+static int apply_one(ref_lock *l, const gitrepo_fs_aid *aid)
 {
     char lock[PATH_MAX_LEN + 8];
     snprintf(lock, sizeof lock, "%s.lock", l->path);
     if (!l->up->new_) { /* delete: the loose ref goes (to the trash), then its lock */
-        if (gitrepo_trash_move(trash_dir, l->path) != 0 && unlink(l->path) != 0 &&
-            errno != ENOENT)
+        if (gitrepo_chores_discard(aid->chores, aid->trash_dir, l->path) != 0 &&
+            unlink(l->path) != 0 && errno != ENOENT)
             return porch_error_set(500, "cannot delete %s: %s", l->up->ref, strerror(errno));
         return 0;
     }
     char line[GIT_OID_HEXSZ + 2];
     snprintf(line, sizeof line, "%.40s\n", l->up->new_);
-    ssize_t w = write(l->fd, line, GIT_OID_HEXSZ + 1);
-    int rc = close(l->fd);
+    l->written = 1;
+    if (l->fd < 0) /* a spare made it: open it now */
+        l->fd = open(lock, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    ssize_t w = l->fd >= 0 ? write(l->fd, line, GIT_OID_HEXSZ + 1) : -1;
+    int rc = l->fd >= 0 ? close(l->fd) : -1;
     l->fd = -1;
     if (w != GIT_OID_HEXSZ + 1 || rc != 0)
         return porch_error_set(500, "cannot write %s", l->up->ref);
+    if (l->had_loose) /* the replaced file's inode is freed behind, in the trash */
+        gitrepo_chores_keep(aid->chores, aid->trash_dir, l->path);
     if (rename(lock, l->path) != 0 && !(errno == EISDIR && rmdir(l->path) == 0 &&
                                         rename(lock, l->path) == 0))
         return porch_error_set(500, "cannot update %s: %s", l->up->ref, strerror(errno));
@@ -201,7 +236,7 @@ static int apply_one(ref_lock *l, const char *trash_dir)
 }
 
 int gitrepo_refs_write_local(git_repository *remote, gitrepo_packed_cache *pc,
-                             const char *trash_dir, const gitrepo_refupdate *ups, size_t n,
+                             const gitrepo_fs_aid *aid, const gitrepo_refupdate *ups, size_t n,
                              int *handled)
 {
     *handled = 0;
@@ -228,13 +263,14 @@ int gitrepo_refs_write_local(git_repository *remote, gitrepo_packed_cache *pc,
     qsort(l, n, sizeof *l, cmp_lock); /* one order for every writer */
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = lock_one(&l[i]);
+        rc = lock_one(&l[i], aid);
     size_t plen = 0;
     const char *packed = NULL;
     int packed_read = 0, decline = 0;
     for (size_t i = 0; i < n && rc == 0 && !decline; i++) {
         char cur[GITREPO_SHA_HEX], in_packed[GITREPO_SHA_HEX] = "";
         int loose = loose_value(l[i].path, cur);
+        l[i].had_loose = loose > 0;
         if (loose < 0) {
             decline = 1;
             break;
@@ -253,7 +289,7 @@ int gitrepo_refs_write_local(git_repository *remote, gitrepo_packed_cache *pc,
             rc = gitrepo_check_old(l[i].up, loose ? cur : in_packed);
     }
     if (decline || rc != 0) {
-        unlock_all(l, n);
+        unlock_all(l, n, aid);
         free(l);
         if (!decline)
             *handled = 1;
@@ -261,8 +297,8 @@ int gitrepo_refs_write_local(git_repository *remote, gitrepo_packed_cache *pc,
     }
     *handled = 1;
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = apply_one(&l[i], trash_dir);
-    unlock_all(l, n);
+        rc = apply_one(&l[i], aid);
+    unlock_all(l, n, aid);
     free(l);
     return rc;
 }

@@ -157,8 +157,9 @@ int gitrepo_tree_find(git_repository *git, gitrepo_raw_cache *c, const git_oid *
 /* Writes tree `base` (NULL: empty) with its entry `name` set to directory
  * `child` (NULL: removed); *empty tells whether the result has no entries.
  * With a cache, the result's bytes are kept in it. */
-static int splice_tree(git_repository *git, gitrepo_raw_cache *c, const git_oid *base,
-                       const char *name, const git_oid *child, git_oid *out, int *empty)
+static int splice_tree(git_repository *git, gitrepo_spares *spares, gitrepo_raw_cache *c,
+                       const git_oid *base, const char *name, const git_oid *child, git_oid *out,
+                       int *empty)
 {
     raw_view v;
     if (raw_read(git, c, base, &v) != 0)
@@ -193,7 +194,7 @@ static int splice_tree(git_repository *git, gitrepo_raw_cache *c, const git_oid 
         entries++;
     }
     if (rc == 0)
-        rc = gitrepo_object_put(git, buf, (size_t)(w - buf), GIT_OBJECT_TREE, 1, out);
+        rc = gitrepo_object_put(git, spares, buf, (size_t)(w - buf), GIT_OBJECT_TREE, 1, out);
     if (rc == 0)
         raw_cache_put(c, out, buf, (size_t)(w - buf));
     *empty = entries == 0;
@@ -203,8 +204,9 @@ static int splice_tree(git_repository *git, gitrepo_raw_cache *c, const git_oid 
 }
 
 /* The cache holds root trees only: the levels below are small and many. */
-static int replace_in(git_repository *git, gitrepo_raw_cache *c, const git_oid *base,
-                      const char *path, const git_oid *new_tree, git_oid *out, int *empty)
+static int replace_in(git_repository *git, gitrepo_spares *spares, gitrepo_raw_cache *c,
+                      const git_oid *base, const char *path, const git_oid *new_tree,
+                      git_oid *out, int *empty)
 {
     const char *slash = strchr(path, '/');
     size_t n = slash ? (size_t)(slash - path) : strlen(path);
@@ -233,17 +235,19 @@ static int replace_in(git_repository *git, gitrepo_raw_cache *c, const git_oid *
             }
         }
         int emptied = 0;
-        int rc = replace_in(git, NULL, found ? &sub : NULL, slash + 1, new_tree, &child, &emptied);
+        int rc = replace_in(git, spares, NULL, found ? &sub : NULL, slash + 1, new_tree, &child,
+                            &emptied);
         if (rc != 0)
             return rc;
         child_p = emptied ? NULL : &child; /* don't keep an emptied directory */
     }
-    return splice_tree(git, c, base, name, child_p, out, empty);
+    return splice_tree(git, spares, c, base, name, child_p, out, empty);
 }
 
-int gitrepo_tree_replace_at(git_repository *git, gitrepo_raw_cache *c, const git_oid *base,
-                            const char *path, const git_oid *new_tree, git_oid *out)
+int gitrepo_tree_replace_at(git_repository *git, gitrepo_spares *spares, gitrepo_raw_cache *c,
+                            const git_oid *base, const char *path, const git_oid *new_tree,
+                            git_oid *out)
 {
     int empty = 0;
-    return replace_in(git, c, base, path, new_tree, out, &empty);
+    return replace_in(git, spares, c, base, path, new_tree, out, &empty);
 }

@@ -84,7 +84,8 @@ static int create_commit(gitrepo *repo, const git_oid *tree_id, const git_oid *p
     if (rc == 0)
         rc = gitrepo_commit_buffer(tree_id, parents, nparents, asig, csig, message, &buf, &len);
     if (rc == 0)
-        rc = gitrepo_object_put(gitrepo_objects(repo), buf, len, GIT_OBJECT_COMMIT, 1, &id);
+        rc = gitrepo_object_put(gitrepo_objects(repo), repo->spares, buf, len, GIT_OBJECT_COMMIT,
+                                1, &id);
     if (rc == 0)
         git_oid_tostr(sha, GITREPO_SHA_HEX, &id);
     free(buf);
@@ -190,13 +191,14 @@ static int draft_root(gitrepo *repo, const gitrepo_draft_spec *spec, const char 
             git_tree_lookup(&old_pkg, git, &old_id);
     }
     if (rc == 0)
-        rc = gitrepo_tree_from_files(gitrepo_objects(repo), old_pkg, spec->resources, spec->binary,
-                                     &pkg_tree);
+        rc = gitrepo_tree_from_files(gitrepo_objects(repo), repo->spares, old_pkg,
+                                     spec->resources, spec->binary, &pkg_tree);
     git_tree_free(old_pkg);
     if (rc == 0) {
         root_memo_key(parent, full, &pkg_tree, &key);
         if (!root_memo_find(repo, &key, root)) {
-            rc = gitrepo_tree_replace_at(git, &repo->roots, &base, full, &pkg_tree, root);
+            rc = gitrepo_tree_replace_at(git, repo->spares, &repo->roots, &base, full, &pkg_tree,
+                                         root);
             if (rc == 0)
                 root_memo_put(repo, &key, root);
         }
@@ -436,7 +438,7 @@ static int publish(gitrepo *repo, const target *t, int revision, const gitrepo_a
     if (rc == 0)
         rc = commit_root(repo, head, &base);
     if (rc == 0)
-        rc = gitrepo_tree_replace_at(git, &repo->roots, &base, t->full, &pkg, &root);
+        rc = gitrepo_tree_replace_at(git, repo->spares, &repo->roots, &base, t->full, &pkg, &root);
     if (rc != 0)
         return rc;
     char first[REF_MAX + 64], rev[16], sha[GITREPO_SHA_HEX];
@@ -516,7 +518,7 @@ static int delete_from_branch(gitrepo *repo, const target *t, const gitrepo_auth
         porch_error_clear();
         return 0; /* absent: skip the commit */
     }
-    rc = gitrepo_tree_replace_at(git, &repo->roots, &base, t->full, NULL, &root);
+    rc = gitrepo_tree_replace_at(git, repo->spares, &repo->roots, &base, t->full, NULL, &root);
     char msg[REF_MAX + 16];
     snprintf(msg, sizeof msg, "Delete %s", t->full);
     if (rc == 0)

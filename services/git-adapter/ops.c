@@ -17,6 +17,12 @@ void ga_table_init(ga_table *t, const char *mirrors_dir)
     pthread_mutex_init(&t->lock, NULL);
     t->head = NULL;
     t->mirrors_dir = mirrors_dir;
+    if (gitrepo_chores_new(&t->chores) != 0) { /* writes then do their chores inline */
+        log_warn("no file-system chores thread: writes make and free files inline",
+                 "error", json_string(porch_error_last()->message));
+        porch_error_clear();
+        t->chores = NULL;
+    }
 }
 
 static void entry_free(ga_repo *r)
@@ -36,6 +42,8 @@ void ga_table_free(ga_table *t)
         r = next;
     }
     t->head = NULL;
+    gitrepo_chores_free(t->chores); /* after the repositories that use it */
+    t->chores = NULL;
     pthread_mutex_destroy(&t->lock);
 }
 
@@ -175,6 +183,7 @@ static int op_open(const bus_request *req, json_t **result, json_t **details, vo
             .password = arg_str(auth, "password"),
             .bearer_token = arg_str(auth, "bearerToken"),
             .cache_dir = t->mirrors_dir,
+            .chores = t->chores,
         };
         rc = gitrepo_open(&cfg, &r->repo);
         if (rc == 0)

@@ -24,6 +24,7 @@ typedef struct ga_table {
     pthread_mutex_t lock; /* guards the list and the refs counts */
     ga_repo *head;
     const char *mirrors_dir;
+    gitrepo_chores *chores; /* the repositories' file-system chores (NULL: done inline) */
 } ga_table;
 
 void ga_table_init(ga_table *t, const char *mirrors_dir);

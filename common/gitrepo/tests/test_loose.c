@@ -56,7 +56,7 @@ static void stored_blobs_of_every_size_read_back(void **state)
         unsigned char *data = pattern(sizes[k], (unsigned)k + 7);
         git_oid id, want;
         assert_int_equal(git_odb_hash(&want, data, sizes[k], GIT_OBJECT_BLOB), 0);
-        assert_int_equal(gitrepo_object_put(repo, data, sizes[k], GIT_OBJECT_BLOB, 1, &id), 0);
+        assert_int_equal(gitrepo_object_put(repo, NULL, data, sizes[k], GIT_OBJECT_BLOB, 1, &id), 0);
         assert_true(git_oid_equal(&id, &want));
         git_odb *odb = NULL;
         git_odb_object *obj = NULL;
@@ -92,7 +92,7 @@ static void an_existing_object_is_not_rewritten(void **state)
     snprintf(path, sizeof path, "%s/objects/%.2s/%s", dir, hex, hex + 2);
     struct stat before, after;
     assert_int_equal(stat(path, &before), 0);
-    assert_int_equal(gitrepo_object_put(repo, text, strlen(text), GIT_OBJECT_BLOB, 1, &again), 0);
+    assert_int_equal(gitrepo_object_put(repo, NULL, text, strlen(text), GIT_OBJECT_BLOB, 1, &again), 0);
     assert_true(git_oid_equal(&id, &again));
     assert_int_equal(stat(path, &after), 0);
     assert_int_equal(before.st_ino, after.st_ino);
@@ -147,7 +147,7 @@ static void commit_buffer_is_what_libgit2_builds(void **state)
         assert_memory_equal(got, want.ptr, len);
         assert_int_equal(git_odb_hash(&parent_id, got, len, GIT_OBJECT_COMMIT), 0);
         git_oid written;
-        assert_int_equal(gitrepo_object_put(repo, got, len, GIT_OBJECT_COMMIT, 1, &written), 0);
+        assert_int_equal(gitrepo_object_put(repo, NULL, got, len, GIT_OBJECT_COMMIT, 1, &written), 0);
         assert_true(git_oid_equal(&written, &parent_id));
         free(got);
         git_buf_dispose(&want);

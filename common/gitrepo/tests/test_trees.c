@@ -108,13 +108,13 @@ static void same_as_the_builder_in_git_order(void **state)
         if (strchr(name, '/'))
             continue; /* only plain names at one level */
         git_oid got, want = expected(base, name, pkg);
-        assert_int_equal(gitrepo_tree_replace_at(repo, NULL, git_tree_id(base), name, pkg, &got), 0);
+        assert_int_equal(gitrepo_tree_replace_at(repo, NULL, NULL, git_tree_id(base), name, pkg, &got), 0);
         char g[GIT_OID_HEXSZ + 1], w[GIT_OID_HEXSZ + 1];
         if (!git_oid_equal(&got, &want))
             fail_msg("set %s: %s, the builder wrote %s", name, git_oid_tostr(g, sizeof g, &got),
                      git_oid_tostr(w, sizeof w, &want));
         want = expected(base, name, NULL);
-        assert_int_equal(gitrepo_tree_replace_at(repo, NULL, git_tree_id(base), name, NULL, &got), 0);
+        assert_int_equal(gitrepo_tree_replace_at(repo, NULL, NULL, git_tree_id(base), name, NULL, &got), 0);
         if (!git_oid_equal(&got, &want))
             fail_msg("remove %s: %s, the builder wrote %s", name,
                      git_oid_tostr(g, sizeof g, &got), git_oid_tostr(w, sizeof w, &want));
@@ -142,32 +142,32 @@ static void nested_paths_and_emptied_directories(void **state)
     const git_oid *pkg = git_tree_id(pkg_t);
     git_oid zero = {{0}}, r1, r2, r3, r4;
     /* from nothing: a/b/c */
-    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, NULL, "a/b/c", pkg, &r1), 0);
+    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, NULL, NULL, "a/b/c", pkg, &r1), 0);
     git_oid got = entry_at(r1, "a/b/c");
     assert_true(git_oid_equal(&got, pkg));
     /* a sibling a/b/d, then a/x */
     git_tree *t1 = NULL, *t2 = NULL, *t3 = NULL;
     assert_int_equal(git_tree_lookup(&t1, repo, &r1), 0);
-    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, git_tree_id(t1), "a/b/d", pkg, &r2), 0);
+    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, NULL, git_tree_id(t1), "a/b/d", pkg, &r2), 0);
     got = entry_at(r2, "a/b/c");
     assert_true(git_oid_equal(&got, pkg));
     got = entry_at(r2, "a/b/d");
     assert_true(git_oid_equal(&got, pkg));
     /* removing a/b/c keeps a/b (d is there); removing a/b/d then drops a/b and a */
     assert_int_equal(git_tree_lookup(&t2, repo, &r2), 0);
-    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, git_tree_id(t2), "a/b/c", NULL, &r3), 0);
+    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, NULL, git_tree_id(t2), "a/b/c", NULL, &r3), 0);
     got = entry_at(r3, "a/b/c");
     assert_true(git_oid_equal(&got, &zero));
     got = entry_at(r3, "a/b/d");
     assert_true(git_oid_equal(&got, pkg));
     assert_int_equal(git_tree_lookup(&t3, repo, &r3), 0);
-    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, git_tree_id(t3), "a/b/d", NULL, &r4), 0);
+    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, NULL, git_tree_id(t3), "a/b/d", NULL, &r4), 0);
     git_tree *t4 = NULL;
     assert_int_equal(git_tree_lookup(&t4, repo, &r4), 0);
     assert_int_equal(git_tree_entrycount(t4), 0);
     /* removing what is not there leaves the tree as it was */
     git_oid r5;
-    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, git_tree_id(t2), "q/r", NULL, &r5), 0);
+    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, NULL, git_tree_id(t2), "q/r", NULL, &r5), 0);
     assert_true(git_oid_equal(&r5, &r2));
     git_tree_free(t1);
     git_tree_free(t2);
@@ -194,7 +194,7 @@ static void zero_padded_directories_keep_their_place(void **state)
     git_tree *base = NULL, *t = NULL;
     assert_int_equal(git_tree_lookup(&base, repo, &base_id), 0);
     /* "ab-x" < "ab/" (a directory) although "ab-x" > "ab" (a file) */
-    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, git_tree_id(base), "ab-x", pkg, &out), 0);
+    assert_int_equal(gitrepo_tree_replace_at(repo, NULL, NULL, git_tree_id(base), "ab-x", pkg, &out), 0);
     assert_int_equal(git_tree_lookup(&t, repo, &out), 0);
     assert_int_equal(git_tree_entrycount(t), 2);
     assert_string_equal(git_tree_entry_name(git_tree_entry_byindex(t, 0)), "ab-x");
@@ -216,8 +216,8 @@ static void a_raw_root_cache_changes_nothing(void **state)
     const char *const paths[] = {"a/b/c", "a/b/d", "x", "a/b/c"};
     for (int i = 0; i < 4; i++) {
         const git_oid *child = i == 3 ? NULL : pkg; /* the last one removes */
-        assert_int_equal(gitrepo_tree_replace_at(repo, &cache, &prev_with, paths[i], child, &with[i]), 0);
-        assert_int_equal(gitrepo_tree_replace_at(repo, NULL, &prev_without, paths[i], child, &without[i]), 0);
+        assert_int_equal(gitrepo_tree_replace_at(repo, NULL, &cache, &prev_with, paths[i], child, &with[i]), 0);
+        assert_int_equal(gitrepo_tree_replace_at(repo, NULL, NULL, &prev_without, paths[i], child, &without[i]), 0);
         assert_true(git_oid_equal(&with[i], &without[i]));
         prev_with = with[i];
         prev_without = without[i];
@@ -252,7 +252,7 @@ static void file_set_trees_are_what_the_builder_writes(void **state)
         json_object_set_new(files, path, json_string(names[i]));
     }
     git_oid got;
-    assert_int_equal(gitrepo_tree_from_files(repo, NULL, files, NULL, &got), 0);
+    assert_int_equal(gitrepo_tree_from_files(repo, NULL, NULL, files, NULL, &got), 0);
     assert_true(git_oid_equal(&got, git_tree_id(want)));
     git_tree_free(want);
     json_decref(files);
@@ -262,7 +262,7 @@ static void file_set_trees_are_what_the_builder_writes(void **state)
         files = json_object();
         for (int j = 0; j < 2 && bad[k][j]; j++)
             json_object_set_new(files, bad[k][j], json_string("x"));
-        assert_int_equal(gitrepo_tree_from_files(repo, NULL, files, NULL, &got), -1);
+        assert_int_equal(gitrepo_tree_from_files(repo, NULL, NULL, files, NULL, &got), -1);
         assert_int_equal(porch_error_last()->code, 400);
         json_decref(files);
     }

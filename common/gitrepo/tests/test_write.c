@@ -24,6 +24,7 @@
 typedef struct env {
     char tmp[256], remote[512];
     gitrepo *repo;
+    gitrepo_chores *chores;
 } env;
 
 static int open_env(env *e)
@@ -36,7 +37,9 @@ static int open_env(env *e)
         0);
     char cache[512];
     snprintf(cache, sizeof cache, "%s/cache", e->tmp);
-    gitrepo_config cfg = {.name = "r", .namespace_ = "ns", .url = e->remote, .cache_dir = cache};
+    assert_int_equal(gitrepo_chores_new(&e->chores), 0);
+    gitrepo_config cfg = {.name = "r", .namespace_ = "ns", .url = e->remote, .cache_dir = cache,
+                          .chores = e->chores};
     assert_int_equal(gitrepo_open(&cfg, &e->repo), 0);
     return 0;
 }
@@ -44,6 +47,7 @@ static int open_env(env *e)
 static void close_env(env *e)
 {
     gitrepo_free(e->repo);
+    gitrepo_chores_free(e->chores);
     fixture_cleanup(e->tmp);
 }
 
@@ -557,7 +561,7 @@ static void deleted_refs_go_through_the_trash(void **state)
         snprintf(path, sizeof path, "%s/%s.lock", e.remote, ref);
         assert_int_not_equal(access(path, F_OK), 0);
     }
-    gitrepo_trash_flush();
+    gitrepo_chores_flush(e.chores);
     assert_int_equal(dir_entries(e.repo->trash_dir), 0);
     /* a leftover (a crash between the move and the unlink) goes at the next open */
     snprintf(path, sizeof path, "%s/123-abc-1", e.repo->trash_dir);
@@ -568,14 +572,16 @@ static void deleted_refs_go_through_the_trash(void **state)
     char cache[600];
     snprintf(cache, sizeof cache, "%s/cache", e.tmp);
     gitrepo_free(e.repo);
-    gitrepo_config cfg = {.name = "r", .namespace_ = "ns", .url = e.remote, .cache_dir = cache};
+    gitrepo_config cfg = {.name = "r", .namespace_ = "ns", .url = e.remote, .cache_dir = cache,
+                          .chores = e.chores};
     assert_int_equal(gitrepo_open(&cfg, &e.repo), 0);
     assert_int_equal(dir_entries(e.repo->trash_dir), 0);
     gitrepo_free(e.repo);
     /* the mirror (and its trash) on another file system: deletions still land */
     char shm[] = "/dev/shm/porch-trash-test.XXXXXX";
     if (mkdtemp(shm)) {
-        gitrepo_config other = {.name = "r", .namespace_ = "ns", .url = e.remote, .cache_dir = shm};
+        gitrepo_config other = {.name = "r", .namespace_ = "ns", .url = e.remote, .cache_dir = shm,
+                                .chores = e.chores};
         assert_int_equal(gitrepo_open(&other, &e.repo), 0);
         gitrepo_refupdate mk = {"refs/heads/drafts/x/w", NULL, head};
         gitrepo_refupdate del = {"refs/heads/drafts/x/w", head, NULL};
@@ -583,7 +589,7 @@ static void deleted_refs_go_through_the_trash(void **state)
         assert_int_equal(gitrepo_push(e.repo, &del, 1), 0);
         remote_ref(&e, "refs/heads/drafts/x/w", got);
         assert_string_equal(got, "");
-        gitrepo_trash_flush();
+        gitrepo_chores_flush(e.chores);
         assert_true(dir_entries(e.repo->trash_dir) <= 0);
         gitrepo_free(e.repo);
         char cmd[1200];
@@ -591,6 +597,66 @@ static void deleted_refs_go_through_the_trash(void **state)
         assert_int_equal(system(cmd), 0);
     }
     e.repo = NULL;
+    close_env(&e);
+}
+
+/* Files under dir (recursively), -1 when it cannot be read. */
+static int files_under(const char *dir)
+{
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "test -d %s && exit $(find %s -type f | wc -l)", dir, dir);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* With chores, ref locks and new objects are spare files renamed or linked
+ * into place: the pool is refilled behind the writes, objects come out
+ * read-only and readable by git, and two handles on one mirror (two
+ * Repositories of one URL) each keep a pool of their own — when they shared
+ * one, the second open swept the first's spares and its next lock failed. */
+static void writes_use_spare_files(void **state)
+{
+    env e;
+    if (open_env(&e) != 0)
+        skip();
+    char head[GITREPO_SHA_HEX], got[GITREPO_SHA_HEX], spares[600], path[1024], hex[64];
+    gitrepo_branch_head(e.repo, head);
+    snprintf(spares, sizeof spares, "%s/porch-spare", gitrepo_mirror_path(e.repo));
+    gitrepo_chores_flush(e.chores);
+    assert_int_equal(files_under(spares), 32);
+    git_oid blob;
+    const char *text = "spare me\n";
+    assert_int_equal(gitrepo_object_put(gitrepo_objects(e.repo), e.repo->spares, text,
+                                        strlen(text), GIT_OBJECT_BLOB, 0, &blob), 0);
+    git_oid_tostr(hex, sizeof hex, &blob);
+    snprintf(path, sizeof path, "%s/objects/%.2s/%s", e.remote, hex, hex + 2);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0444);
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "test \"$(git -C %s cat-file -p %s)\" = 'spare me'", e.remote, hex);
+    assert_int_equal(system(cmd), 0);
+    /* a second handle on the same mirror */
+    char cache[600];
+    snprintf(cache, sizeof cache, "%s/cache", e.tmp);
+    gitrepo_config cfg = {.name = "r2", .namespace_ = "ns", .url = e.remote, .cache_dir = cache,
+                          .chores = e.chores};
+    gitrepo *two = NULL;
+    assert_int_equal(gitrepo_open(&cfg, &two), 0);
+    for (int i = 0; i < 40; i++) {
+        char ref[128];
+        snprintf(ref, sizeof ref, "refs/heads/drafts/s%d/w", i);
+        gitrepo_refupdate mk = {ref, NULL, head};
+        assert_int_equal(gitrepo_push(i % 2 ? two : e.repo, &mk, 1), 0);
+        remote_ref(&e, ref, got);
+        assert_string_equal(got, head);
+    }
+    gitrepo_chores_flush(e.chores);
+    assert_int_equal(files_under(spares), 64);
+    gitrepo_free(two); /* its pool goes with it */
+    assert_int_equal(files_under(spares), 32);
+    snprintf(cmd, sizeof cmd, "git -C %s fsck --strict >/dev/null 2>&1", e.remote);
+    assert_int_equal(system(cmd), 0);
     close_env(&e);
 }
 
@@ -698,7 +764,9 @@ static void *publish_five(void *arg)
     publisher *p = arg;
     char cache[512];
     snprintf(cache, sizeof cache, "%s/cache-w%d", p->e->tmp, p->id);
-    gitrepo_config cfg = {.name = "r", .namespace_ = "ns", .url = p->e->remote, .cache_dir = cache};
+    /* odd writers share the test's chores thread, even ones do their chores inline */
+    gitrepo_config cfg = {.name = "r", .namespace_ = "ns", .url = p->e->remote, .cache_dir = cache,
+                          .chores = p->id % 2 ? p->e->chores : NULL};
     gitrepo *repo = NULL;
     if (gitrepo_open(&cfg, &repo) != 0) {
         p->failures = 5;
@@ -876,6 +944,7 @@ int main(void)
         cmocka_unit_test(push_checks_old_values),
         cmocka_unit_test(local_ref_updates_follow_the_files_backend),
         cmocka_unit_test(deleted_refs_go_through_the_trash),
+        cmocka_unit_test(writes_use_spare_files),
         cmocka_unit_test(emptied_ref_directories_are_pruned_in_batches),
         cmocka_unit_test(racing_publishers_one_wins),
         cmocka_unit_test(concurrent_publishers_of_different_packages_all_land),
