@@ -22,12 +22,16 @@
 
 #define CHORES_QUEUE 1024
 #define SPARES_TARGET 32
+#define SPARES_ROOM (SPARES_TARGET + 8) /* taken ones handed back fit */
+#define SPARE_DIRS_TARGET 8
 
 struct gitrepo_spares {
     gitrepo_chores *chores;
     char *dir;
-    unsigned long ready[SPARES_TARGET]; /* names (serials) of the spare files made */
+    unsigned long ready[SPARES_ROOM]; /* names (serials) of the spare files made */
     size_t n;
+    unsigned long dirs[SPARE_DIRS_TARGET]; /* ... and of the spare directories (d/<serial>) */
+    size_t n_dirs;
     int refilling, closing;
 };
 
@@ -47,26 +51,50 @@ struct gitrepo_chores {
 static gitrepo_spares *pool_to_fill(gitrepo_chores *c)
 {
     for (size_t i = 0; i < c->n_pools; i++)
-        if (!c->pools[i]->closing && c->pools[i]->n < SPARES_TARGET)
+        if (!c->pools[i]->closing && (c->pools[i]->n < SPARES_TARGET ||
+                                      c->pools[i]->n_dirs < SPARE_DIRS_TARGET))
             return c->pools[i];
     return NULL;
+}
+
+/* Makes an empty file at path. Its inode is made unnamed (O_TMPFILE) and
+ * then linked in: the slow part runs without the directory's lock, which a
+ * write renaming a spare out of that directory needs. */
+static int make_file(const char *dir, const char *path)
+{
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        int rc = linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+        close(fd);
+        if (rc == 0)
+            return 0;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
 }
 
 static void make_spare(gitrepo_chores *c, gitrepo_spares *s)
 {
     unsigned long serial = ++c->serial;
+    int dir = s->n_dirs < SPARE_DIRS_TARGET && s->n >= SPARES_TARGET / 2;
     s->refilling = 1;
     pthread_mutex_unlock(&c->lock);
     char path[4200];
-    snprintf(path, sizeof path, "%s/%lu", s->dir, serial);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd >= 0)
-        close(fd);
+    /* spare directories apart: making one holds its parent's lock */
+    snprintf(path, sizeof path, "%s/%s%lu", s->dir, dir ? "d/" : "", serial);
+    int rc = dir ? mkdir(path, 0777) : make_file(s->dir, path);
     pthread_mutex_lock(&c->lock);
     s->refilling = 0;
-    if (fd >= 0 && s->n < SPARES_TARGET)
+    if (rc == 0 && dir && s->n_dirs < SPARE_DIRS_TARGET)
+        s->dirs[s->n_dirs++] = serial;
+    else if (rc == 0 && !dir && s->n < SPARES_TARGET)
         s->ready[s->n++] = serial;
-    else if (fd < 0)
+    else if (rc != 0)
         s->closing = 1; /* cannot make files there: stop trying, takes fall back */
     pthread_cond_broadcast(&c->idle);
 }
@@ -74,6 +102,7 @@ static void make_spare(gitrepo_chores *c, gitrepo_spares *s)
 static void *chores_main(void *arg)
 {
     gitrepo_chores *c = arg;
+    pthread_setname_np(pthread_self(), "git-chores"); /* for top -H and perf */
     pthread_mutex_lock(&c->lock);
     for (;;) {
         if (c->count > 0) {
@@ -220,14 +249,18 @@ void gitrepo_chores_sweep(const char *dir)
         return;
     int fd = dirfd(d);
     for (struct dirent *e; (e = readdir(d)) != NULL;)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            unlinkat(fd, e->d_name, 0);
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+            unlinkat(fd, e->d_name, 0) != 0 && errno == EISDIR)
+            unlinkat(fd, e->d_name, AT_REMOVEDIR); /* a spare directory: empty */
     closedir(d);
 }
 
-/* Removes dir's files and dir itself. */
+/* Removes a pool's directory: its spare directories, files, and itself. */
 static void remove_dir(const char *dir)
 {
+    char dirs[4300];
+    snprintf(dirs, sizeof dirs, "%s/d", dir);
+    gitrepo_chores_sweep(dirs);
     gitrepo_chores_sweep(dir);
     rmdir(dir);
 }
@@ -271,7 +304,10 @@ gitrepo_spares *gitrepo_spares_new(gitrepo_chores *c, const char *parent, const 
     pthread_mutex_unlock(&c->lock);
     /* a directory per pool: two handles on one mirror never share spares */
     snprintf(s->dir, n, "%s/%ld-%lu", parent, (long)getpid(), serial);
-    if (mkdir(s->dir, 0700) != 0) {
+    char dirs[4300];
+    snprintf(dirs, sizeof dirs, "%s/d", s->dir);
+    if (mkdir(s->dir, 0700) != 0 || mkdir(dirs, 0700) != 0) {
+        rmdir(s->dir);
         free(s->dir);
         free(s);
         return NULL;
@@ -334,12 +370,27 @@ int gitrepo_spares_take(gitrepo_spares *s, char *path, size_t len, unsigned long
     return 0;
 }
 
+int gitrepo_spares_take_dir(gitrepo_spares *s, char *path, size_t len)
+{
+    if (!s)
+        return -1;
+    gitrepo_chores *c = s->chores;
+    pthread_mutex_lock(&c->lock);
+    int have = s->n_dirs > 0 && !s->closing;
+    unsigned long serial = have ? s->dirs[--s->n_dirs] : 0;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+    if (have)
+        snprintf(path, len, "%s/d/%lu", s->dir, serial);
+    return have ? 0 : -1;
+}
+
 void gitrepo_spares_untake(gitrepo_spares *s, unsigned long serial)
 {
     gitrepo_chores *c = s->chores;
     pthread_mutex_lock(&c->lock);
-    if (s->n < SPARES_TARGET)
-        s->ready[s->n++] = serial; /* else it stays on disk until the next sweep */
+    if (s->n < SPARES_ROOM)
+        s->ready[s->n++] = serial; /* else it stays on disk until the pool goes */
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -347,7 +398,7 @@ void gitrepo_spares_give(gitrepo_spares *s, const char *path)
 {
     gitrepo_chores *c = s->chores;
     pthread_mutex_lock(&c->lock);
-    int room = s->n < SPARES_TARGET && !s->closing;
+    int room = s->n < SPARES_ROOM && !s->closing;
     unsigned long serial = ++c->serial;
     pthread_mutex_unlock(&c->lock);
     char dst[4200];
@@ -358,7 +409,7 @@ void gitrepo_spares_give(gitrepo_spares *s, const char *path)
         return;
     }
     pthread_mutex_lock(&c->lock);
-    if (s->n < SPARES_TARGET)
+    if (s->n < SPARES_ROOM)
         s->ready[s->n++] = serial;
     pthread_mutex_unlock(&c->lock);
 }

@@ -180,6 +180,8 @@ void gitrepo_spares_free(gitrepo_spares *s);
  * none is ready (s may be NULL). untake hands back one taken but unused. */
 int gitrepo_spares_take(gitrepo_spares *s, char *path, size_t len, unsigned long *serial);
 void gitrepo_spares_untake(gitrepo_spares *s, unsigned long serial);
+/* A spare empty directory's path (to rename into place): 0, or -1 when none. */
+int gitrepo_spares_take_dir(gitrepo_spares *s, char *path, size_t len);
 /* Adopts an empty file (a ref lock no longer needed) as a spare. */
 void gitrepo_spares_give(gitrepo_spares *s, const char *path);
 /* Pushes all updates in one go, each checked against its `old` value; 409 on a mismatch. */

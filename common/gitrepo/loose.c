@@ -78,7 +78,8 @@ static int object_file(gitrepo_spares *spares, const char *dir, const char *hex,
 {
     unsigned long serial;
     if (gitrepo_spares_take(spares, tmp, len, &serial) == 0) {
-        int fd = open(tmp, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        /* spares are empty; O_TRUNC would make ext4 start write-back at close */
+        int fd = open(tmp, O_WRONLY | O_CLOEXEC);
         if (fd >= 0)
             return fd;
     }

@@ -39,9 +39,20 @@ static int cmp_lock(const void *a, const void *b)
     return strcmp(((const ref_lock *)a)->up->ref, ((const ref_lock *)b)->up->ref);
 }
 
-/* mkdir -p of the directories above `path`, from `from` on (the part after the git dir). */
-static void make_parents(char *path, size_t from)
+/* mkdir -p of the directories above `path`, from `from` on (the part after
+ * the git dir). Usually only the last is missing (a package's first ref of
+ * a kind): a spare directory renamed into place stands for its mkdir. */
+static void make_parents(char *path, size_t from, const gitrepo_fs_aid *aid)
 {
+    char spare[PATH_MAX_LEN], *last = strrchr(path + from, '/');
+    if (last && gitrepo_spares_take_dir(aid->spares, spare, sizeof spare) == 0) {
+        *last = '\0';
+        int rc = rename(spare, path);
+        *last = '/';
+        if (rc == 0)
+            return;
+        rmdir(spare);
+    }
     for (char *p = strchr(path + from, '/'); p; p = strchr(p + 1, '/')) {
         *p = '\0';
         mkdir(path, 0777); /* EEXIST is the common answer */
@@ -192,7 +203,7 @@ static int lock_one(ref_lock *l, const gitrepo_fs_aid *aid)
     int rc = create_lock(l, lock, aid);
     /* a directory may vanish between our mkdir and open (a concurrent prune) */
     for (int tries = 0; rc != 0 && errno == ENOENT && tries < 3; tries++) {
-        make_parents(lock, l->gitdir_len + 5); /* refs/ exists */
+        make_parents(lock, l->gitdir_len + 5, aid); /* refs/ exists */
         rc = create_lock(l, lock, aid);
     }
     if (rc == 0) {
@@ -219,8 +230,9 @@ static int apply_one(ref_lock *l, const gitrepo_fs_aid *aid)
     char line[GIT_OID_HEXSZ + 2];
     snprintf(line, sizeof line, "%.40s\n", l->up->new_);
     l->written = 1;
-    if (l->fd < 0) /* a spare made it: open it now */
-        l->fd = open(lock, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (l->fd < 0) /* a spare (empty) made it: open it now, without O_TRUNC, which
+                      makes ext4 start the file's write-back at close */
+        l->fd = open(lock, O_WRONLY | O_CLOEXEC);
     ssize_t w = l->fd >= 0 ? write(l->fd, line, GIT_OID_HEXSZ + 1) : -1;
     int rc = l->fd >= 0 ? close(l->fd) : -1;
     l->fd = -1;
