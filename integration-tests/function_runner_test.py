@@ -179,6 +179,33 @@ try:
     fr = r.get("result") or {}
     (ok if "set-namespace" in fr.get("builtins", []) and len(fr.get("images", [])) == 5 else ko)(
         "functions lists built-ins and mapped images", r)
+    # render: a package's whole pipeline in one call (what porch-engine sends)
+    kf = ("apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: app\npipeline:\n"
+          "  mutators:\n  - image: gcr.io/kpt-fn/set-labels:v0.2.0\n    configMap:\n      tier: web\n"
+          "  - image: example.com/hostile/copy\n")
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm # keep\ndata:\n  k: v\n"
+    r = req("render", {"resources": {"Kptfile": kf, "cm.yaml": cm}})
+    res = r.get("result", {})
+    files, st = res.get("resources", {}), res.get("renderStatus", {})
+    (ok if r.get("ok") and "tier: web" in files.get("cm.yaml", "") and "# keep" in files.get("cm.yaml", "")
+     and st.get("error") == "" and "RenderSuccess" in files.get("Kptfile", "")
+     and [i.get("image") for i in st.get("result", {}).get("items", [])] ==
+     ["gcr.io/kpt-fn/set-labels:v0.2.0", "example.com/hostile/copy"] else ko)(
+        "render runs a package's pipeline: a built-in and a mapped executable", r)
+    r = req("render", {"resources": {"Kptfile": kf.replace("hostile/copy", "hostile/badyaml"),
+                                     "cm.yaml": cm}})
+    res = r.get("result", {})
+    (ok if r.get("ok") and res.get("renderStatus", {}).get("error")
+     and "tier" not in res.get("resources", {}).get("cm.yaml", "x") else ko)(
+        "a failing function is the render's error, the files are left as they were", r)
+    for bad, code in (({"../x": "a"}, 400), ({"/etc/x": "a"}, 400), ({"Kptfile": 3}, 400),
+                      ([], 400)):
+        r = req("render", {"resources": bad})
+        (ok if r.get("error", {}).get("code") == code else ko)(
+            f"render refuses resources {json.dumps(bad)} with {code}", r)
+    left = [n for n in os.listdir("/dev/shm") if n.startswith(f"porch-fr-{proc.pid}-")]
+    inside = os.listdir(os.path.join("/dev/shm", left[0])) if left else []
+    (ok if not inside else ko)("renders leave no work directory behind", inside)
     r = req("health", {})
     (ok if r.get("ok") else ko)("service still healthy at the end", r)
     leftovers = subprocess.run(["pgrep", "-f", d + "/(sleep|forkbomb|flood)"], capture_output=True,

@@ -100,6 +100,25 @@ git -C "$DIR/repo.git" show refs/heads/drafts/app/ws1:app/cm.yaml 2>/dev/null | 
 out=$(req engine '{"v":1,"op":"engine.update-resources","id":"ur2","args":{"namespace":"ns1","name":"blue.app.ws1","object":'"$prr"'}}')
 case "$out" in *'"code":409'*) ok "stale resources update is a 409";; *) ko "stale PRR" "$out";; esac
 
+# A render runs in porch-function-runner (its render count moves), not in the engine.
+evals() { req function-runner '{"v":1,"op":"describe","id":"d"}' | field '["result"]["counters"]["ops"]["render"]'; }
+n0=$(evals)
+out=$(req engine '{"v":1,"op":"engine.get-resources","id":"gr2","args":{"namespace":"ns1","name":"blue.app.ws1"}}')
+prr=$(python3 -c 'import json,sys; o=json.loads(sys.argv[1])["result"]["object"]; r=o["spec"]["resources"]; r["Kptfile"]=r["Kptfile"].rstrip("\n")+"\npipeline:\n  mutators:\n    - image: gcr.io/kpt-fn/set-labels:v0.2.0\n      configMap:\n        tier: backend\n"; print(json.dumps(o))' "$out")
+out=$(req engine '{"v":1,"op":"engine.update-resources","id":"ur3","args":{"namespace":"ns1","name":"blue.app.ws1","object":'"$prr"'}}')
+n1=$(evals)
+git -C "$DIR/repo.git" show refs/heads/drafts/app/ws1:app/cm.yaml 2>/dev/null | grep -q 'tier: backend' && ok "a pipeline's function ran on a resources update" || ko "pipeline on update" "$out"
+[ -n "$n0" ] && [ -n "$n1" ] && [ "$n1" -gt "$n0" ] && ok "the render ran in porch-function-runner ($n0 -> $n1 renders)" || ko "render through the function runner" "render calls $n0 -> $n1"
+
+# A function that runs and fails (set-namespace without its config: exit code 1) fails the
+# update like one that cannot run: a 500 that says so, and the draft does not move.
+before=$(git -C "$DIR/repo.git" rev-parse drafts/app/ws1)
+out=$(req engine '{"v":1,"op":"engine.get-resources","id":"gr4","args":{"namespace":"ns1","name":"blue.app.ws1"}}')
+prr=$(python3 -c 'import json,sys; o=json.loads(sys.argv[1])["result"]["object"]; r=o["spec"]["resources"]; r["Kptfile"]=r["Kptfile"].replace("pipeline:\n  mutators:\n", "pipeline:\n  mutators:\n    - image: gcr.io/kpt-fn/set-namespace:v0.4.1\n"); print(json.dumps(o))' "$out")
+out=$(req engine '{"v":1,"op":"engine.update-resources","id":"ur4","args":{"namespace":"ns1","name":"blue.app.ws1","object":'"$prr"'}}')
+case "$out" in *'"code":500'*'NOT pushed'*) ok "a function that fails (exit code 1) fails the resources update";; *) ko "failing function" "$out";; esac
+[ "$(git -C "$DIR/repo.git" rev-parse drafts/app/ws1)" = "$before" ] && ok "git: the draft did not move" || ko "draft moved after a failed render"
+
 git -C "$DIR/repo.git" show refs/heads/drafts/app/ws1:app/Kptfile | grep -q 'reason: RenderSuccess' && ok "git: the created Draft was rendered (Kptfile Rendered condition)" || ko "render on create" "$(git -C "$DIR/repo.git" show refs/heads/drafts/app/ws1:app/Kptfile)"
 
 # A Draft update carries packageMetadata and readinessGates into the Kptfile (§3.7 step 6).

@@ -5,6 +5,7 @@
 #ifndef PORCH_CAD_H
 #define PORCH_CAD_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -60,11 +61,22 @@ typedef struct cad_selector {
     const char *annotations; /* same */
 } cad_selector;
 
+struct fn_exec_result;
+
+/* Runs the function of `image` over the ResourceList text rl[0..len) somewhere
+ * else — porch-engine runs them through porch-function-runner — filling res
+ * as fn_runtime_eval_text does (malloc'd out and err, exit_code). Returns 0,
+ * or -1 with the error slot set when the function could not be run at all. */
+typedef int (*cad_image_runner)(void *ud, const char *image, const char *rl, size_t len,
+                                struct fn_exec_result *res);
+
 typedef struct cad_fn_opts {
     bool allow_exec;
     bool truncate_output;  /* kpt's --truncate-output (default true) */
     const char *results_dir; /* or NULL */
     FILE *log;             /* progress ([RUNNING]/[PASS]), normally stderr */
+    cad_image_runner run_image; /* NULL: the built-in functions, in this process */
+    void *run_image_ud;
 } cad_fn_opts;
 
 typedef struct cad_eval_opts {
@@ -89,6 +101,24 @@ typedef struct cad_render_opts {
     const char *output; /* NULL, "stdout", "unwrap" or a directory */
 } cad_render_opts;
 int cad_fn_render(const cad_render_opts *o);
+
+/* ---- package file sets (files.c): path → text objects on disk ---- */
+/* A fresh private directory under parent (malloc'd path in *out). */
+int cad_workdir_new(const char *parent, char **out);
+/* Removes dir and everything under it. */
+void cad_workdir_remove(const char *dir);
+/* Writes every path → text of `resources` under dir; paths must stay inside (400). */
+int cad_files_write(const char *dir, json_t *resources);
+/* Reads every regular file under dir (but .git) back into a new path → text object. */
+int cad_files_read(const char *dir, json_t **resources);
+/* Renders a file set (kpt fn render) in a work directory under parent with
+ * fn's options (its results_dir is set here): *resources is replaced by the
+ * files as the render left them; *status (new) is {"error": message or "",
+ * "result": the FunctionResultList}. -1 with the render's error (500) when a
+ * function could not run or ran and failed; -1 without a status when the
+ * file set cannot be laid out (a path outside the package: 400). */
+int cad_render_files(json_t **resources, const char *parent, const cad_fn_opts *fn,
+                     json_t **status);
 
 /* ---- fn source ---- */
 /* The package at dir (subpackages included, .krmignore honoured, kpt's

@@ -166,8 +166,15 @@ static int run_exec(const cad_fnspec *fn, const krm_buf *in, fn_exec_result *res
 
 /* Images run through the evaluator: built-in catalog functions in process
  * (no container runtime here); the answer looks like an exec run. */
-static int run_image(const cad_fnspec *fn, const krm_buf *in, fn_exec_result *res, cad_fnres *r)
+static int run_image(const cad_fn_opts *o, const cad_fnspec *fn, const krm_buf *in,
+                     fn_exec_result *res, cad_fnres *r)
 {
+    if (o->run_image) {
+        int rc = o->run_image(o->run_image_ud, fn->image, in->data, in->len, res);
+        if (rc < 0)
+            r->error = strdup(porch_error_last()->message);
+        return rc;
+    }
     fn_runtime_opts ro = {.builtins = true, .inherit_env = true};
     fn_runtime *rt = NULL;
     if (fn_runtime_new(&ro, &rt) < 0) {
@@ -235,7 +242,6 @@ static krm_node *parse_output(cad_pool *pool, const char *out, size_t len, const
 int cad_fn_run(cad_pool *pool, const cad_fn_opts *o, const cad_fnspec *fn, cad_items *items,
                bool validator, cad_fnres *r)
 {
-    (void)o;
     memset(r, 0, sizeof *r);
     krm_stream *ws = cad_pool_stream(pool);
     if (!ws)
@@ -276,7 +282,7 @@ int cad_fn_run(cad_pool *pool, const cad_fn_opts *o, const cad_fnspec *fn, cad_i
                 rc = run_exec(fn, &in, &res, r);
             }
         } else {
-            rc = run_image(fn, &in, &res, r);
+            rc = run_image(o, fn, &in, &res, r);
         }
     } else {
         r->error = strdup(porch_error_last()->message);

@@ -1,5 +1,5 @@
 /* porch-engine's shared context and the helpers its op handlers share:
- * peer calls (cache, git adapter), per-object try-locks, and package file
+ * peer calls (cache, git adapter, function runner), per-object try-locks, and package file
  * sets materialised in a work directory for the CaD library. */
 #ifndef PORCH_ENGINE_H
 #define PORCH_ENGINE_H
@@ -19,6 +19,7 @@ typedef struct engine {
     svc_context svc;
     bus_client *cache;
     bus_client *git;
+    bus_client *functions; /* porch-function-runner: every function of a render runs there */
     char work_dir[4096]; /* per-request package directories (--work-dir) */
     pthread_mutex_t locks_mutex;
     char *locks[ENGINE_MAX_LOCKS];  /* keys of objects being changed right now */
@@ -53,10 +54,6 @@ void engine_unlock(engine *eng, const char *key);
 /* A fresh work directory under eng->work_dir (malloc'd path). */
 int engine_workdir_new(engine *eng, char **out);
 void engine_workdir_remove(const char *dir);
-/* Writes every path → text of `resources` under dir; paths must stay inside (400). */
-int engine_files_write(const char *dir, json_t *resources);
-/* Reads every regular file under dir back into a new path → text object. */
-int engine_files_read(const char *dir, json_t **resources);
 
 /* ---- the ops (ops.c, resources.c) ---- */
 int engine_ops_register(engine *eng);
@@ -74,8 +71,8 @@ int engine_read_files(engine_call *c, json_t *pr, json_t **resources);
 int engine_write_draft(engine_call *c, const char *ns, const char *repo, json_t *args,
                        json_t **result);
 
-/* Renders a file set in place (kpt fn render semantics through the CaD
- * library, spec §15.1); *status (new reference) is the renderStatus. -1 with
+/* Renders a file set in place (kpt fn render, spec §15.1, run by
+ * porch-function-runner's `render`); *status (new reference) is the renderStatus. -1 with
  * the function's failure in the error slot when the render failed (the file
  * set then holds what kpt leaves behind). engine_render answers from the
  * render cache when this exact file set was rendered before (renders.c);

@@ -134,6 +134,7 @@ int main(int argc, char **argv)
     free(work_dir);
     if (rc == 0 && (svc_peer_client(&eng.svc, SVC_CACHE, &eng.cache) < 0 ||
                     svc_peer_client(&eng.svc, SVC_GIT_ADAPTER, &eng.git) < 0 ||
+                    svc_peer_client(&eng.svc, SVC_FUNCTION_RUNNER, &eng.functions) < 0 ||
                     engine_ops_register(&eng) < 0 || engine_resources_register(&eng) < 0)) {
         fprintf(stderr, "porch-engine: %s\n", porch_error_last()->message);
         rc = -1;
@@ -146,6 +147,7 @@ int main(int argc, char **argv)
         engine_workdir_remove(eng.work_dir);
     bus_client_free(eng.cache);
     bus_client_free(eng.git);
+    bus_client_free(eng.functions);
     engine_contents_free(eng.contents);
     engine_renders_stop(&eng);
     svc_free(&eng.svc);

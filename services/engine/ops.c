@@ -240,7 +240,7 @@ static int task_init(engine *eng, json_t *task, const char *pkg, json_t **resour
                        .keywords = n ? keywords : NULL, .site = engine_str(init, "site", NULL)};
     int rc = mkdir(pkg_dir, 0700) == 0 ? cad_pkg_init(&o) : porch_error_set(500, "engine: mkdir");
     if (rc == 0)
-        rc = engine_files_read(pkg_dir, resources);
+        rc = cad_files_read(pkg_dir, resources);
     engine_workdir_remove(dir);
     free(dir);
     return rc;
@@ -314,7 +314,7 @@ static int task_clone(engine_call *c, json_t *task, const char *ns, const char *
                       .ref = engine_str(git, "ref", NULL), .dest = dest};
     int rc = cad_pkg_get(&o);
     if (rc == 0)
-        rc = engine_files_read(dest, resources);
+        rc = cad_files_read(dest, resources);
     engine_workdir_remove(dir);
     free(dir);
     return rc;
@@ -362,7 +362,7 @@ static int task_upgrade(engine_call *c, json_t *task, const char *ns, const char
     char pkg_dir[4200] = "";
     if (rc == 0) {
         snprintf(pkg_dir, sizeof pkg_dir, "%s/%s", dir, leaf_of(pkg));
-        rc = mkdir(pkg_dir, 0700) == 0 ? engine_files_write(pkg_dir, files)
+        rc = mkdir(pkg_dir, 0700) == 0 ? cad_files_write(pkg_dir, files)
                                        : porch_error_set(500, "engine: mkdir");
     }
     if (rc == 0) {
@@ -377,7 +377,7 @@ static int task_upgrade(engine_call *c, json_t *task, const char *ns, const char
     if (rc == 0) {
         json_decref(files);
         files = NULL;
-        rc = engine_files_read(pkg_dir, resources);
+        rc = cad_files_read(pkg_dir, resources);
     }
     engine_workdir_remove(dir);
     free(dir);

@@ -83,77 +83,36 @@ static int handle_list(const bus_request *req, json_t **result, json_t **details
 }
 
 /* Reads results.yaml of a render into JSON (NULL when there is none). */
-static json_t *read_results(const char *results_dir)
-{
-    char path[4300];
-    snprintf(path, sizeof path, "%s/results.yaml", results_dir);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, n, mem);
-    fclose(f);
-    fclose(mem);
-    krm_stream *s = NULL;
-    json_t *out = NULL;
-    if (krm_stream_parse(buf, len, "results.yaml", NULL, &s) == 0 && krm_stream_count(s) > 0) {
-        krm_buf jb = {0};
-        if (krm_node_emit_json(krm_doc_root(krm_stream_doc(s, 0)), &jb) == 0)
-            out = json_loadb(jb.data, jb.len, 0, NULL);
-        krm_buf_free(&jb);
-    }
-    krm_stream_free(s);
-    free(buf);
-    return out;
-}
-
+/* Renders a file set in porch-function-runner (`render`: kpt fn render with
+ * its built-in functions and the executables its image map names, as Porch's
+ * engine hands every function to its runner); see engine.h. */
 int engine_render_files(engine *eng, json_t **resources, json_t **status)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    char *dir = NULL;
-    if (engine_workdir_new(eng, &dir) < 0)
-        return -1;
-    char pkg[4200], results[4200];
-    snprintf(pkg, sizeof pkg, "%s/pkg", dir);
-    snprintf(results, sizeof results, "%s/results", dir);
-    int rc = mkdir(pkg, 0700) == 0 && mkdir(results, 0700) == 0
-                 ? engine_files_write(pkg, *resources)
-                 : porch_error_set(500, "engine: cannot prepare the render directory");
-    int render_rc = 0;
-    char message[PORCH_ERROR_MESSAGE_MAX] = "";
-    if (rc == 0) {
-        cad_render_opts o = {.fn = {.allow_exec = false, .truncate_output = true,
-                                    .results_dir = results},
-                             .dir = pkg};
-        render_rc = cad_fn_render(&o);
-        if (render_rc < 0)
-            snprintf(message, sizeof message, "%s", porch_error_last()->message);
-        json_t *rendered = NULL;
-        if (engine_files_read(pkg, &rendered) == 0) {
-            json_decref(*resources);
-            *resources = rendered;
-        }
-    }
-    json_t *result = read_results(results);
-    if (!result)
-        result = json_pack("{s:s, s:s, s:i, s:[]}", "apiVersion", "kpt.dev/v1", "kind",
-                           "FunctionResultList", "exitCode", render_rc < 0 ? 1 : 0, "items");
-    *status = json_pack("{s:s, s:o}", "error", message, "result", result);
-    engine_workdir_remove(dir);
-    free(dir);
-    log_debug("rendered", "ms", log_ms_since(&t0), "files",
-              json_integer((json_int_t)json_object_size(*resources)));
+    *status = NULL;
+    json_t *args = json_pack("{s:O}", "resources", *resources), *out = NULL;
+    bus_call_opts opts = {.rid = log_rid()};
+    int rc = bus_client_call(eng->functions, "function-runner.render", args, &opts, &out, NULL);
+    json_decref(args);
     if (rc < 0)
         return -1;
-    if (render_rc < 0)
-        return porch_error_set(500, "%s", message);
-    return 0;
+    json_t *files = json_object_get(out, "resources"), *st = json_object_get(out, "renderStatus");
+    if (!json_is_object(files) || !json_is_object(st)) {
+        json_decref(out);
+        return porch_error_set(502, "porch-function-runner answered render without resources "
+                                    "and renderStatus");
+    }
+    json_decref(*resources);
+    *resources = json_incref(files);
+    *status = json_incref(st);
+    const char *message = json_string_value(json_object_get(st, "error"));
+    if (message && *message)
+        rc = porch_error_set(500, "%s", message);
+    json_decref(out);
+    log_debug("rendered", "ms", log_ms_since(&t0), "files",
+              json_integer((json_int_t)json_object_size(*resources)));
+    return rc;
 }
 
 static int handle_update(const bus_request *req, json_t **result, json_t **details, void *ud)

@@ -1,19 +1,28 @@
 /* porch-function-runner: evaluates KRM functions for the engine — built-in
  * C implementations of catalog images and sandboxed executables mapped from
- * images by --functions-config — over the bus (`evaluate`), with a sha256
- * result cache bounded by entries and bytes, and `functions` describing what
- * can run. Concurrency comes from the bus worker pool; fn_runtime is shared
+ * images by --functions-config — over the bus (`evaluate`, with a sha256
+ * result cache bounded by entries and bytes), renders whole packages
+ * (`render`: kpt fn render of a file set), and says in `functions` what can
+ * run. Concurrency comes from the bus worker pool; fn_runtime is shared
  * read-only by every worker. */
 #include "cache.h"
+#include "cad/cad.h"
 #include "error/error.h"
+#include "fn/exec.h"
 #include "fn/fn.h"
 #include "svc/svc.h"
 
 #include <openssl/evp.h>
 
+#include <dirent.h>
+#include <errno.h>
+#include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct fr_service {
     svc_context svc;
@@ -23,6 +32,8 @@ typedef struct fr_service {
     char *functions_config, *timeout_ms, *cache_entries, *cache_bytes, *deny, *max_input;
     size_t max_entries, max_bytes, max_input_bytes;
     char **deny_list;
+    char work_dir[4096]; /* renders' package directories */
+    int own_work_dir;    /* made here in /dev/shm: removed at exit */
 } fr_service;
 
 /* ---- JSON <-> krm ---- */
@@ -440,6 +451,84 @@ static int handle_functions(const bus_request *req, json_t **result, json_t **de
     return 0;
 }
 
+/* ---- render ---- */
+
+/* cad's image runner for a render here: this runner's runtime (built-ins,
+ * the image map, the deny list, the time limit of each function). */
+static int run_image_here(void *ud, const char *image, const char *rl, size_t len,
+                          fn_exec_result *res)
+{
+    fr_service *fr = ud;
+    fn_call call = {.image = image};
+    return fn_runtime_eval_text(fr->rt, &call, rl, len, res);
+}
+
+/* kpt fn render of a package's file set (args.resources: path → text): what
+ * porch-engine asks for every Draft update, one call per render instead of
+ * one per function. A function that fails is renderStatus.error (the reply is
+ * still ok); a file set that cannot be written (bad path) is a 400. */
+static int handle_render(const bus_request *req, json_t **result, json_t **details, void *ud)
+{
+    (void)details;
+    fr_service *fr = ud;
+    json_t *files = json_object_get(req->args, "resources");
+    if (!json_is_object(files))
+        return porch_error_set(400, "args.resources must be an object of file path → text");
+    size_t total = 0;
+    const char *path;
+    json_t *text;
+    json_object_foreach(files, path, text)
+    {
+        if (!json_is_string(text))
+            return porch_error_set(400, "args.resources[\"%.200s\"] must be a string", path);
+        total += json_string_length(text);
+    }
+    if (total > fr->max_input_bytes)
+        return porch_error_set(413, "args.resources holds %zu bytes, more than %zu", total,
+                               fr->max_input_bytes);
+    json_t *copy = json_deep_copy(files), *status = NULL;
+    cad_fn_opts o = {.allow_exec = false, .truncate_output = true, .run_image = run_image_here,
+                     .run_image_ud = fr};
+    if (cad_render_files(&copy, fr->work_dir, &o, &status) < 0 && !status) {
+        json_decref(copy);
+        return -1;
+    }
+    porch_error_clear(); /* a failed function is in the status */
+    *result = json_pack("{s:o, s:o}", "resources", copy, "renderStatus", status);
+    return 0;
+}
+
+/* Removes /dev/shm/porch-fr-<pid>-* directories of runners that died. */
+static void remove_stale_work_dirs(void)
+{
+    DIR *d = opendir("/dev/shm");
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid = 0;
+        if (sscanf(e->d_name, "porch-fr-%ld-", &pid) != 1 || pid <= 0 || kill((pid_t)pid, 0) == 0)
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+        cad_workdir_remove(path);
+    }
+    closedir(d);
+}
+
+/* Scratch space for renders: RAM when /dev/shm is writable, else DATA/fr-work. */
+static int make_work_dir(fr_service *fr)
+{
+    remove_stale_work_dirs();
+    snprintf(fr->work_dir, sizeof fr->work_dir, "/dev/shm/porch-fr-%ld-XXXXXX", (long)getpid());
+    fr->own_work_dir = access("/dev/shm", W_OK) == 0 && mkdtemp(fr->work_dir) != NULL;
+    if (fr->own_work_dir)
+        return 0;
+    snprintf(fr->work_dir, sizeof fr->work_dir, "%s/fr-work", fr->svc.data_dir);
+    if (mkdir(fr->work_dir, 0700) != 0 && errno != EEXIST)
+        return porch_error_set(500, "cannot create %s: %s", fr->work_dir, strerror(errno));
+    return 0;
+}
+
 /* ---- set-up ---- */
 
 static int parse_size(const char *flag, const char *v, size_t *out)
@@ -482,7 +571,10 @@ static int setup(fr_service *fr)
         fr_cache_new(fr->max_entries, fr->max_bytes, &fr->cache) < 0 ||
         fr_cache_new(fr->max_entries, fr->max_bytes / 2, &fr->inputs) < 0)
         return -1;
+    if (make_work_dir(fr) < 0)
+        return -1;
     if (bus_server_register(fr->svc.bus, "evaluate", handle_evaluate, fr) < 0 ||
+        bus_server_register(fr->svc.bus, "render", handle_render, fr) < 0 ||
         bus_server_register(fr->svc.bus, "functions", handle_functions, fr) < 0)
         return -1;
     return 0;
@@ -491,6 +583,11 @@ static int setup(fr_service *fr)
 int main(int argc, char **argv)
 {
     fr_service fr = {0};
+    /* Renders and evaluations parse and free many small documents per request;
+     * glibc's default trimming handed each free back with madvise, and the
+     * next parse faulted the pages in again (a render took twice as long as
+     * in-process). Keep up to 64 MiB, as porch-engine does. */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     const svc_flag flags[] = {
         {"--functions-config", "PORCH_FUNCTIONS_CONFIG", NULL,
          "YAML file mapping images to executables (functions: [{image, exec, args}])",
@@ -514,6 +611,8 @@ int main(int argc, char **argv)
     }
     if (rc == 0)
         rc = svc_run(&fr.svc);
+    if (fr.own_work_dir)
+        cad_workdir_remove(fr.work_dir);
     fn_runtime_free(fr.rt);
     fr_cache_free(fr.cache);
     fr_cache_free(fr.inputs);
