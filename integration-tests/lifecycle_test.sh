@@ -101,12 +101,12 @@ out=$(req engine '{"v":1,"op":"engine.update-resources","id":"ur2","args":{"name
 case "$out" in *'"code":409'*) ok "stale resources update is a 409";; *) ko "stale PRR" "$out";; esac
 
 # A render runs in porch-function-runner (its render count moves), not in the engine.
-evals() { req function-runner '{"v":1,"op":"describe","id":"d"}' | field '["result"]["counters"]["ops"]["render"]'; }
-n0=$(evals)
+renders() { req function-runner '{"v":1,"op":"describe","id":"d"}' | field '["result"]["counters"]["ops"]["render"]'; }
+n0=$(renders)
 out=$(req engine '{"v":1,"op":"engine.get-resources","id":"gr2","args":{"namespace":"ns1","name":"blue.app.ws1"}}')
 prr=$(python3 -c 'import json,sys; o=json.loads(sys.argv[1])["result"]["object"]; r=o["spec"]["resources"]; r["Kptfile"]=r["Kptfile"].rstrip("\n")+"\npipeline:\n  mutators:\n    - image: gcr.io/kpt-fn/set-labels:v0.2.0\n      configMap:\n        tier: backend\n"; print(json.dumps(o))' "$out")
 out=$(req engine '{"v":1,"op":"engine.update-resources","id":"ur3","args":{"namespace":"ns1","name":"blue.app.ws1","object":'"$prr"'}}')
-n1=$(evals)
+n1=$(renders)
 git -C "$DIR/repo.git" show refs/heads/drafts/app/ws1:app/cm.yaml 2>/dev/null | grep -q 'tier: backend' && ok "a pipeline's function ran on a resources update" || ko "pipeline on update" "$out"
 [ -n "$n0" ] && [ -n "$n1" ] && [ "$n1" -gt "$n0" ] && ok "the render ran in porch-function-runner ($n0 -> $n1 renders)" || ko "render through the function runner" "render calls $n0 -> $n1"
 

@@ -107,6 +107,11 @@ int cad_fn_render(const cad_render_opts *o);
 int cad_workdir_new(const char *parent, char **out);
 /* Removes dir and everything under it. */
 void cad_workdir_remove(const char *dir);
+/* A service's parent of work directories: /dev/shm/porch-<name>-<pid>-XXXXXX
+ * when /dev/shm is writable (*own = 1: the caller removes it at exit; those
+ * of dead processes of the same name are removed here), else `fallback`,
+ * made if missing (*own = 0). */
+int cad_scratch_dir(const char *name, const char *fallback, char *out, size_t len, int *own);
 /* Writes every path → text of `resources` under dir; paths must stay inside (400). */
 int cad_files_write(const char *dir, json_t *resources);
 /* Reads every regular file under dir (but .git) back into a new path → text object. */

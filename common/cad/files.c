@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,46 @@ void cad_workdir_remove(const char *dir)
         porch_error_set_reason(kept.code, kept.reason, "%s", kept.message);
     else
         porch_error_clear();
+}
+
+/* Removes /dev/shm/porch-<name>-<pid>-* directories of processes that died
+ * without cleaning up (a SIGKILL): their pid no longer runs. */
+static void remove_stale_scratch(const char *name)
+{
+    DIR *d = opendir("/dev/shm");
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "porch-%s-", name);
+    size_t plen = strlen(prefix);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (strncmp(e->d_name, prefix, plen) != 0)
+            continue;
+        char *end = NULL;
+        long pid = strtol(e->d_name + plen, &end, 10);
+        if (pid <= 0 || *end != '-' || pid == (long)getpid() ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+        cad_workdir_remove(path);
+    }
+    if (d)
+        closedir(d);
+}
+
+int cad_scratch_dir(const char *name, const char *fallback, char *out, size_t len, int *own)
+{
+    /* Scratch files live for one request: in memory they cost no inode
+     * allocation on the data disk (a third of a create on ext4). */
+    snprintf(out, len, "/dev/shm/porch-%s-%ld-XXXXXX", name, (long)getpid());
+    *own = access("/dev/shm", W_OK) == 0 && mkdtemp(out) != NULL;
+    if (*own) {
+        remove_stale_scratch(name);
+        return 0;
+    }
+    snprintf(out, len, "%s", fallback);
+    if (mkdir(out, 0700) != 0 && errno != EEXIST)
+        return porch_error_set(500, "cannot create %s: %s", out, strerror(errno));
+    return 0;
 }
 
 /* A package path: relative, no empty, "." or ".." segments, no NUL. */

@@ -404,8 +404,7 @@ void gitrepo_spares_give(gitrepo_spares *s, const char *path)
     char dst[4200];
     snprintf(dst, sizeof dst, "%s/%lu", s->dir, serial);
     if (!room || rename(path, dst) != 0) {
-        if (gitrepo_chores_discard(c, NULL, path) != 0)
-            unlink(path);
+        unlink(path); /* empty: freeing it costs little */
         return;
     }
     pthread_mutex_lock(&c->lock);

@@ -209,7 +209,8 @@ int gitrepo_tree_find(git_repository *git, gitrepo_raw_cache *cache, const git_o
  * loose file, without the rescan of the pack directory git_odb_write makes
  * for every object it does not find: with `stored`, as a zlib stream of
  * stored (uncompressed) blocks — for trees of ids that deflate barely
- * shrinks, and commits — else through libgit2's loose backend (loose.c). */
+ * shrinks, and commits; so too a blob up to 64 KiB when `spares` (may be
+ * NULL) supplies the file — else through libgit2's loose backend (loose.c). */
 int gitrepo_object_put(git_repository *git, gitrepo_spares *spares, const void *data,
                        size_t len, git_object_t type, int stored, git_oid *out);
 /* A zlib stream of stored deflate blocks for in[0..n): out must hold

@@ -178,21 +178,20 @@ static int create_lock(ref_lock *l, const char *lock, const gitrepo_fs_aid *aid)
 {
     char spare[PATH_MAX_LEN];
     unsigned long serial;
-    if (gitrepo_spares_take(aid->spares, spare, sizeof spare, &serial) != 0) {
-        l->fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        return l->fd >= 0 ? 0 : -1;
+    if (gitrepo_spares_take(aid->spares, spare, sizeof spare, &serial) == 0) {
+        if (link(spare, lock) == 0) {
+            unlink(spare);
+            return 0;
+        }
+        int err = errno;
+        if (err == EEXIST || access(spare, F_OK) == 0) { /* the lock's problem, not the spare's */
+            gitrepo_spares_untake(aid->spares, serial);
+            errno = err;
+            return -1;
+        }
+        /* the spare vanished: a new file, as without spares */
     }
-    if (link(spare, lock) == 0) {
-        unlink(spare);
-        return 0;
-    }
-    int err = errno;
-    if (err == EEXIST || access(spare, F_OK) == 0) { /* the lock's problem, not the spare's */
-        gitrepo_spares_untake(aid->spares, serial);
-        errno = err;
-        return -1;
-    }
-    l->fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666); /* the spare vanished */
+    l->fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     return l->fd >= 0 ? 0 : -1;
 }
 

@@ -51,9 +51,8 @@ void engine_unlock(engine *eng, const char *key);
 
 /* ---- package file sets (files.c) ---- */
 
-/* A fresh work directory under eng->work_dir (malloc'd path). */
+/* A fresh work directory under eng->work_dir (malloc'd path; cad_workdir_remove removes it). */
 int engine_workdir_new(engine *eng, char **out);
-void engine_workdir_remove(const char *dir);
 
 /* ---- the ops (ops.c, resources.c) ---- */
 int engine_ops_register(engine *eng);

@@ -2,38 +2,17 @@
  * render on resource updates), stateless. Reads come from porch-cache;
  * writes go to porch-git-adapter and are then synced into the cache, so a
  * 2xx means the change is pushed and visible to readers. */
+#include "cad/cad.h"
 #include "engine.h"
 #include "error/error.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* Removes /dev/shm/porch-engine-<pid>-* directories of engines that died
- * without cleaning up (a SIGKILL); their pid no longer runs. */
-static void remove_stale_work_dirs(void)
-{
-    DIR *d = opendir("/dev/shm");
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        long pid = 0;
-        char path[512];
-        if (sscanf(e->d_name, "porch-engine-%ld-", &pid) != 1 || pid <= 0 || pid == getpid())
-            continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-            continue;
-        snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
-        engine_workdir_remove(path);
-    }
-    if (d)
-        closedir(d);
-}
 
 /* A size in MiB from 0 to 65536 (text; NULL keeps *out). */
 static int parse_mb(const char *flag, const char *text, long *out)
@@ -116,20 +95,18 @@ int main(int argc, char **argv)
     }
     if (rc == 0 && work_dir && *work_dir) {
         snprintf(eng.work_dir, sizeof eng.work_dir, "%s", work_dir);
+        if (mkdir(eng.work_dir, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "porch-engine: cannot create %s: %s\n", eng.work_dir, strerror(errno));
+            rc = -1;
+        }
     } else if (rc == 0) {
-        /* Scratch files live for one request: in memory they cost no inode
-         * allocation on the data disk (a third of a create on ext4). */
-        snprintf(eng.work_dir, sizeof eng.work_dir, "/dev/shm/porch-engine-%ld-XXXXXX",
-                 (long)getpid());
-        own_work_dir = access("/dev/shm", W_OK) == 0 && mkdtemp(eng.work_dir) != NULL;
-        if (own_work_dir)
-            remove_stale_work_dirs();
-        if (!own_work_dir)
-            snprintf(eng.work_dir, sizeof eng.work_dir, "%s/engine-work", eng.svc.data_dir);
-    }
-    if (rc == 0 && !own_work_dir && mkdir(eng.work_dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "porch-engine: cannot create %s: %s\n", eng.work_dir, strerror(errno));
-        rc = -1;
+        char fallback[4096];
+        snprintf(fallback, sizeof fallback, "%s/engine-work", eng.svc.data_dir);
+        if (cad_scratch_dir("engine", fallback, eng.work_dir, sizeof eng.work_dir,
+                            &own_work_dir) < 0) {
+            fprintf(stderr, "porch-engine: %s\n", porch_error_last()->message);
+            rc = -1;
+        }
     }
     free(work_dir);
     if (rc == 0 && (svc_peer_client(&eng.svc, SVC_CACHE, &eng.cache) < 0 ||
@@ -144,7 +121,7 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = svc_run(&eng.svc);
     if (own_work_dir)
-        engine_workdir_remove(eng.work_dir);
+        cad_workdir_remove(eng.work_dir);
     bus_client_free(eng.cache);
     bus_client_free(eng.git);
     bus_client_free(eng.functions);

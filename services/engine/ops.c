@@ -241,7 +241,7 @@ static int task_init(engine *eng, json_t *task, const char *pkg, json_t **resour
     int rc = mkdir(pkg_dir, 0700) == 0 ? cad_pkg_init(&o) : porch_error_set(500, "engine: mkdir");
     if (rc == 0)
         rc = cad_files_read(pkg_dir, resources);
-    engine_workdir_remove(dir);
+    cad_workdir_remove(dir);
     free(dir);
     return rc;
 }
@@ -315,7 +315,7 @@ static int task_clone(engine_call *c, json_t *task, const char *ns, const char *
     int rc = cad_pkg_get(&o);
     if (rc == 0)
         rc = cad_files_read(dest, resources);
-    engine_workdir_remove(dir);
+    cad_workdir_remove(dir);
     free(dir);
     return rc;
 }
@@ -379,7 +379,7 @@ static int task_upgrade(engine_call *c, json_t *task, const char *ns, const char
         files = NULL;
         rc = cad_files_read(pkg_dir, resources);
     }
-    engine_workdir_remove(dir);
+    cad_workdir_remove(dir);
     free(dir);
     json_decref(files);
     json_decref(old_up);

@@ -14,10 +14,8 @@
 
 #include <openssl/evp.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -498,35 +496,12 @@ static int handle_render(const bus_request *req, json_t **result, json_t **detai
     return 0;
 }
 
-/* Removes /dev/shm/porch-fr-<pid>-* directories of runners that died. */
-static void remove_stale_work_dirs(void)
-{
-    DIR *d = opendir("/dev/shm");
-    if (!d)
-        return;
-    for (struct dirent *e; (e = readdir(d));) {
-        long pid = 0;
-        if (sscanf(e->d_name, "porch-fr-%ld-", &pid) != 1 || pid <= 0 || kill((pid_t)pid, 0) == 0)
-            continue;
-        char path[512];
-        snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
-        cad_workdir_remove(path);
-    }
-    closedir(d);
-}
-
 /* Scratch space for renders: RAM when /dev/shm is writable, else DATA/fr-work. */
 static int make_work_dir(fr_service *fr)
 {
-    remove_stale_work_dirs();
-    snprintf(fr->work_dir, sizeof fr->work_dir, "/dev/shm/porch-fr-%ld-XXXXXX", (long)getpid());
-    fr->own_work_dir = access("/dev/shm", W_OK) == 0 && mkdtemp(fr->work_dir) != NULL;
-    if (fr->own_work_dir)
-        return 0;
-    snprintf(fr->work_dir, sizeof fr->work_dir, "%s/fr-work", fr->svc.data_dir);
-    if (mkdir(fr->work_dir, 0700) != 0 && errno != EEXIST)
-        return porch_error_set(500, "cannot create %s: %s", fr->work_dir, strerror(errno));
-    return 0;
+    char fallback[4096];
+    snprintf(fallback, sizeof fallback, "%s/fr-work", fr->svc.data_dir);
+    return cad_scratch_dir("fr", fallback, fr->work_dir, sizeof fr->work_dir, &fr->own_work_dir);
 }
 
 /* ---- set-up ---- */
